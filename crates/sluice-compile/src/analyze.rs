@@ -1,0 +1,467 @@
+//! Checks across objects, as `istioctl analyze` makes them: references that lead nowhere,
+//! rules that can never match, gateways that fight over a port.
+use crate::binding::{gateway_ref, ServerHost};
+use crate::hosts;
+use crate::registry::Registry;
+use sluice_api::istio::{
+    ClientTlsMode, ClientTlsSettings, Destination, HttpMatchRequest, HttpRoute, ServerTlsMode,
+    StringMatch,
+};
+use sluice_config::diag::codes;
+use sluice_config::validate::{Report, P};
+use sluice_config::{Diagnostic, Kind, Object, Severity, Store};
+use std::collections::HashMap;
+
+/// What the analysis needs to know about the gateway it is run for.
+#[derive(Debug, Clone)]
+pub struct AnalyzeOptions {
+    pub domain_suffix: String,
+    /// Where the gateway workload runs; `credentialName` Secrets are read from here.
+    pub gateway_namespace: String,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions {
+            domain_suffix: "cluster.local".into(),
+            gateway_namespace: "istio-system".into(),
+        }
+    }
+}
+
+pub fn analyze(store: &Store, opts: &AnalyzeOptions) -> Vec<Diagnostic> {
+    let registry = Registry::build(store, &opts.domain_suffix);
+    let mut out = Vec::new();
+    for vs in store.of_kind(Kind::VirtualService) {
+        virtual_service(store, &registry, opts, vs, &mut out);
+    }
+    for dr in store.of_kind(Kind::DestinationRule) {
+        destination_rule(dr, &mut out);
+    }
+    gateways(store, opts, &mut out);
+    out
+}
+
+fn report<'a>(object: &'a Object, out: &'a mut Vec<Diagnostic>) -> Report<'a> {
+    Report { object, out }
+}
+
+/// A match that accepts every request: no conditions but a catch-all path.
+pub fn is_catch_all_match(m: &HttpMatchRequest) -> bool {
+    let uri_all = match &m.uri {
+        None => true,
+        Some(StringMatch {
+            prefix: Some(p),
+            exact: None,
+            regex: None,
+        }) => p == "/",
+        Some(StringMatch {
+            regex: Some(r),
+            exact: None,
+            prefix: None,
+        }) => r == ".*" || r == "/.*",
+        _ => false,
+    };
+    uri_all
+        && m.scheme.is_none()
+        && m.method.is_none()
+        && m.authority.is_none()
+        && m.headers.is_empty()
+        && m.without_headers.is_empty()
+        && m.query_params.is_empty()
+        && m.port.is_none()
+        && m.gateways.is_empty()
+        && m.source_labels.is_empty()
+        && m.source_namespace.is_none()
+}
+
+pub fn is_catch_all_route(r: &HttpRoute) -> bool {
+    r.match_.is_empty() || r.match_.iter().any(is_catch_all_match)
+}
+
+fn without_name(m: &HttpMatchRequest) -> HttpMatchRequest {
+    HttpMatchRequest {
+        name: None,
+        ..m.clone()
+    }
+}
+
+fn virtual_service(
+    store: &Store,
+    registry: &Registry,
+    opts: &AnalyzeOptions,
+    o: &Object,
+    out: &mut Vec<Diagnostic>,
+) {
+    let vs = o.virtual_service().expect("kind");
+    let s = P::spec();
+    let mut r = report(o, out);
+
+    // Gateways referenced, and hosts they expose.
+    let mut refs: Vec<(P, &str)> = vs
+        .gateways
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (s.k("gateways").i(i), g.as_str()))
+        .collect();
+    for (i, route) in vs.http.iter().enumerate() {
+        for (j, m) in route.match_.iter().enumerate() {
+            refs.extend(m.gateways.iter().enumerate().map(|(k, g)| {
+                (
+                    s.k("http").i(i).k("match").i(j).k("gateways").i(k),
+                    g.as_str(),
+                )
+            }));
+        }
+    }
+    for (path, g) in &refs {
+        let Some((ns, name)) = gateway_ref(g, &o.namespace) else {
+            continue;
+        };
+        match store.get(Kind::Gateway, &ns, &name) {
+            None => {
+                let known: Vec<String> = store.of_kind(Kind::Gateway).map(|g| g.key()).collect();
+                let help = if known.is_empty() {
+                    "no Gateway is defined in the loaded files; add one or fix the name".to_string()
+                } else {
+                    format!("known gateways: {}", known.join(", "))
+                };
+                r.push(
+                    Severity::Error,
+                    codes::REFERENCED_RESOURCE_NOT_FOUND,
+                    path,
+                    format!("Referenced gateway not found: \"{ns}/{name}\""),
+                    Some(help),
+                );
+            }
+            Some(gw) if path.0.len() == 3 => {
+                let spec = gw.gateway().expect("kind");
+                for (i, host) in vs.hosts.iter().enumerate() {
+                    let vs_host = hosts::fqdn(host, &o.namespace, &opts.domain_suffix);
+                    let bound = spec.servers.iter().flat_map(|sv| &sv.hosts).any(|h| {
+                        ServerHost::parse(h)
+                            .bind(&vs_host, &o.namespace, &gw.namespace)
+                            .is_some()
+                    });
+                    if !bound {
+                        r.push(Severity::Warning, codes::HOST_NOT_FOUND_IN_GATEWAY, &s.k("hosts").i(i), format!("one or more host [{host}] defined in VirtualService {} not found in Gateway {}", o.key(), gw.key()), Some(format!("add the host to a server of Gateway {}, or remove it here", gw.key())));
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    // Rules after a catch-all never match; a match that repeats an earlier one is never used.
+    let mut first_catch_all = None;
+    let mut earlier: Vec<(HttpMatchRequest, usize)> = Vec::new();
+    for (i, route) in vs.http.iter().enumerate() {
+        let p = s.k("http").i(i);
+        if let Some(c) = first_catch_all {
+            r.push(
+                Severity::Warning,
+                codes::UNREACHABLE_RULE,
+                &p,
+                format!(
+                    "VirtualService rule #{i} not used (rule #{c} before it matches every request)"
+                ),
+                Some(format!(
+                    "move this rule above rule #{c}, or give rule #{c} a match"
+                )),
+            );
+            continue;
+        }
+        for (j, m) in route.match_.iter().enumerate() {
+            let key = without_name(m);
+            match earlier.iter().find(|(m, _)| *m == key).map(|(_, i)| *i) {
+                Some(prev) => r.push(Severity::Info, codes::INEFFECTIVE_MATCH, &p.k("match").i(j), format!("VirtualService rule #{i} match #{j} is not used (duplicate match in rule #{prev})"), None),
+                None => earlier.push((key, i)),
+            }
+        }
+        if is_catch_all_route(route) {
+            first_catch_all = Some(i);
+        }
+    }
+
+    // Destinations: host, port, subset.
+    for (i, route) in vs.http.iter().enumerate() {
+        let p = s.k("http").i(i);
+        for (j, d) in route.route.iter().enumerate() {
+            if let Some(dest) = &d.destination {
+                destination(
+                    store,
+                    registry,
+                    opts,
+                    o,
+                    &mut r,
+                    &p.k("route").i(j).k("destination"),
+                    dest,
+                    true,
+                );
+            }
+        }
+        if let Some(m) = &route.mirror {
+            destination(store, registry, opts, o, &mut r, &p.k("mirror"), m, false);
+        }
+        for (j, m) in route.mirrors.iter().enumerate() {
+            if let Some(dest) = &m.destination {
+                destination(
+                    store,
+                    registry,
+                    opts,
+                    o,
+                    &mut r,
+                    &p.k("mirrors").i(j).k("destination"),
+                    dest,
+                    false,
+                );
+            }
+        }
+        if let Some(d) = &route.delegate {
+            let ns = d.namespace.clone().unwrap_or_else(|| o.namespace.clone());
+            let name = d.name.clone().unwrap_or_default();
+            match store.get(Kind::VirtualService, &ns, &name) {
+                None => r.push(
+                    Severity::Error,
+                    codes::REFERENCED_RESOURCE_NOT_FOUND,
+                    &p.k("delegate"),
+                    format!("Referenced delegate VirtualService not found: \"{ns}/{name}\""),
+                    None,
+                ),
+                Some(del) => {
+                    let dspec = del.virtual_service().expect("kind");
+                    if !dspec.hosts.is_empty() {
+                        r.push(
+                            Severity::Error,
+                            codes::SCHEMA_VALIDATION_ERROR,
+                            &p.k("delegate"),
+                            format!(
+                                "VirtualService {ns}/{name} is used as a delegate but has hosts"
+                            ),
+                            Some("a delegate VirtualService must not set hosts or gateways".into()),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for (kind, routes) in [
+        ("tls", vs.tls.iter().map(|t| &t.route).collect::<Vec<_>>()),
+        ("tcp", vs.tcp.iter().map(|t| &t.route).collect()),
+    ] {
+        for (i, route) in routes.iter().enumerate() {
+            for (j, d) in route.iter().enumerate() {
+                if let Some(dest) = &d.destination {
+                    destination(
+                        store,
+                        registry,
+                        opts,
+                        o,
+                        &mut r,
+                        &s.k(kind).i(i).k("route").i(j).k("destination"),
+                        dest,
+                        true,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn destination(
+    store: &Store,
+    registry: &Registry,
+    opts: &AnalyzeOptions,
+    o: &Object,
+    r: &mut Report,
+    p: &P,
+    d: &Destination,
+    check_port: bool,
+) {
+    let Some(host) = &d.host else { return };
+    let fqdn = hosts::fqdn(host, &o.namespace, &opts.domain_suffix);
+    let svc = registry.lookup(&fqdn);
+    if svc.is_none() {
+        r.push(
+            Severity::Error,
+            codes::REFERENCED_RESOURCE_NOT_FOUND,
+            &p.k("host"),
+            format!("Referenced host not found: \"{host}\""),
+            Some(format!(
+                "no ServiceEntry or Service defines {fqdn}; requests routed here get 503 (NC)"
+            )),
+        );
+    }
+    match (svc, d.port.as_ref().and_then(|x| x.number)) {
+        (Some(svc), Some(n)) if svc.port(n).is_none() => {
+            let ports: Vec<String> = svc.ports.iter().map(|x| x.number.to_string()).collect();
+            r.push(
+                Severity::Error,
+                codes::REFERENCED_RESOURCE_NOT_FOUND,
+                &p.k("port"),
+                format!("Referenced host:port not found: \"{host}:{n}\""),
+                Some(format!("{fqdn} has ports {}", ports.join(", "))),
+            );
+        }
+        (Some(svc), None) if check_port && svc.ports.len() > 1 => {
+            let ports: Vec<String> = svc.ports.iter().map(|x| x.number.to_string()).collect();
+            r.push(Severity::Error, codes::DESTINATION_PORT_SELECTOR_REQUIRED, p, format!("This VirtualService routes to a service \"{fqdn}\" that exposes multiple ports [{}]. Specifying a port in the destination is required to disambiguate.", ports.join(" ")), Some("add `port: {number: N}` to the destination".into()));
+        }
+        _ => {}
+    }
+    if let Some(subset) = &d.subset {
+        let defined = store.of_kind(Kind::DestinationRule).any(|dr| {
+            let spec = dr.destination_rule().expect("kind");
+            spec.host.as_ref().is_some_and(|h| {
+                hosts::covers(&hosts::fqdn(h, &dr.namespace, &opts.domain_suffix), &fqdn)
+            }) && spec
+                .subsets
+                .iter()
+                .any(|s| s.name.as_deref() == Some(subset))
+        });
+        if !defined {
+            r.push(Severity::Error, codes::REFERENCED_RESOURCE_NOT_FOUND, &p.k("subset"), format!("Referenced host+subset in destinationrule not found: \"{host}+{subset}\""), Some(format!("define subset \"{subset}\" in a DestinationRule for {fqdn}; until then requests routed here get 503 (NC)")));
+        }
+    }
+}
+
+fn destination_rule(o: &Object, out: &mut Vec<Diagnostic>) {
+    let dr = o.destination_rule().expect("kind");
+    let host = dr.host.clone().unwrap_or_default();
+    let mut r = report(o, out);
+    let unverified = |t: &Option<ClientTlsSettings>| {
+        t.as_ref().is_some_and(|t| {
+            matches!(t.mode, Some(ClientTlsMode::Simple | ClientTlsMode::Mutual))
+                && t.ca_certificates.is_none()
+                && t.credential_name.is_none()
+        })
+    };
+    let mut check = |p: P, tp: &sluice_api::istio::TrafficPolicy| {
+        if unverified(&tp.tls) {
+            let mode = tp
+                .tls
+                .as_ref()
+                .and_then(|t| t.mode)
+                .map(|m| m.as_str())
+                .unwrap_or("");
+            r.push(Severity::Warning, codes::NO_SERVER_CERT_VERIFICATION_DESTINATION, &p.k("tls"), format!("DestinationRule {} in namespace {} has TLS mode set to {mode} but no caCertificates are set to validate server identity for host: {host}", o.name, o.namespace), Some("add caCertificates (or credentialName with ca.crt); without them only the system roots are trusted".into()));
+        }
+        for (i, pl) in tp.port_level_settings.iter().enumerate() {
+            if unverified(&pl.tls) {
+                let port = pl.port.as_ref().and_then(|x| x.number).unwrap_or(0);
+                r.push(Severity::Warning, codes::NO_SERVER_CERT_VERIFICATION_PORT, &p.k("portLevelSettings").i(i).k("tls"), format!("DestinationRule {} in namespace {} has TLS mode set but no caCertificates are set to validate server identity for host: {host} at port {port}", o.name, o.namespace), None);
+            }
+        }
+    };
+    if let Some(tp) = &dr.traffic_policy {
+        check(P::spec().k("trafficPolicy"), tp);
+    }
+    for (i, s) in dr.subsets.iter().enumerate() {
+        if let Some(tp) = &s.traffic_policy {
+            check(P::spec().k("subsets").i(i).k("trafficPolicy"), tp);
+        }
+    }
+}
+
+fn gateways(store: &Store, opts: &AnalyzeOptions, out: &mut Vec<Diagnostic>) {
+    // (selector, port, host) of every TLS server seen so far, with who claimed it first.
+    let mut claimed: HashMap<(String, u32, String), String> = HashMap::new();
+    for o in store.of_kind(Kind::Gateway) {
+        let gw = o.gateway().expect("kind");
+        let selector = format!("{:?}", gw.selector);
+        let mut r = report(o, out);
+        for (i, server) in gw.servers.iter().enumerate() {
+            let p = P::spec().k("servers").i(i);
+            let Some(tls) = &server.tls else { continue };
+            if let Some(port) = server.port.as_ref().and_then(|x| x.number) {
+                let mut conflicts = Vec::new();
+                for h in &server.hosts {
+                    let host = ServerHost::parse(h).host.to_ascii_lowercase();
+                    let key = (selector.clone(), port, host.clone());
+                    match claimed.get(&key) {
+                        Some(first) if first != &o.key() => conflicts.push((first.clone(), host)),
+                        Some(_) => {}
+                        None => {
+                            claimed.insert(key, o.key());
+                        }
+                    }
+                }
+                for (first, host) in conflicts {
+                    let sel: Vec<String> = gw
+                        .selector
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    r.push(Severity::Error, codes::CONFLICTING_GATEWAYS, &p, format!("Conflict with gateways {first} (workload selector {}, port {port}, hosts {host}).", sel.join(",")), Some(format!("this server is skipped: {first} was created first and already serves {host} on port {port}")));
+                }
+            }
+            let terminating = matches!(
+                tls.mode,
+                Some(ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual)
+            );
+            if let (true, Some(cred)) = (terminating, &tls.credential_name) {
+                credential(
+                    store,
+                    opts,
+                    o,
+                    &mut r,
+                    &p.k("tls").k("credentialName"),
+                    cred,
+                    tls.mode == Some(ServerTlsMode::Mutual),
+                );
+            }
+        }
+    }
+}
+
+fn credential(
+    store: &Store,
+    opts: &AnalyzeOptions,
+    gw: &Object,
+    r: &mut Report,
+    p: &P,
+    name: &str,
+    mutual: bool,
+) {
+    let ns = &opts.gateway_namespace;
+    let Some(secret) = store.get(Kind::Secret, ns, name) else {
+        let elsewhere = store
+            .of_kind(Kind::Secret)
+            .find(|s| s.name == name)
+            .map(|s| s.namespace.clone());
+        let help = match elsewhere {
+            Some(other) => format!("a Secret \"{name}\" exists in namespace {other}, but the gateway reads Secrets from its own namespace {ns}; move it there or run with --namespace {other}"),
+            None => format!("create a kubernetes.io/tls Secret \"{name}\" in namespace {ns} with tls.crt and tls.key"),
+        };
+        r.push(Severity::Error, codes::INVALID_GATEWAY_CREDENTIAL, p, format!("The credential referenced by the Gateway {} in namespace {} is invalid: Secret {ns}/{name} not found", gw.name, gw.namespace), Some(help));
+        return;
+    };
+    let body = secret.secret().expect("kind");
+    let has = |keys: &[&str]| {
+        keys.iter().any(|k| {
+            body.data
+                .get(*k)
+                .or(body.string_data.get(*k))
+                .is_some_and(|v| !v.trim().is_empty())
+        })
+    };
+    let mut missing = Vec::new();
+    if !has(&["tls.crt", "cert"]) {
+        missing.push("tls.crt (or cert)");
+    }
+    if !has(&["tls.key", "key"]) {
+        missing.push("tls.key (or key)");
+    }
+    if mutual
+        && !has(&["ca.crt", "cacert"])
+        && store
+            .get(Kind::Secret, ns, &format!("{name}-cacert"))
+            .is_none()
+    {
+        missing.push("ca.crt (or cacert, or a Secret <name>-cacert)");
+    }
+    if !missing.is_empty() {
+        r.push(Severity::Error, codes::INVALID_GATEWAY_CREDENTIAL, p, format!("The credential referenced by the Gateway {} in namespace {} is invalid: Secret {ns}/{name} has no {}", gw.name, gw.namespace, missing.join(", ")), None);
+    }
+}

@@ -1,0 +1,224 @@
+//! The service registry: every service a route may name, with its ports and endpoints, from
+//! ServiceEntry (+ WorkloadEntry) and Kubernetes Service (+ EndpointSlice) objects.
+use crate::hosts;
+use sluice_api::core::IntOrString;
+use sluice_api::istio::Resolution;
+use sluice_api::meta::Labels;
+use sluice_config::{Kind, Object, Store};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServicePort {
+    pub number: u32,
+    pub name: String,
+    pub protocol: String,
+    /// Where endpoints listen when they do not name a port of their own.
+    pub target_port: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub address: String,
+    pub labels: Labels,
+    pub weight: u32,
+    /// Port by service-port name, when the endpoint says.
+    pub ports: BTreeMap<String, u32>,
+}
+
+impl Endpoint {
+    /// The port this endpoint serves `port` on.
+    pub fn port_for(&self, port: &ServicePort) -> u32 {
+        self.ports
+            .get(&port.name)
+            .copied()
+            .or(port.target_port)
+            .unwrap_or(port.number)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub hostname: String,
+    pub namespace: String,
+    pub ports: Vec<ServicePort>,
+    pub endpoints: Vec<Endpoint>,
+    pub resolution: Resolution,
+    pub object: Arc<Object>,
+}
+
+impl Service {
+    pub fn port(&self, number: u32) -> Option<&ServicePort> {
+        self.ports.iter().find(|p| p.number == number)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Registry {
+    services: Vec<Service>,
+    exact: HashMap<String, usize>,
+    wildcards: Vec<usize>,
+}
+
+fn selects(selector: &Labels, labels: &Labels) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+impl Registry {
+    pub fn build(store: &Store, domain_suffix: &str) -> Registry {
+        let mut services = Vec::new();
+        for o in store.of_kind(Kind::ServiceEntry) {
+            let se = o.service_entry().expect("kind");
+            let ports: Vec<ServicePort> = se
+                .ports
+                .iter()
+                .filter_map(|p| {
+                    Some(ServicePort {
+                        number: p.number?,
+                        name: p.name.clone().unwrap_or_default(),
+                        protocol: p
+                            .protocol
+                            .clone()
+                            .unwrap_or_else(|| "TCP".into())
+                            .to_ascii_uppercase(),
+                        target_port: p.target_port,
+                    })
+                })
+                .collect();
+            let mut endpoints: Vec<Endpoint> = se
+                .endpoints
+                .iter()
+                .filter_map(|e| {
+                    Some(Endpoint {
+                        address: e.address.clone()?,
+                        labels: e.labels.clone(),
+                        weight: e.weight.unwrap_or(1).max(1),
+                        ports: e.ports.clone(),
+                    })
+                })
+                .collect();
+            if let Some(sel) = &se.workload_selector {
+                for we in store
+                    .of_kind(Kind::WorkloadEntry)
+                    .filter(|w| w.namespace == o.namespace)
+                {
+                    let spec = we.workload_entry().expect("kind");
+                    if let (true, Some(addr)) = (selects(&sel.labels, &spec.labels), &spec.address)
+                    {
+                        endpoints.push(Endpoint {
+                            address: addr.clone(),
+                            labels: spec.labels.clone(),
+                            weight: spec.weight.unwrap_or(1).max(1),
+                            ports: spec.ports.clone(),
+                        });
+                    }
+                }
+            }
+            for host in &se.hosts {
+                services.push(Service {
+                    hostname: hosts::fqdn(host, &o.namespace, domain_suffix),
+                    namespace: o.namespace.clone(),
+                    ports: ports.clone(),
+                    endpoints: endpoints.clone(),
+                    resolution: se.resolution.unwrap_or(Resolution::None),
+                    object: o.clone(),
+                });
+            }
+        }
+        for o in store.of_kind(Kind::Service) {
+            let spec = o.service().expect("kind");
+            let ports: Vec<ServicePort> = spec
+                .ports
+                .iter()
+                .filter_map(|p| {
+                    Some(ServicePort {
+                        number: u32::try_from(p.port?).ok()?,
+                        name: p.name.clone().unwrap_or_default(),
+                        protocol: p
+                            .app_protocol
+                            .clone()
+                            .or(p.protocol.clone())
+                            .unwrap_or_else(|| "TCP".into())
+                            .to_ascii_uppercase(),
+                        target_port: match &p.target_port {
+                            Some(IntOrString::Int(n)) => u32::try_from(*n).ok(),
+                            _ => None,
+                        },
+                    })
+                })
+                .collect();
+            let mut endpoints = Vec::new();
+            for slice_obj in store
+                .of_kind(Kind::EndpointSlice)
+                .filter(|s| s.namespace == o.namespace)
+            {
+                if slice_obj.meta.labels.get("kubernetes.io/service-name") != Some(&o.name) {
+                    continue;
+                }
+                let slice = slice_obj.endpoint_slice().expect("kind");
+                let slice_ports: BTreeMap<String, u32> = slice
+                    .ports
+                    .iter()
+                    .filter_map(|p| {
+                        Some((
+                            p.name.clone().unwrap_or_default(),
+                            u32::try_from(p.port?).ok()?,
+                        ))
+                    })
+                    .collect();
+                for ep in &slice.endpoints {
+                    if ep.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
+                        continue;
+                    }
+                    for addr in &ep.addresses {
+                        endpoints.push(Endpoint {
+                            address: addr.clone(),
+                            labels: Labels::new(),
+                            weight: 1,
+                            ports: slice_ports.clone(),
+                        });
+                    }
+                }
+            }
+            services.push(Service {
+                hostname: format!("{}.{}.svc.{domain_suffix}", o.name, o.namespace),
+                namespace: o.namespace.clone(),
+                ports,
+                endpoints,
+                resolution: Resolution::Static,
+                object: o.clone(),
+            });
+        }
+        let mut exact = HashMap::new();
+        let mut wildcards = Vec::new();
+        for (i, s) in services.iter().enumerate() {
+            if s.hostname.starts_with('*') {
+                wildcards.push(i);
+            } else {
+                // The first definition wins, as Istio keeps the oldest.
+                exact.entry(s.hostname.clone()).or_insert(i);
+            }
+        }
+        Registry {
+            services,
+            exact,
+            wildcards,
+        }
+    }
+
+    /// The service for a fully-qualified host: the exact name, else the most specific wildcard.
+    pub fn lookup(&self, fqdn: &str) -> Option<&Service> {
+        if let Some(&i) = self.exact.get(fqdn) {
+            return Some(&self.services[i]);
+        }
+        self.wildcards
+            .iter()
+            .map(|&i| &self.services[i])
+            .filter(|s| hosts::covers(&s.hostname, fqdn))
+            .max_by_key(|s| s.hostname.len())
+    }
+
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+}

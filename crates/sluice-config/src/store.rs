@@ -1,0 +1,221 @@
+//! The ResourceStore: every object with its origin, in Istio's order, indexed for compile.
+use crate::diag::{Origin, ResourceRef};
+use crate::yaml::{Node, Seg};
+use sluice_api::core::{EndpointSliceBody, SecretBody, ServiceSpec};
+use sluice_api::istio::{
+    DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, VirtualServiceSpec, WorkloadEntrySpec,
+};
+use sluice_api::ObjectMeta;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Gateway,
+    VirtualService,
+    DestinationRule,
+    ServiceEntry,
+    WorkloadEntry,
+    Secret,
+    Service,
+    EndpointSlice,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::Gateway,
+        Kind::VirtualService,
+        Kind::DestinationRule,
+        Kind::ServiceEntry,
+        Kind::WorkloadEntry,
+        Kind::Secret,
+        Kind::Service,
+        Kind::EndpointSlice,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gateway => "Gateway",
+            Kind::VirtualService => "VirtualService",
+            Kind::DestinationRule => "DestinationRule",
+            Kind::ServiceEntry => "ServiceEntry",
+            Kind::WorkloadEntry => "WorkloadEntry",
+            Kind::Secret => "Secret",
+            Kind::Service => "Service",
+            Kind::EndpointSlice => "EndpointSlice",
+        }
+    }
+
+    /// The apiVersion to write for this kind.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Kind::Secret | Kind::Service => "v1",
+            Kind::EndpointSlice => "discovery.k8s.io/v1",
+            _ => "networking.istio.io/v1",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+// Objects live behind an Arc in the Store; variant size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Body {
+    Gateway(GatewaySpec),
+    VirtualService(VirtualServiceSpec),
+    DestinationRule(DestinationRuleSpec),
+    ServiceEntry(ServiceEntrySpec),
+    WorkloadEntry(WorkloadEntrySpec),
+    Secret(SecretBody),
+    Service(ServiceSpec),
+    EndpointSlice(EndpointSliceBody),
+}
+
+/// One object as loaded, with enough of its source to point diagnostics at any field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub kind: Kind,
+    pub name: String,
+    pub namespace: String,
+    pub meta: ObjectMeta,
+    pub body: Body,
+    pub file: Arc<str>,
+    /// The object's node in its document (for `kind: List` items, the item).
+    pub node: Arc<Node>,
+    /// Load order across all sources; breaks ties in ordering.
+    pub seq: usize,
+}
+
+macro_rules! accessor {
+    ($fn:ident, $variant:ident, $ty:ty) => {
+        pub fn $fn(&self) -> Option<&$ty> {
+            match &self.body {
+                Body::$variant(s) => Some(s),
+                _ => None,
+            }
+        }
+    };
+}
+
+impl Object {
+    accessor!(gateway, Gateway, GatewaySpec);
+    accessor!(virtual_service, VirtualService, VirtualServiceSpec);
+    accessor!(destination_rule, DestinationRule, DestinationRuleSpec);
+    accessor!(service_entry, ServiceEntry, ServiceEntrySpec);
+    accessor!(workload_entry, WorkloadEntry, WorkloadEntrySpec);
+    accessor!(secret, Secret, SecretBody);
+    accessor!(service, Service, ServiceSpec);
+    accessor!(endpoint_slice, EndpointSlice, EndpointSliceBody);
+
+    pub fn resource(&self) -> ResourceRef {
+        ResourceRef {
+            kind: self.kind.as_str().to_string(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+
+    /// `namespace/name`, as Istio writes references.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// The position of the value at `path` (or of its nearest existing parent).
+    pub fn origin_at(&self, path: &[Seg]) -> Origin {
+        self.origin_of(self.node.lookup(path))
+    }
+
+    /// The position of the key at the end of `path` (for "unknown field" and the like).
+    pub fn origin_of_key(&self, path: &[Seg]) -> Origin {
+        self.origin_of(self.node.lookup_key(path))
+    }
+
+    pub fn origin(&self) -> Origin {
+        self.origin_of(&self.node)
+    }
+
+    fn origin_of(&self, node: &Node) -> Origin {
+        Origin {
+            file: self.file.clone(),
+            line: node.start.line,
+            column: node.start.col,
+            end_line: node.end.line,
+            end_column: node.end.col,
+        }
+    }
+}
+
+/// Objects in Istio's order: creation time, then name, then namespace; objects without a
+/// creation time (the usual case for files) come after those with one, in load order.
+fn order_key(o: &Object) -> (bool, &str, &str, &str, usize) {
+    match &o.meta.creation_timestamp {
+        Some(ts) => (
+            false,
+            ts.as_str(),
+            o.name.as_str(),
+            o.namespace.as_str(),
+            o.seq,
+        ),
+        None => (true, "", "", "", o.seq),
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Store {
+    objects: Vec<Arc<Object>>,
+    by_kind: HashMap<Kind, Vec<usize>>,
+    by_name: HashMap<(Kind, String, String), usize>,
+}
+
+impl Store {
+    /// Builds the store. Objects must already be unique by kind/namespace/name (the loader
+    /// reports and drops duplicates).
+    pub fn new(mut objects: Vec<Object>) -> Store {
+        objects.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+        let objects: Vec<Arc<Object>> = objects.into_iter().map(Arc::new).collect();
+        let mut by_kind: HashMap<Kind, Vec<usize>> = HashMap::new();
+        let mut by_name = HashMap::new();
+        for (i, o) in objects.iter().enumerate() {
+            by_kind.entry(o.kind).or_default().push(i);
+            by_name.insert((o.kind, o.namespace.clone(), o.name.clone()), i);
+        }
+        Store {
+            objects,
+            by_kind,
+            by_name,
+        }
+    }
+
+    pub fn objects(&self) -> &[Arc<Object>] {
+        &self.objects
+    }
+
+    /// Objects of one kind, in Istio's order.
+    pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = &Arc<Object>> + '_ {
+        self.by_kind
+            .get(&kind)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.objects[i])
+    }
+
+    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<&Arc<Object>> {
+        self.by_name
+            .get(&(kind, namespace.to_string(), name.to_string()))
+            .map(|&i| &self.objects[i])
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}

@@ -31,3 +31,11 @@ pub fn check(loaded: &Loaded, opts: &AnalyzeOptions) -> (Store, Vec<Diagnostic>)
     diags.dedup();
     (store, diags)
 }
+
+pub mod compile;
+pub mod select;
+pub mod snapshot;
+
+pub use compile::{compile, GatewayIdentity};
+pub use select::{select_route, HeaderLookup, RequestView, RouteDecision};
+pub use snapshot::Snapshot;

@@ -1,10 +1,11 @@
 //! The `sluice` command line.
 #![forbid(unsafe_code)]
 
+mod explain;
 mod render;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use sluice_compile::AnalyzeOptions;
+use sluice_compile::{AnalyzeOptions, GatewayIdentity};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,6 +48,85 @@ enum Command {
         #[arg(long)]
         codes: bool,
     },
+    /// Show what the gateway would do with one request, offline: listener, virtual host, route,
+    /// clusters and endpoints.
+    Explain {
+        /// Configuration files or directories.
+        #[arg(long = "config", short = 'c', required = true)]
+        config: Vec<PathBuf>,
+        /// Only plaintext HTTP is compiled by this version.
+        #[arg(long, default_value = "http")]
+        protocol: String,
+        /// The Gateway (service) port the request arrives on.
+        #[arg(long, default_value_t = 80)]
+        port: u32,
+        #[arg(long)]
+        host: String,
+        #[arg(long, default_value = "/")]
+        path: String,
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// A request header, `name: value` (repeatable).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        #[command(flatten)]
+        identity: IdentityArgs,
+    },
+}
+
+/// Who this gateway instance is.
+#[derive(clap::Args)]
+struct IdentityArgs {
+    /// Workload labels Gateway selectors are matched against.
+    #[arg(long, default_value = "istio=ingressgateway", value_parser = parse_labels)]
+    gateway_labels: std::collections::BTreeMap<String, String>,
+    /// Namespace the gateway runs in.
+    #[arg(long, default_value = "istio-system")]
+    namespace: String,
+    /// Gateway port to bound port, e.g. `80=8080,443=8443`.
+    #[arg(long, default_value = "", value_parser = parse_port_map)]
+    port_map: std::collections::BTreeMap<u32, u32>,
+    #[arg(long, default_value = "cluster.local")]
+    domain_suffix: String,
+}
+
+impl IdentityArgs {
+    fn identity(&self) -> GatewayIdentity {
+        GatewayIdentity {
+            labels: self.gateway_labels.clone(),
+            namespace: self.namespace.clone(),
+            domain_suffix: self.domain_suffix.clone(),
+            port_map: self.port_map.clone(),
+        }
+    }
+}
+
+fn parse_labels(s: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| format!("\"{p}\" is not key=value"))
+        })
+        .collect()
+}
+
+fn parse_port_map(s: &str) -> Result<std::collections::BTreeMap<u32, u32>, String> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (a, b) = p
+                .split_once('=')
+                .ok_or_else(|| format!("\"{p}\" is not PORT=PORT"))?;
+            Ok((
+                a.trim().parse().map_err(|_| format!("bad port \"{a}\""))?,
+                b.trim().parse().map_err(|_| format!("bad port \"{b}\""))?,
+            ))
+        })
+        .collect()
 }
 
 fn main() -> ExitCode {
@@ -75,6 +155,72 @@ fn main() -> ExitCode {
                 },
                 verbose,
             )
+        }
+        Command::Explain {
+            config,
+            protocol,
+            port,
+            host,
+            path,
+            method,
+            headers,
+            output,
+            identity,
+        } => {
+            if protocol != "http" {
+                eprintln!(
+                    "error: --protocol {protocol}: only http is compiled by this version of sluice"
+                );
+                return ExitCode::from(2);
+            }
+            let mut parsed = Vec::new();
+            for h in &headers {
+                match h.split_once(':') {
+                    Some((k, v)) => {
+                        parsed.push((k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                    }
+                    None => {
+                        eprintln!("error: -H \"{h}\": expected `name: value`");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            let loaded = match sluice_config::load_paths(&config) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = AnalyzeOptions {
+                domain_suffix: identity.domain_suffix.clone(),
+                gateway_namespace: identity.namespace.clone(),
+            };
+            let (store, diags) = sluice_compile::check(&loaded, &opts);
+            let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();
+            if !errors.is_empty() {
+                eprint!("{}", render::text(&errors, &loaded.sources));
+                eprintln!("error: the configuration has errors; the gateway would refuse it");
+                return ExitCode::from(1);
+            }
+            let (snapshot, _) = sluice_compile::compile(&store, &identity.identity());
+            let e = explain::explain(
+                &snapshot,
+                &explain::Request {
+                    port,
+                    host: &host,
+                    path: &path,
+                    method: &method,
+                    headers: &parsed,
+                },
+            );
+            match output {
+                Output::Json => {
+                    println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default())
+                }
+                Output::Text => print!("{}", explain::text(&e)),
+            }
+            ExitCode::SUCCESS
         }
     }
 }

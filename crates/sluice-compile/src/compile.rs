@@ -1,0 +1,539 @@
+//! The compile: Store + gateway identity → Snapshot. Pure: same input, same output.
+use crate::analyze::is_catch_all_route;
+use crate::binding::{gateway_ref, ServerHost};
+use crate::hosts;
+use crate::registry::{Registry, Service};
+use crate::snapshot::*;
+use sluice_api::istio::{
+    DestinationRuleSpec, HttpMatchRequest, HttpRoute, RedirectPortSelection, StringMatch, Subset,
+    TrafficPolicy,
+};
+use sluice_api::meta::Labels;
+use sluice_config::diag::codes;
+use sluice_config::validate::full_match_regex;
+use sluice_config::{Diagnostic, Kind, Object, Severity, Store};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Who this gateway instance is: the labels Gateways select, where it runs, how it binds.
+#[derive(Debug, Clone)]
+pub struct GatewayIdentity {
+    pub labels: Labels,
+    pub namespace: String,
+    pub domain_suffix: String,
+    /// Gateway (service) port → port to bind; unmapped ports bind as they are.
+    pub port_map: BTreeMap<u32, u32>,
+}
+
+impl Default for GatewayIdentity {
+    fn default() -> Self {
+        GatewayIdentity {
+            labels: Labels::from([("istio".to_string(), "ingressgateway".to_string())]),
+            namespace: "istio-system".into(),
+            domain_suffix: "cluster.local".into(),
+            port_map: BTreeMap::new(),
+        }
+    }
+}
+
+impl GatewayIdentity {
+    pub fn bind_port(&self, service_port: u32) -> u32 {
+        self.port_map
+            .get(&service_port)
+            .copied()
+            .unwrap_or(service_port)
+    }
+
+    fn selects(&self, selector: &Labels) -> bool {
+        selector.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+    }
+}
+
+/// One plaintext HTTP server of a selected Gateway.
+struct HttpServer<'a> {
+    gateway: &'a Arc<Object>,
+    hosts: &'a [String],
+    https_redirect: bool,
+}
+
+struct Compiler<'a> {
+    store: &'a Store,
+    id: &'a GatewayIdentity,
+    registry: Registry,
+    clusters: BTreeMap<String, Arc<Cluster>>,
+    diags: Vec<Diagnostic>,
+}
+
+pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic>) {
+    let mut c = Compiler {
+        store,
+        id,
+        registry: Registry::build(store, &id.domain_suffix),
+        clusters: BTreeMap::new(),
+        diags: Vec::new(),
+    };
+    // Servers by Gateway port, Gateways in creation order.
+    let mut by_port: BTreeMap<u32, Vec<HttpServer>> = BTreeMap::new();
+    for gw in store.of_kind(Kind::Gateway) {
+        let spec = gw.gateway().expect("kind");
+        if !id.selects(&spec.selector) {
+            continue;
+        }
+        for (i, server) in spec.servers.iter().enumerate() {
+            let Some(port) = server.port.as_ref() else {
+                continue;
+            };
+            let (Some(number), Some(proto)) = (port.number, port.protocol.as_deref()) else {
+                continue;
+            };
+            match proto.to_ascii_uppercase().as_str() {
+                "HTTP" | "HTTP2" | "GRPC" => by_port.entry(number).or_default().push(HttpServer {
+                    gateway: gw,
+                    hosts: &server.hosts,
+                    https_redirect: server.tls.as_ref().and_then(|t| t.https_redirect)
+                        == Some(true),
+                }),
+                other => {
+                    let path = sluice_config::validate::P::spec()
+                        .k("servers")
+                        .i(i)
+                        .k("port")
+                        .k("protocol");
+                    c.diags.push(Diagnostic {
+                        resource: Some(gw.resource()),
+                        ..Diagnostic::new(Severity::Warning, codes::UNSUPPORTED_FIELD, format!("{other} servers are not served by this version of sluice; port {number} of Gateway {} is skipped", gw.key()))
+                            .at(gw.origin_at(&path.0))
+                    });
+                }
+            }
+        }
+    }
+    let mut snapshot = Snapshot::default();
+    for (port, servers) in by_port {
+        let bind = id.bind_port(port);
+        let name = format!("http.{bind}");
+        let table = c.route_table(&name, port, &servers);
+        snapshot.route_tables.insert(name.clone(), Arc::new(table));
+        snapshot.listeners.insert(
+            bind,
+            Listener {
+                name: format!("0.0.0.0_{bind}"),
+                bind_port: bind,
+                service_port: port,
+                protocol: ListenerProtocol::Http,
+                route_table: name,
+            },
+        );
+    }
+    snapshot.clusters = c.clusters;
+    (snapshot, c.diags)
+}
+
+impl Compiler<'_> {
+    fn route_table(&mut self, name: &str, port: u32, servers: &[HttpServer]) -> RouteTable {
+        // domain → (https redirect, [(vs, routes)])
+        let mut vhosts: Vec<(String, bool, Vec<Arc<Object>>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut add = |domain: String, redirect: bool, vs: Option<&Arc<Object>>| {
+            let i = *index.entry(domain.clone()).or_insert_with(|| {
+                vhosts.push((domain, false, Vec::new()));
+                vhosts.len() - 1
+            });
+            vhosts[i].1 |= redirect;
+            if let Some(vs) = vs {
+                if !vhosts[i].2.iter().any(|v| Arc::ptr_eq(v, vs)) {
+                    vhosts[i].2.push(vs.clone());
+                }
+            }
+        };
+        for server in servers {
+            // A redirecting server answers for its hosts even when no VirtualService binds.
+            if server.https_redirect {
+                for h in server.hosts {
+                    add(ServerHost::parse(h).host.to_ascii_lowercase(), true, None);
+                }
+            }
+        }
+        for vs in self.store.of_kind(Kind::VirtualService) {
+            let spec = vs.virtual_service().expect("kind");
+            for server in servers {
+                let gw = server.gateway;
+                let bound = spec.gateways.iter().any(|g| {
+                    gateway_ref(g, &vs.namespace) == Some((gw.namespace.clone(), gw.name.clone()))
+                });
+                if !bound {
+                    continue;
+                }
+                for host in &spec.hosts {
+                    let vs_host = hosts::fqdn(host, &vs.namespace, &self.id.domain_suffix);
+                    for sh in server.hosts {
+                        let sh = ServerHost::parse(sh);
+                        if let Some(domain) = sh.bind(&vs_host, &vs.namespace, &gw.namespace) {
+                            add(domain.to_ascii_lowercase(), server.https_redirect, Some(vs));
+                        }
+                    }
+                }
+            }
+        }
+        let gateways: Vec<(String, String)> = servers
+            .iter()
+            .map(|s| (s.gateway.namespace.clone(), s.gateway.name.clone()))
+            .collect();
+        let virtual_hosts = vhosts
+            .into_iter()
+            .map(|(domain, https_redirect, vss)| VirtualHost {
+                name: format!("{domain}:{port}"),
+                routes: if https_redirect {
+                    Vec::new()
+                } else {
+                    self.merge_routes(&vss, port, &gateways)
+                },
+                domain,
+                https_redirect,
+            })
+            .collect();
+        RouteTable::new(name.to_string(), virtual_hosts)
+    }
+
+    /// VirtualServices in creation order, each cut after its first catch-all, routes appended,
+    /// then catch-alls moved (stably) behind the rest.
+    fn merge_routes(
+        &mut self,
+        vss: &[Arc<Object>],
+        port: u32,
+        gateways: &[(String, String)],
+    ) -> Vec<Route> {
+        let mut specific = Vec::new();
+        let mut catch_alls = Vec::new();
+        for vs in vss {
+            let spec = vs.virtual_service().expect("kind");
+            for (i, r) in spec.http.iter().enumerate() {
+                let Some(route) = self.route(vs, i, r, port, gateways) else {
+                    continue;
+                };
+                if is_catch_all_route(r) {
+                    catch_alls.push(route);
+                    break;
+                }
+                specific.push(route);
+            }
+        }
+        specific.extend(catch_alls);
+        specific
+    }
+
+    fn route(
+        &mut self,
+        vs: &Object,
+        index: usize,
+        r: &HttpRoute,
+        port: u32,
+        gateways: &[(String, String)],
+    ) -> Option<Route> {
+        // Matches restricted to other gateways do not apply here; a route left with none is dropped.
+        let applicable: Vec<&HttpMatchRequest> = r
+            .match_
+            .iter()
+            .filter(|m| {
+                m.gateways.is_empty()
+                    || m.gateways.iter().any(|g| {
+                        gateway_ref(g, &vs.namespace).is_some_and(|gr| gateways.contains(&gr))
+                    })
+            })
+            .collect();
+        if !r.match_.is_empty() && applicable.is_empty() {
+            return None;
+        }
+        let matches = applicable
+            .into_iter()
+            .map(compile_match)
+            .collect::<Option<Vec<_>>>()?;
+        let action = if let Some(rd) = &r.redirect {
+            Action::Redirect(Redirect {
+                status: rd.redirect_code.unwrap_or(301) as u16,
+                uri: rd.uri.clone(),
+                authority: rd.authority.clone(),
+                scheme: rd.scheme.clone(),
+                port: rd.port,
+                port_from_request: rd.derive_port == Some(RedirectPortSelection::FromRequestPort),
+            })
+        } else if let Some(dr) = &r.direct_response {
+            let body: Vec<u8> = match &dr.body {
+                Some(b) => match (&b.string, &b.bytes) {
+                    (Some(s), _) => s.clone().into_bytes(),
+                    (None, Some(b64)) => {
+                        use base64::Engine;
+                        base64::engine::general_purpose::STANDARD
+                            .decode(b64)
+                            .unwrap_or_default()
+                    }
+                    _ => Vec::new(),
+                },
+                None => Vec::new(),
+            };
+            Action::DirectResponse {
+                status: dr.status.unwrap_or(200) as u16,
+                body: body.into(),
+            }
+        } else {
+            let live: Vec<_> = r
+                .route
+                .iter()
+                .filter(|d| r.route.len() == 1 || d.weight.unwrap_or(0) > 0)
+                .collect();
+            let destinations: Vec<WeightedCluster> = live
+                .iter()
+                .filter_map(|d| {
+                    let dest = d.destination.as_ref()?;
+                    let cluster = self.cluster(
+                        vs,
+                        dest.host.as_deref()?,
+                        dest.subset.as_deref(),
+                        dest.port.as_ref().and_then(|p| p.number),
+                        port,
+                    );
+                    Some(WeightedCluster {
+                        cluster,
+                        weight: if live.len() == 1 {
+                            1
+                        } else {
+                            d.weight.unwrap_or(0).max(0) as u32
+                        },
+                    })
+                })
+                .collect();
+            if destinations.is_empty() {
+                return None; // delegate: handled by the route-policy work
+            }
+            let total_weight = destinations.iter().map(|d| d.weight).sum();
+            Action::Forward(Forward {
+                destinations,
+                total_weight,
+            })
+        };
+        Some(Route {
+            virtual_service: vs.key(),
+            index,
+            name: r.name.clone(),
+            matches,
+            action,
+        })
+    }
+
+    /// The cluster for a destination, created on first use.
+    fn cluster(
+        &mut self,
+        vs: &Object,
+        host: &str,
+        subset: Option<&str>,
+        port: Option<u32>,
+        server_port: u32,
+    ) -> String {
+        let fqdn = hosts::fqdn(host, &vs.namespace, &self.id.domain_suffix);
+        let service = self.registry.lookup(&fqdn).cloned();
+        // Port: explicit, else the service's only port, else the server's port.
+        let port = port
+            .or_else(|| {
+                service
+                    .as_ref()
+                    .filter(|s| s.ports.len() == 1)
+                    .map(|s| s.ports[0].number)
+            })
+            .unwrap_or(server_port);
+        let subset_name = subset.unwrap_or("");
+        let name = format!("outbound|{port}|{subset_name}|{fqdn}");
+        if self.clusters.contains_key(&name) {
+            return name;
+        }
+        let cluster = self.build_cluster(&name, &fqdn, service.as_ref(), port, subset);
+        self.clusters.insert(name.clone(), Arc::new(cluster));
+        name
+    }
+
+    fn build_cluster(
+        &self,
+        name: &str,
+        fqdn: &str,
+        service: Option<&Service>,
+        port: u32,
+        subset: Option<&str>,
+    ) -> Cluster {
+        let mut cluster = Cluster {
+            name: name.to_string(),
+            host: fqdn.to_string(),
+            port,
+            subset: subset.unwrap_or("").to_string(),
+            endpoints: Vec::new(),
+            lb: LbPolicy::LeastRequest,
+            problem: None,
+            http2: false,
+        };
+        let Some(service) = service else {
+            cluster.problem = Some(ClusterProblem::UnknownHost);
+            return cluster;
+        };
+        let rule = self.destination_rule(fqdn, &service.namespace);
+        let subset_def: Option<Subset> = match subset {
+            None => None,
+            Some(s) => match rule
+                .as_ref()
+                .and_then(|r| r.subsets.iter().find(|x| x.name.as_deref() == Some(s)))
+            {
+                Some(def) => Some(def.clone()),
+                None => {
+                    cluster.problem = Some(ClusterProblem::UnknownSubset);
+                    return cluster;
+                }
+            },
+        };
+        let policy = effective_lb(
+            rule.as_ref().and_then(|r| r.traffic_policy.as_ref()),
+            subset_def.as_ref().and_then(|s| s.traffic_policy.as_ref()),
+            port,
+        );
+        cluster.lb = LbPolicy::from_istio(policy);
+        let svc_port = service.port(port);
+        cluster.http2 = svc_port.is_some_and(|p| matches!(p.protocol.as_str(), "HTTP2" | "GRPC"));
+        let labels = subset_def.map(|s| s.labels).unwrap_or_default();
+        cluster.endpoints = service
+            .endpoints
+            .iter()
+            .filter(|e| labels.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
+            .map(|e| ClusterEndpoint {
+                address: e.address.clone(),
+                port: svc_port.map(|p| e.port_for(p)).unwrap_or(port),
+                weight: e.weight,
+            })
+            .collect();
+        cluster
+    }
+
+    /// Istio's precedence: the gateway's namespace, then the service's namespace (if exported
+    /// to the gateway), then the root namespace; within a tier the exact host beats the most
+    /// specific wildcard, and rules for the same host merge (oldest first).
+    fn destination_rule(&self, fqdn: &str, service_ns: &str) -> Option<DestinationRuleSpec> {
+        let gw_ns = self.id.namespace.as_str();
+        let tiers = [gw_ns, service_ns, "istio-system"];
+        for (t, ns) in tiers.iter().enumerate() {
+            let candidates: Vec<(&Arc<Object>, String)> = self
+                .store
+                .of_kind(Kind::DestinationRule)
+                .filter(|o| o.namespace == *ns)
+                .filter_map(|o| {
+                    let spec = o.destination_rule()?;
+                    let host =
+                        hosts::fqdn(spec.host.as_deref()?, &o.namespace, &self.id.domain_suffix);
+                    let exported = t != 1
+                        || spec.export_to.is_empty()
+                        || spec
+                            .export_to
+                            .iter()
+                            .any(|e| e == "*" || e == gw_ns || (e == "." && o.namespace == gw_ns));
+                    (exported && hosts::covers(&host, fqdn)).then_some((o, host))
+                })
+                .collect();
+            let Some(best) = candidates.iter().map(|(_, h)| h).max_by_key(|h| {
+                if h.as_str() == fqdn {
+                    usize::MAX
+                } else {
+                    h.len()
+                }
+            }) else {
+                continue;
+            };
+            let mut merged: Option<DestinationRuleSpec> = None;
+            for (o, _) in candidates.iter().filter(|(_, h)| h == best) {
+                let spec = o.destination_rule().expect("kind");
+                match &mut merged {
+                    None => merged = Some(spec.clone()),
+                    Some(m) => {
+                        for s in &spec.subsets {
+                            if !m.subsets.iter().any(|x| x.name == s.name) {
+                                m.subsets.push(s.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            return merged;
+        }
+        None
+    }
+}
+
+/// The load-balancer setting for a port: top-level, replaced by the top-level port-level entry,
+/// replaced by the subset's own (and its port-level entry).
+fn effective_lb(
+    top: Option<&TrafficPolicy>,
+    subset: Option<&TrafficPolicy>,
+    port: u32,
+) -> Option<sluice_api::istio::SimpleLb> {
+    let level = |tp: Option<&TrafficPolicy>| -> Option<Option<sluice_api::istio::SimpleLb>> {
+        let tp = tp?;
+        let pl = tp
+            .port_level_settings
+            .iter()
+            .find(|p| p.port.as_ref().and_then(|x| x.number) == Some(port));
+        match pl {
+            Some(pl) => Some(pl.load_balancer.as_ref().and_then(|l| l.simple)),
+            None => tp.load_balancer.as_ref().map(|l| l.simple),
+        }
+    };
+    level(subset).or_else(|| level(top)).flatten()
+}
+
+fn string_matcher(m: &StringMatch) -> Option<Matcher> {
+    if let Some(e) = &m.exact {
+        Some(Matcher::Exact(e.clone()))
+    } else if let Some(p) = &m.prefix {
+        Some(Matcher::Prefix(p.clone()))
+    } else if let Some(r) = &m.regex {
+        full_match_regex(r).ok().map(Matcher::Regex)
+    } else {
+        Some(Matcher::Present)
+    }
+}
+
+/// `None` when a regex does not compile (validation has reported it; the route is dropped).
+fn compile_match(m: &HttpMatchRequest) -> Option<RouteMatch> {
+    let opt = |sm: &Option<StringMatch>| -> Option<Option<Matcher>> {
+        match sm {
+            None => Some(None),
+            Some(sm) => string_matcher(sm).map(Some),
+        }
+    };
+    let list = |map: &BTreeMap<String, StringMatch>| -> Option<Vec<(String, Matcher)>> {
+        map.iter()
+            .map(|(k, v)| Some((k.to_ascii_lowercase(), string_matcher(v)?)))
+            .collect()
+    };
+    let ignore_case = m.ignore_uri_case == Some(true);
+    let mut uri = opt(&m.uri)?;
+    if ignore_case {
+        // Lower-case the literal once; the request path is compared case-insensitively.
+        uri = match uri {
+            Some(Matcher::Regex(_)) => match &m.uri {
+                Some(StringMatch { regex: Some(r), .. }) => {
+                    Some(Matcher::Regex(full_match_regex(&format!("(?i:{r})")).ok()?))
+                }
+                _ => None,
+            },
+            other => other,
+        };
+    }
+    Some(RouteMatch {
+        uri,
+        scheme: opt(&m.scheme)?,
+        method: opt(&m.method)?,
+        authority: opt(&m.authority)?,
+        headers: list(&m.headers)?,
+        without_headers: list(&m.without_headers)?,
+        query_params: m
+            .query_params
+            .iter()
+            .map(|(k, v)| Some((k.clone(), string_matcher(v)?)))
+            .collect::<Option<Vec<_>>>()?,
+        port: m.port,
+        ignore_uri_case: ignore_case,
+    })
+}

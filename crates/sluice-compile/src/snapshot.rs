@@ -1,0 +1,232 @@
+//! The compiled, immutable routing configuration. Everything the data plane and `explain` need
+//! is resolved here: no lookups into the Store at request time.
+use regex::Regex;
+use sluice_api::istio::SimpleLb;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// By the port the instance binds.
+    pub listeners: BTreeMap<u32, Listener>,
+    pub route_tables: HashMap<String, Arc<RouteTable>>,
+    pub clusters: BTreeMap<String, Arc<Cluster>>,
+}
+
+impl Snapshot {
+    /// The listener for a Gateway (service) port, after the instance's port map.
+    pub fn listener_for_service_port(&self, port: u32) -> Option<&Listener> {
+        self.listeners.values().find(|l| l.service_port == port)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenerProtocol {
+    /// Plaintext HTTP/1.1 and HTTP/2 (h2c).
+    Http,
+}
+
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// Istio's name: `0.0.0.0_<bind port>`.
+    pub name: String,
+    pub bind_port: u32,
+    pub service_port: u32,
+    pub protocol: ListenerProtocol,
+    pub route_table: String,
+}
+
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    /// `http.<bind port>`.
+    pub name: String,
+    pub virtual_hosts: Vec<VirtualHost>,
+    exact: HashMap<String, usize>,
+    /// `*.example.com` stored as `.example.com`.
+    wildcard: HashMap<String, usize>,
+    any: Option<usize>,
+}
+
+impl RouteTable {
+    pub fn new(name: String, virtual_hosts: Vec<VirtualHost>) -> Self {
+        let mut t = RouteTable {
+            name,
+            virtual_hosts,
+            ..Default::default()
+        };
+        for (i, vh) in t.virtual_hosts.iter().enumerate() {
+            if vh.domain == "*" {
+                t.any = Some(i);
+            } else if let Some(suffix) = vh.domain.strip_prefix('*') {
+                t.wildcard.insert(suffix.to_string(), i);
+            } else {
+                t.exact.insert(vh.domain.clone(), i);
+            }
+        }
+        t
+    }
+
+    /// The virtual host for a Host header (lower-case, port removed): exact name, then the
+    /// longest wildcard suffix, then `*`. Costs one hash lookup per label.
+    pub fn virtual_host(&self, host: &str) -> Option<&VirtualHost> {
+        if let Some(&i) = self.exact.get(host) {
+            return Some(&self.virtual_hosts[i]);
+        }
+        let mut rest = host;
+        while let Some(dot) = rest.find('.') {
+            let suffix = &rest[dot..];
+            if let Some(&i) = self.wildcard.get(suffix) {
+                return Some(&self.virtual_hosts[i]);
+            }
+            rest = &rest[dot + 1..];
+        }
+        self.any.map(|i| &self.virtual_hosts[i])
+    }
+}
+
+#[derive(Debug)]
+pub struct VirtualHost {
+    /// `domain:port`, as Istio names virtual hosts.
+    pub name: String,
+    pub domain: String,
+    pub routes: Vec<Route>,
+    /// The server asks for `tls.httpsRedirect`: every request gets a 301 to https.
+    pub https_redirect: bool,
+}
+
+#[derive(Debug)]
+pub struct Route {
+    /// `namespace/name` of the VirtualService.
+    pub virtual_service: String,
+    /// Index in the VirtualService's `http` list.
+    pub index: usize,
+    pub name: Option<String>,
+    /// OR-ed; empty matches everything.
+    pub matches: Vec<RouteMatch>,
+    pub action: Action,
+}
+
+#[derive(Debug, Default)]
+pub struct RouteMatch {
+    pub uri: Option<Matcher>,
+    pub scheme: Option<Matcher>,
+    pub method: Option<Matcher>,
+    pub authority: Option<Matcher>,
+    /// Lower-cased header names.
+    pub headers: Vec<(String, Matcher)>,
+    pub without_headers: Vec<(String, Matcher)>,
+    pub query_params: Vec<(String, Matcher)>,
+    /// Gateway (service) port.
+    pub port: Option<u32>,
+    pub ignore_uri_case: bool,
+}
+
+#[derive(Debug)]
+pub enum Matcher {
+    Exact(String),
+    Prefix(String),
+    /// Anchored as a full match at compile time.
+    Regex(Regex),
+    /// A header match with no condition: the header must be present.
+    Present,
+}
+
+impl Matcher {
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            Matcher::Exact(e) => value == e,
+            Matcher::Prefix(p) => value.starts_with(p.as_str()),
+            Matcher::Regex(r) => r.is_match(value),
+            Matcher::Present => true,
+        }
+    }
+
+    pub fn matches_ignore_case(&self, value: &str) -> bool {
+        match self {
+            Matcher::Exact(e) => value.eq_ignore_ascii_case(e),
+            Matcher::Prefix(p) => {
+                value.len() >= p.len()
+                    && value.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+            }
+            // Compiled case-insensitive when the match asks for it.
+            Matcher::Regex(r) => r.is_match(value),
+            Matcher::Present => true,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Action {
+    Forward(Forward),
+    Redirect(Redirect),
+    DirectResponse { status: u16, body: Arc<[u8]> },
+}
+
+#[derive(Debug)]
+pub struct Forward {
+    pub destinations: Vec<WeightedCluster>,
+    pub total_weight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightedCluster {
+    pub cluster: String,
+    pub weight: u32,
+}
+
+#[derive(Debug)]
+pub struct Redirect {
+    pub status: u16,
+    pub uri: Option<String>,
+    pub authority: Option<String>,
+    pub scheme: Option<String>,
+    pub port: Option<u32>,
+    pub port_from_request: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbPolicy {
+    LeastRequest,
+    RoundRobin,
+    Random,
+}
+
+impl LbPolicy {
+    pub fn from_istio(s: Option<SimpleLb>) -> Self {
+        match s {
+            Some(SimpleLb::RoundRobin) => LbPolicy::RoundRobin,
+            Some(SimpleLb::Random) => LbPolicy::Random,
+            _ => LbPolicy::LeastRequest,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterEndpoint {
+    pub address: String,
+    pub port: u32,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterProblem {
+    /// No ServiceEntry or Service defines the host.
+    UnknownHost,
+    /// No DestinationRule defines the subset.
+    UnknownSubset,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// `outbound|<port>|<subset>|<fqdn>`.
+    pub name: String,
+    pub host: String,
+    pub port: u32,
+    pub subset: String,
+    pub endpoints: Vec<ClusterEndpoint>,
+    pub lb: LbPolicy,
+    /// Set when the cluster cannot have endpoints; requests get 503 with flag NC.
+    pub problem: Option<ClusterProblem>,
+    /// The upstream speaks HTTP/2 (port protocol HTTP2 or GRPC).
+    pub http2: bool,
+}

@@ -183,40 +183,49 @@ fn virtual_service(
         }
     }
 
-    // Destinations: host, port, subset.
+    // Destinations: host, port, subset (mirrors need no port: they follow the route's).
+    let mut dests: Vec<(P, &Destination, bool)> = Vec::new();
     for (i, route) in vs.http.iter().enumerate() {
         let p = s.k("http").i(i);
-        for (j, d) in route.route.iter().enumerate() {
-            if let Some(dest) = &d.destination {
-                destination(
-                    store,
-                    registry,
-                    opts,
-                    o,
-                    &mut r,
-                    &p.k("route").i(j).k("destination"),
-                    dest,
-                    true,
-                );
-            }
-        }
-        if let Some(m) = &route.mirror {
-            destination(store, registry, opts, o, &mut r, &p.k("mirror"), m, false);
-        }
-        for (j, m) in route.mirrors.iter().enumerate() {
-            if let Some(dest) = &m.destination {
-                destination(
-                    store,
-                    registry,
-                    opts,
-                    o,
-                    &mut r,
-                    &p.k("mirrors").i(j).k("destination"),
-                    dest,
-                    false,
-                );
-            }
-        }
+        dests.extend(route.route.iter().enumerate().filter_map(|(j, d)| {
+            Some((
+                p.k("route").i(j).k("destination"),
+                d.destination.as_ref()?,
+                true,
+            ))
+        }));
+        dests.extend(route.mirror.iter().map(|m| (p.k("mirror"), m, false)));
+        dests.extend(route.mirrors.iter().enumerate().filter_map(|(j, m)| {
+            Some((
+                p.k("mirrors").i(j).k("destination"),
+                m.destination.as_ref()?,
+                false,
+            ))
+        }));
+    }
+    for (i, t) in vs.tls.iter().enumerate() {
+        dests.extend(t.route.iter().enumerate().filter_map(|(j, d)| {
+            Some((
+                s.k("tls").i(i).k("route").i(j).k("destination"),
+                d.destination.as_ref()?,
+                true,
+            ))
+        }));
+    }
+    for (i, t) in vs.tcp.iter().enumerate() {
+        dests.extend(t.route.iter().enumerate().filter_map(|(j, d)| {
+            Some((
+                s.k("tcp").i(i).k("route").i(j).k("destination"),
+                d.destination.as_ref()?,
+                true,
+            ))
+        }));
+    }
+    for (p, dest, check_port) in dests {
+        destination(store, registry, opts, o, &mut r, &p, dest, check_port);
+    }
+    for (i, route) in vs.http.iter().enumerate() {
+        let p = s.k("http").i(i);
         if let Some(d) = &route.delegate {
             let ns = d.namespace.clone().unwrap_or_else(|| o.namespace.clone());
             let name = d.name.clone().unwrap_or_default();
@@ -241,27 +250,6 @@ fn virtual_service(
                             Some("a delegate VirtualService must not set hosts or gateways".into()),
                         );
                     }
-                }
-            }
-        }
-    }
-    for (kind, routes) in [
-        ("tls", vs.tls.iter().map(|t| &t.route).collect::<Vec<_>>()),
-        ("tcp", vs.tcp.iter().map(|t| &t.route).collect()),
-    ] {
-        for (i, route) in routes.iter().enumerate() {
-            for (j, d) in route.iter().enumerate() {
-                if let Some(dest) = &d.destination {
-                    destination(
-                        store,
-                        registry,
-                        opts,
-                        o,
-                        &mut r,
-                        &s.k(kind).i(i).k("route").i(j).k("destination"),
-                        dest,
-                        true,
-                    );
                 }
             }
         }

@@ -203,23 +203,20 @@ fn virtual_service(
             ))
         }));
     }
-    for (i, t) in vs.tls.iter().enumerate() {
-        dests.extend(t.route.iter().enumerate().filter_map(|(j, d)| {
-            Some((
-                s.k("tls").i(i).k("route").i(j).k("destination"),
-                d.destination.as_ref()?,
-                true,
-            ))
-        }));
-    }
-    for (i, t) in vs.tcp.iter().enumerate() {
-        dests.extend(t.route.iter().enumerate().filter_map(|(j, d)| {
-            Some((
-                s.k("tcp").i(i).k("route").i(j).k("destination"),
-                d.destination.as_ref()?,
-                true,
-            ))
-        }));
+    let l4 = [
+        ("tls", vs.tls.iter().map(|t| &t.route).collect::<Vec<_>>()),
+        ("tcp", vs.tcp.iter().map(|t| &t.route).collect()),
+    ];
+    for (kind, routes) in &l4 {
+        for (i, route) in routes.iter().enumerate() {
+            dests.extend(route.iter().enumerate().filter_map(|(j, d)| {
+                Some((
+                    s.k(kind).i(i).k("route").i(j).k("destination"),
+                    d.destination.as_ref()?,
+                    true,
+                ))
+            }));
+        }
     }
     for (p, dest, check_port) in dests {
         destination(store, registry, opts, o, &mut r, &p, dest, check_port);

@@ -330,12 +330,11 @@ impl Compiler<'_> {
         server_port: u32,
     ) -> String {
         let fqdn = hosts::fqdn(host, &vs.namespace, &self.id.domain_suffix);
-        let service = self.registry.lookup(&fqdn).cloned();
+        let service = self.registry.lookup(&fqdn);
         // Port: explicit, else the service's only port, else the server's port.
         let port = port
             .or_else(|| {
                 service
-                    .as_ref()
                     .filter(|s| s.ports.len() == 1)
                     .map(|s| s.ports[0].number)
             })
@@ -345,7 +344,7 @@ impl Compiler<'_> {
         if self.clusters.contains_key(&name) {
             return name;
         }
-        let cluster = self.build_cluster(&name, &fqdn, service.as_ref(), port, subset);
+        let cluster = self.build_cluster(&name, &fqdn, service, port, subset);
         self.clusters.insert(name.clone(), Arc::new(cluster));
         name
     }

@@ -33,6 +33,7 @@ pub fn check(loaded: &Loaded, opts: &AnalyzeOptions) -> (Store, Vec<Diagnostic>)
 }
 
 pub mod compile;
+pub mod explain;
 pub mod select;
 pub mod snapshot;
 

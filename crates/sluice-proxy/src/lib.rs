@@ -1,1 +1,23 @@
+//! The data plane: listeners, the HTTP server (hyper, HTTP/1.1 and HTTP/2 cleartext), upstream
+//! connection pools, load balancing, and the request path that applies a compiled `Snapshot`.
 #![forbid(unsafe_code)]
+
+pub mod dataplane;
+mod handler;
+pub mod headers;
+pub mod lb;
+pub mod server;
+pub mod upstream;
+
+pub use server::{Gateway, ServerOptions};
+pub use upstream::UpstreamOptions;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on port {port}: {source}")]
+    Bind {
+        port: u32,
+        #[source]
+        source: std::io::Error,
+    },
+}

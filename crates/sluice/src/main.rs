@@ -204,9 +204,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
             let (snapshot, _) = sluice_compile::compile(&store, &identity.identity());
-            let e = explain::explain(
+            let e = sluice_compile::explain::explain(
                 &snapshot,
-                &explain::Request {
+                &sluice_compile::explain::Request {
                     port,
                     host: &host,
                     path: &path,

@@ -1,0 +1,283 @@
+//! The running gateway: one accept loop per bound port, connections served by hyper (HTTP/1.1
+//! and HTTP/2 prior knowledge on the same port), and `apply` to swap in a new snapshot.
+use crate::dataplane::Dataplane;
+use crate::handler::{handle, Downstream, Shared};
+use crate::upstream::{UpstreamOptions, Upstreams};
+use crate::Error;
+use arc_swap::ArcSwap;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use sluice_compile::Snapshot;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+/// Edge limits, with Envoy-like defaults.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub bind_address: IpAddr,
+    /// Total size of a request's headers (HTTP/1.1 request line included); larger → 431.
+    pub max_request_headers_bytes: usize,
+    /// Number of request headers; more → 431.
+    pub max_request_headers: usize,
+    /// Time a client has to send a request's headers. On HTTP/1.1 the wait for the next
+    /// request on a kept-alive connection counts too, so it also closes idle connections.
+    pub request_headers_timeout: Duration,
+    /// HTTP/2 connections are pinged this often and closed when a ping goes unanswered.
+    pub http2_keepalive: Duration,
+    pub http2_max_concurrent_streams: u32,
+    /// Connections over this wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// How long a removed listener or a shutdown lets open requests finish.
+    pub drain_timeout: Duration,
+    pub upstream: UpstreamOptions,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            bind_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            max_request_headers_bytes: 60 * 1024,
+            max_request_headers: 100,
+            request_headers_timeout: Duration::from_secs(60),
+            http2_keepalive: Duration::from_secs(300),
+            http2_max_concurrent_streams: 1024,
+            max_connections: 65_536,
+            drain_timeout: Duration::from_secs(10),
+            upstream: UpstreamOptions::default(),
+        }
+    }
+}
+
+struct RunningListener {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+}
+
+/// A gateway instance: the current dataplane and its listeners.
+pub struct Gateway {
+    shared: Arc<Shared>,
+    opts: ServerOptions,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    connections: Arc<Semaphore>,
+    listeners: Mutex<BTreeMap<u32, RunningListener>>,
+    /// Sockets bound by the caller (tests, socket activation), taken by port before binding.
+    prebound: Mutex<HashMap<u32, std::net::TcpListener>>,
+    drains: Mutex<JoinSet<()>>,
+}
+
+impl Gateway {
+    pub fn new(opts: ServerOptions) -> Gateway {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(opts.request_headers_timeout)
+            .max_buf_size(opts.max_request_headers_bytes.max(8192))
+            .max_headers(opts.max_request_headers)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(opts.max_request_headers_bytes as u32)
+            .max_concurrent_streams(opts.http2_max_concurrent_streams)
+            .keep_alive_interval(opts.http2_keepalive);
+        Gateway {
+            shared: Arc::new(Shared {
+                current: ArcSwap::from_pointee(Dataplane::default()),
+                upstreams: Upstreams::new(&opts.upstream),
+            }),
+            connections: Arc::new(Semaphore::new(opts.max_connections)),
+            builder: Arc::new(builder),
+            opts,
+            listeners: Mutex::default(),
+            prebound: Mutex::default(),
+            drains: Mutex::default(),
+        }
+    }
+
+    /// Hands the gateway an already bound socket for `bind_port`.
+    pub fn prebind(&self, bind_port: u32, listener: std::net::TcpListener) {
+        self.prebound
+            .lock()
+            .expect("prebound")
+            .insert(bind_port, listener);
+    }
+
+    /// The snapshot now serving.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.current.load().snapshot.clone()
+    }
+
+    /// Where the listener for `bind_port` accepts.
+    pub fn local_addr(&self, bind_port: u32) -> Option<SocketAddr> {
+        self.listeners
+            .lock()
+            .expect("listeners")
+            .get(&bind_port)
+            .map(|l| l.addr)
+    }
+
+    /// Serves `snapshot` from now on: opens listeners it adds (all or nothing: if one port
+    /// cannot be bound, nothing changes), swaps the dataplane atomically (requests in flight keep
+    /// the one they started with) and drains listeners it removes. Needs a Tokio runtime.
+    pub fn apply(&self, snapshot: Arc<Snapshot>) -> Result<(), Error> {
+        let dataplane = Dataplane::new(snapshot);
+        let mut listeners = self.listeners.lock().expect("listeners");
+        let mut opened = Vec::new();
+        for &port in dataplane.ports.keys() {
+            if !listeners.contains_key(&port) {
+                opened.push((port, self.bind(port)?));
+            }
+        }
+        let removed: Vec<u32> = listeners
+            .keys()
+            .filter(|p| !dataplane.ports.contains_key(p))
+            .copied()
+            .collect();
+        self.shared.current.store(Arc::new(dataplane));
+        for (port, listener) in opened {
+            let addr = listener
+                .local_addr()
+                .map_err(|source| Error::Bind { port, source })?;
+            let (stop, stopped) = watch::channel(false);
+            self.drains.lock().expect("drains").spawn(accept_loop(
+                listener,
+                port,
+                stopped,
+                self.shared.clone(),
+                self.builder.clone(),
+                self.connections.clone(),
+                self.opts.drain_timeout,
+            ));
+            tracing::info!(%addr, listener = format!("0.0.0.0_{port}"), "listening");
+            listeners.insert(port, RunningListener { addr, stop });
+        }
+        for port in removed {
+            if let Some(l) = listeners.remove(&port) {
+                tracing::info!(addr = %l.addr, "listener removed; draining");
+                let _ = l.stop.send(true);
+            }
+        }
+        Ok(())
+    }
+
+    fn bind(&self, port: u32) -> Result<TcpListener, Error> {
+        let err = |source| Error::Bind { port, source };
+        if let Some(l) = self.prebound.lock().expect("prebound").remove(&port) {
+            l.set_nonblocking(true).map_err(err)?;
+            return TcpListener::from_std(l).map_err(err);
+        }
+        let port16 = u16::try_from(port).map_err(|_| {
+            err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "port out of range",
+            ))
+        })?;
+        let addr = SocketAddr::new(self.opts.bind_address, port16);
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(err)?;
+        socket.set_reuseaddr(true).map_err(err)?;
+        socket.bind(addr).map_err(err)?;
+        socket.listen(1024).map_err(err)
+    }
+
+    /// Stops accepting on every port and waits (up to the drain timeout) for open requests.
+    pub async fn shutdown(&self) {
+        for (_, l) in std::mem::take(&mut *self.listeners.lock().expect("listeners")) {
+            let _ = l.stop.send(true);
+        }
+        let mut drains = std::mem::take(&mut *self.drains.lock().expect("drains"));
+        while drains.join_next().await.is_some() {}
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    bind_port: u32,
+    mut stop: watch::Receiver<bool>,
+    shared: Arc<Shared>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    limit: Arc<Semaphore>,
+    drain_timeout: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            _ = stop.changed() => break,
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = stop.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let conn = serve(
+            stream,
+            peer,
+            bind_port,
+            &shared,
+            &builder,
+            graceful.watcher(),
+        );
+        connections.spawn(async move {
+            conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            port = bind_port,
+            "drain timeout; closing remaining connections"
+        );
+    }
+    connections.shutdown().await;
+}
+
+fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    bind_port: u32,
+    shared: &Arc<Shared>,
+    builder: &Arc<auto::Builder<TokioExecutor>>,
+    watcher: hyper_util::server::graceful::Watcher,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let _ = stream.set_nodelay(true);
+    let downstream = Arc::new(Downstream {
+        peer,
+        bind_port,
+        scheme: "http",
+    });
+    let shared = shared.clone();
+    let builder = builder.clone();
+    async move {
+        let service =
+            hyper::service::service_fn(move |req| handle(shared.clone(), downstream.clone(), req));
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(error = %e, %peer, "connection ended with an error");
+        }
+    }
+}

@@ -1,10 +1,13 @@
 //! The `sluice` command line.
 #![forbid(unsafe_code)]
 
+mod demo;
 mod explain;
 mod render;
+mod run;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use sluice_api::Duration;
 use sluice_compile::{AnalyzeOptions, GatewayIdentity};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +50,27 @@ enum Command {
         /// List every diagnostic code with a one-line explanation.
         #[arg(long)]
         codes: bool,
+    },
+    /// Serve traffic: compile the configuration, listen, and reload on every change (and on
+    /// SIGHUP). A configuration with errors is refused and the previous one keeps serving.
+    Run {
+        /// Configuration files or directories (watched).
+        #[arg(long = "config", short = 'c', required = true)]
+        config: Vec<PathBuf>,
+        #[command(flatten)]
+        identity: IdentityArgs,
+        /// Address listeners bind.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind_address: std::net::IpAddr,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Try sluice with no files: the seed configuration, built-in echo backends, the gateway on
+    /// 127.0.0.1:8080.
+    Demo {
+        /// Port for the Gateway's port 80.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
     },
     /// Show what the gateway would do with one request, offline: listener, virtual host, route,
     /// clusters and endpoints.
@@ -92,6 +116,46 @@ struct IdentityArgs {
     domain_suffix: String,
 }
 
+/// Edge limits (Envoy-like defaults).
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Largest request header block; larger requests get 431.
+    #[arg(long, default_value_t = 60)]
+    max_request_headers_kb: usize,
+    /// Most request headers; more get 431.
+    #[arg(long, default_value_t = 100)]
+    max_request_headers: usize,
+    /// Time a client has to send its request headers (also the HTTP/1.1 keep-alive idle time).
+    #[arg(long, default_value = "60s")]
+    request_headers_timeout: Duration,
+    #[arg(long, default_value_t = 65_536)]
+    max_connections: usize,
+    /// Time open requests get to finish when a listener goes away or on SIGTERM.
+    #[arg(long, default_value = "10s")]
+    drain_timeout: Duration,
+    /// Upstream connect timeout (Istio's default is 10s).
+    #[arg(long, default_value = "10s")]
+    connect_timeout: Duration,
+}
+
+impl LimitArgs {
+    fn options(&self, bind_address: std::net::IpAddr) -> sluice_proxy::ServerOptions {
+        sluice_proxy::ServerOptions {
+            bind_address,
+            max_request_headers_bytes: self.max_request_headers_kb * 1024,
+            max_request_headers: self.max_request_headers,
+            request_headers_timeout: self.request_headers_timeout.as_std(),
+            max_connections: self.max_connections,
+            drain_timeout: self.drain_timeout.as_std(),
+            upstream: sluice_proxy::UpstreamOptions {
+                connect_timeout: self.connect_timeout.as_std(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+}
+
 impl IdentityArgs {
     fn identity(&self) -> GatewayIdentity {
         GatewayIdentity {
@@ -132,6 +196,25 @@ fn parse_port_map(s: &str) -> Result<std::collections::BTreeMap<u32, u32>, Strin
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run {
+            config,
+            identity,
+            bind_address,
+            limits,
+        } => serve(|| {
+            run::serve(
+                run::Config {
+                    source: run::Source::Paths(config),
+                    analyze: AnalyzeOptions {
+                        domain_suffix: identity.domain_suffix.clone(),
+                        gateway_namespace: identity.namespace.clone(),
+                    },
+                    identity: identity.identity(),
+                },
+                limits.options(bind_address),
+            )
+        }),
+        Command::Demo { port } => serve(|| demo::demo(port)),
         Command::Validate {
             paths,
             output,
@@ -221,6 +304,43 @@ fn main() -> ExitCode {
                 Output::Text => print!("{}", explain::text(&e)),
             }
             ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Runs a serving command on a multi-threaded runtime with logs on stderr.
+fn serve<F, Fut>(f: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(f()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprint!("{e}");
+            if !e.ends_with('\n') {
+                eprintln!();
+            }
+            eprintln!("error: sluice cannot start with this configuration");
+            ExitCode::from(1)
         }
     }
 }

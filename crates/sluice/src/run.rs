@@ -1,0 +1,161 @@
+//! `sluice run` and `sluice demo`: load → check → compile → serve, and again on every change.
+//! A configuration with errors is refused whole; the last good snapshot keeps serving.
+use crate::render;
+use sluice_compile::{AnalyzeOptions, GatewayIdentity, Snapshot};
+use sluice_config::{Loaded, Loader};
+use sluice_proxy::{Gateway, ServerOptions};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+/// Changes closer together than this are one reload (editors write files in several steps,
+/// a ConfigMap update swaps a symlink and removes the old directory).
+const DEBOUNCE: Duration = Duration::from_millis(250);
+
+pub enum Source {
+    Paths(Vec<PathBuf>),
+    /// Named texts compiled into the binary (`sluice demo`).
+    Embedded(Vec<(&'static str, &'static str)>),
+}
+
+pub struct Config {
+    pub source: Source,
+    pub analyze: AnalyzeOptions,
+    pub identity: GatewayIdentity,
+}
+
+impl Config {
+    fn load(&self) -> Result<Loaded, String> {
+        match &self.source {
+            Source::Paths(paths) => sluice_config::load_paths(paths).map_err(|e| e.to_string()),
+            Source::Embedded(texts) => {
+                let mut l = Loader::new();
+                for (name, text) in texts {
+                    l.add_text((*name).into(), text);
+                }
+                Ok(l.finish())
+            }
+        }
+    }
+
+    /// A snapshot, or the rendered reasons it was refused.
+    pub fn build(&self) -> Result<Snapshot, String> {
+        let loaded = self.load()?;
+        let (store, diags) = sluice_compile::check(&loaded, &self.analyze);
+        let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).cloned().collect();
+        if !errors.is_empty() {
+            return Err(render::text(&errors, &loaded.sources));
+        }
+        for d in diags
+            .iter()
+            .filter(|d| d.severity == sluice_config::Severity::Warning)
+        {
+            tracing::warn!(code = d.code, "{}", d.message);
+        }
+        let (snapshot, notes) = sluice_compile::compile(&store, &self.identity);
+        for d in notes {
+            tracing::warn!(code = d.code, "{}", d.message);
+        }
+        Ok(snapshot)
+    }
+}
+
+/// Serves until SIGTERM or SIGINT, reloading on file changes and SIGHUP.
+pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
+    let snapshot = config.build()?;
+    let gateway = Gateway::new(opts);
+    describe(&snapshot);
+    gateway
+        .apply(Arc::new(snapshot))
+        .map_err(|e| e.to_string())?;
+
+    let (changed_tx, mut changed) = mpsc::channel::<()>(1);
+    let _watcher = match &config.source {
+        Source::Paths(paths) => Some(watch(paths, changed_tx).map_err(|e| e.to_string())?),
+        Source::Embedded(_) => None,
+    };
+    let mut hangup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    loop {
+        tokio::select! {
+            Some(()) = changed.recv() => {
+                tokio::time::sleep(DEBOUNCE).await;
+                while changed.try_recv().is_ok() {}
+                reload(&config, &gateway, "files changed");
+            }
+            _ = hangup.recv() => reload(&config, &gateway, "SIGHUP"),
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    tracing::info!("draining");
+    gateway.shutdown().await;
+    Ok(())
+}
+
+fn reload(config: &Config, gateway: &Gateway, why: &str) {
+    match config.build() {
+        Ok(snapshot) => match gateway.apply(Arc::new(snapshot)) {
+            Ok(()) => tracing::info!(reason = why, "configuration reloaded"),
+            Err(e) => {
+                tracing::error!(reason = why, error = %e, "reload refused; still serving the previous configuration")
+            }
+        },
+        Err(rendered) => {
+            eprint!("{rendered}");
+            tracing::error!(
+                reason = why,
+                "configuration has errors; still serving the previous configuration"
+            );
+        }
+    }
+}
+
+fn describe(snapshot: &Snapshot) {
+    for (port, l) in &snapshot.listeners {
+        let hosts = snapshot
+            .route_tables
+            .get(&l.route_table)
+            .map(|t| t.virtual_hosts.len())
+            .unwrap_or(0);
+        tracing::info!(
+            listener = %l.name,
+            gateway_port = l.service_port,
+            bind_port = port,
+            virtual_hosts = hosts,
+            "compiled"
+        );
+    }
+    if snapshot.listeners.is_empty() {
+        tracing::warn!(
+            "no Gateway selects this instance: nothing to listen on (check --gateway-labels)"
+        );
+    }
+}
+
+/// Watches each path's directory (so ConfigMap symlink swaps and editors' rename-on-save are
+/// seen) and signals `tx` on any change under it.
+fn watch(paths: &[PathBuf], tx: mpsc::Sender<()>) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| !e.kind.is_access()) {
+            // Full channel: a reload is already pending, which will see this change too.
+            let _ = tx.try_send(());
+        }
+    })?;
+    for path in paths {
+        if path.is_dir() {
+            watcher.watch(path, RecursiveMode::Recursive)?;
+        } else {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        }
+    }
+    Ok(watcher)
+}

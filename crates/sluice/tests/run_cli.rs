@@ -1,0 +1,323 @@
+//! `sluice run` and `sluice demo` as users start them: a real process, real files, signals.
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use sluice_echo::{Echo, Identity};
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `sluice` process whose stderr lines are collected.
+struct Sluice {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Sluice {
+    fn start(args: &[&str]) -> Sluice {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sluice");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Sluice { child, log }
+    }
+
+    /// Lines containing `needle` so far.
+    fn count(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Waits (bounded) until `needle` has been logged `n` times.
+    fn wait_for(&self, needle: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.count(needle) < n {
+            assert!(
+                Instant::now() < deadline,
+                "waited for {n}× {needle:?}; log:\n{}",
+                self.log.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The address of the first listener, from its log line.
+    fn listening(&self) -> SocketAddr {
+        self.wait_for("listening", 1);
+        let log = self.log.lock().unwrap();
+        let line = log.iter().find(|l| l.contains("listening")).unwrap();
+        let addr = line
+            .split("addr=")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        addr.parse().unwrap()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn gateway_yaml() -> &'static str {
+    r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+    - port: {number: 80, name: http, protocol: HTTP}
+      hosts: ["*"]
+"#
+}
+
+/// A VirtualService sending `/` to the pod on `port`, via a ServiceEntry.
+fn route_yaml(port: u16) -> String {
+    format!(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: app, namespace: default}}
+spec:
+  hosts: [app.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: 8000, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {port}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: app, namespace: default}}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http:
+    - route: [{{destination: {{host: app, port: {{number: 8000}}}}}}]
+"#
+    )
+}
+
+fn write(path: &Path, text: &str) {
+    // Write then rename, as editors and ConfigMap updates do: the reader never sees half a file.
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn client() -> Client<HttpConnector, Empty<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn get(
+    client: &Client<HttpConnector, Empty<Bytes>>,
+    addr: SocketAddr,
+    path: &str,
+) -> (u16, String) {
+    let req = hyper::Request::get(format!("http://{addr}{path}"))
+        .header("host", "app.example")
+        .body(Empty::new())
+        .unwrap();
+    let resp = client.request(req).await.expect("request failed");
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    let pod = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["pod"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    (status, pod)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_under_load_lose_nothing_and_broken_config_changes_nothing() {
+    let a = Echo::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Identity::new("app", "v1", "pod-a"),
+    )
+    .await
+    .unwrap();
+    let b = Echo::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Identity::new("app", "v2", "pod-b"),
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("sluice-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("gateway.yaml"), gateway_yaml()).unwrap();
+    let routes = dir.join("routes.yaml");
+    std::fs::write(&routes, route_yaml(a.addr.port())).unwrap();
+
+    let sluice = Sluice::start(&[
+        "run",
+        "--config",
+        dir.to_str().unwrap(),
+        "--bind-address",
+        "127.0.0.1",
+        "--port-map",
+        "80=0",
+    ]);
+    let addr = sluice.listening();
+    let c = client();
+    assert_eq!(get(&c, addr, "/").await, (200, "pod-a".into()));
+
+    // Load from four clients while the routes flip twenty times.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (c, stop) = (c.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || ok < 1250 {
+                match get(&c, addr, "/").await {
+                    (200, _) => ok += 1,
+                    other => failed.push(other),
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    for i in 1..=20 {
+        let target = if i % 2 == 1 { &b } else { &a };
+        write(&routes, &route_yaml(target.addr.port()));
+        sluice.wait_for("configuration reloaded", i);
+        // Once reloaded, new requests go where the new file says.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while get(&c, addr, "/").await.1 != target.id.pod {
+            assert!(Instant::now() < deadline, "reload {i} did not take effect");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for l in load {
+        let (ok, failed) = l.await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "failed requests during reloads: {failed:?}"
+        );
+        total += ok;
+    }
+    assert!(total >= 5000, "{total}");
+    assert!(sluice.count("configuration reloaded") >= 20);
+
+    // A broken file is refused; the last good configuration (pod-a) keeps serving.
+    let good = sluice.count("configuration reloaded");
+    write(
+        &routes,
+        &route_yaml(b.addr.port()).replace("route:", "rout:"),
+    );
+    sluice.wait_for("configuration has errors", 1);
+    assert_eq!(get(&c, addr, "/").await, (200, "pod-a".into()));
+    assert_eq!(sluice.count("configuration reloaded"), good);
+    assert!(
+        sluice.count("unknown field") >= 1,
+        "the refusal names the error"
+    );
+
+    // SIGHUP reloads too (here: after the file was fixed behind the watcher's back).
+    write(&routes, &route_yaml(b.addr.port()));
+    sluice.wait_for("configuration reloaded", good + 1);
+    sluice.signal("-HUP");
+    sluice.wait_for("SIGHUP", 1);
+    assert_eq!(get(&c, addr, "/").await, (200, "pod-b".into()));
+
+    // SIGTERM drains and exits cleanly.
+    let mut sluice = sluice;
+    sluice.signal("-TERM");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = sluice.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "sluice did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn run_refuses_to_start_on_a_broken_configuration() {
+    let dir = std::env::temp_dir().join(format!("sluice-run-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("gw.yaml"),
+        gateway_yaml().replace("servers:", "server:"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "run",
+            "--config",
+            dir.to_str().unwrap(),
+            "--port-map",
+            "80=0",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("unknown field") && stderr.contains("gw.yaml:7"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_the_seed_without_files() {
+    let sluice = Sluice::start(&["demo", "--port", "0"]);
+    let addr = sluice.listening();
+    let c = client();
+    let mut versions = std::collections::BTreeMap::new();
+    for _ in 0..200 {
+        let (status, pod) = get(&c, addr, "/users").await;
+        assert_eq!(status, 200);
+        *versions
+            .entry(pod.split('-').nth(1).unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        versions.keys().collect::<Vec<_>>(),
+        ["v1", "v3"],
+        "{versions:?}"
+    );
+    assert!(versions["v1"] > versions["v3"], "{versions:?}");
+    assert_eq!(get(&c, addr, "/other").await.0, 404);
+}

@@ -14,12 +14,39 @@ use sluice_config::{Diagnostic, Loaded, Store};
 /// Everything `validate` says about a loaded configuration: load and schema problems, each
 /// object's own rules, then the cross-object analysis; sorted by file and line.
 pub fn check(loaded: &Loaded, opts: &AnalyzeOptions) -> (Store, Vec<Diagnostic>) {
+    let mut diags = admission(loaded);
+    let store = Store::new(loaded.objects.clone());
+    diags.extend(analyze(&store, opts));
+    sort(&mut diags);
+    (store, diags)
+}
+
+/// What a serving gateway does with a configuration: refuse it (`None`) when loading or an
+/// object's own rules found errors — what Istio's admission webhook would reject — or take it.
+/// Cross-object findings (a missing subset, an unknown host) never refuse: Istio serves such a
+/// configuration (those routes answer 503), and objects arrive in any order, so sluice serves
+/// it too and reports them. The diagnostics are all there is to say either way.
+pub fn admit(loaded: &Loaded, opts: &AnalyzeOptions) -> (Option<Store>, Vec<Diagnostic>) {
+    let mut diags = admission(loaded);
+    if diags.iter().any(Diagnostic::is_error) {
+        sort(&mut diags);
+        return (None, diags);
+    }
+    let store = Store::new(loaded.objects.clone());
+    diags.extend(analyze(&store, opts));
+    sort(&mut diags);
+    (Some(store), diags)
+}
+
+fn admission(loaded: &Loaded) -> Vec<Diagnostic> {
     let mut diags = loaded.diagnostics.clone();
     for o in &loaded.objects {
         sluice_config::validate::validate_object(o, &mut diags);
     }
-    let store = Store::new(loaded.objects.clone());
-    diags.extend(analyze(&store, opts));
+    diags
+}
+
+fn sort(diags: &mut Vec<Diagnostic>) {
     diags.sort_by(|a, b| {
         let key = |d: &Diagnostic| {
             d.origin
@@ -29,7 +56,6 @@ pub fn check(loaded: &Loaded, opts: &AnalyzeOptions) -> (Store, Vec<Diagnostic>)
         key(a).cmp(&key(b))
     });
     diags.dedup();
-    (store, diags)
 }
 
 pub mod compile;

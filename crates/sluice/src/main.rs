@@ -279,13 +279,13 @@ fn main() -> ExitCode {
                 domain_suffix: identity.domain_suffix.clone(),
                 gateway_namespace: identity.namespace.clone(),
             };
-            let (store, diags) = sluice_compile::check(&loaded, &opts);
-            let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();
-            if !errors.is_empty() {
+            let (store, diags) = sluice_compile::admit(&loaded, &opts);
+            let Some(store) = store else {
+                let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();
                 eprint!("{}", render::text(&errors, &loaded.sources));
                 eprintln!("error: the configuration has errors; the gateway would refuse it");
                 return ExitCode::from(1);
-            }
+            };
             let (snapshot, _) = sluice_compile::compile(&store, &identity.identity());
             let e = sluice_compile::explain::explain(
                 &snapshot,

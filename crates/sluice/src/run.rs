@@ -43,20 +43,17 @@ impl Config {
     /// A snapshot, or the rendered reasons it was refused.
     pub fn build(&self) -> Result<Snapshot, String> {
         let loaded = self.load()?;
-        let (store, diags) = sluice_compile::check(&loaded, &self.analyze);
-        let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).cloned().collect();
-        if !errors.is_empty() {
+        let (store, diags) = sluice_compile::admit(&loaded, &self.analyze);
+        let Some(store) = store else {
+            let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();
             return Err(render::text(&errors, &loaded.sources));
-        }
-        for d in diags
-            .iter()
-            .filter(|d| d.severity == sluice_config::Severity::Warning)
-        {
-            tracing::warn!(code = d.code, "{}", d.message);
-        }
+        };
         let (snapshot, notes) = sluice_compile::compile(&store, &self.identity);
-        for d in notes {
-            tracing::warn!(code = d.code, "{}", d.message);
+        for d in diags.iter().chain(&notes) {
+            if d.severity != sluice_config::Severity::Info {
+                let at = d.origin.as_ref().map(|o| format!("{}:{}", o.file, o.line));
+                tracing::warn!(code = d.code, at, "{}", d.message);
+            }
         }
         Ok(snapshot)
     }

@@ -1,0 +1,266 @@
+//! Wire-level behaviour: HTTP/2 cleartext both ways, streamed bodies, WebSocket tunnels, and the
+//! edge limits (431, 400, slow clients).
+mod common;
+use bytes::Bytes;
+use common::*;
+use http_body_util::{BodyExt, Empty};
+use sluice_echo::Identity;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn config(pod_port: u16, protocol: &str) -> String {
+    format!(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers: [{{port: {{number: 80, name: http, protocol: HTTP}}, hosts: ["*"]}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: app, namespace: default}}
+spec:
+  hosts: [app.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: 8000, name: web, protocol: {protocol}}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{web: {pod_port}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: app, namespace: default}}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{{route: [{{destination: {{host: app}}}}]}}]
+"#
+    )
+}
+
+async fn setup(
+    protocol: &str,
+    opts: sluice_proxy::ServerOptions,
+) -> (sluice_proxy::Gateway, sluice_echo::Echo) {
+    let pod = backends(vec![Identity::new("app", "v1", "pod")])
+        .await
+        .remove(0);
+    let gw = gateway(snapshot(&config(pod.addr.port(), protocol), &[]), opts);
+    (gw, pod)
+}
+
+/// Sends raw bytes and reads until the peer closes or `limit` passes.
+async fn raw(addr: std::net::SocketAddr, request: &[u8], limit: Duration) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(limit, s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_prior_knowledge_downstream_to_http1_upstream() {
+    let (gw, _pod) = setup("HTTP", test_options()).await;
+    let stream = TcpStream::connect(gw.local_addr(80).unwrap())
+        .await
+        .unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    for i in 0..3 {
+        let req = hyper::Request::get(format!("http://shop.example/h2/{i}"))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let seen: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(seen["proto"], "HTTP/1.1");
+        assert_eq!(seen["host"], "shop.example", ":authority becomes Host");
+        assert_eq!(seen["path"], format!("/h2/{i}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_upstream_when_the_port_protocol_says_so() {
+    let (gw, pod) = setup("HTTP2", test_options()).await;
+    let client = TestClient::http1(gw.local_addr(80).unwrap());
+    for _ in 0..5 {
+        let r = client.get("shop.example", "/up").await;
+        assert_eq!(r.json()["proto"], "HTTP/2.0");
+        assert_eq!(r.json()["host"], "shop.example");
+    }
+    assert_eq!(pod.hits(), 5);
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_upload_streams_with_flat_memory() {
+    const SIZE: u64 = 1 << 30;
+    let (gw, _pod) = setup("HTTP", test_options()).await;
+    let before = rss_kib();
+    let mut s = TcpStream::connect(gw.local_addr(80).unwrap())
+        .await
+        .unwrap();
+    let head =
+        format!("POST /upload HTTP/1.1\r\nhost: shop.example\r\ncontent-length: {SIZE}\r\n\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'x'; 256 * 1024];
+    let mut sent = 0;
+    while sent < SIZE {
+        s.write_all(&chunk).await.unwrap();
+        sent += chunk.len() as u64;
+    }
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&out).contains("\"body_bytes\"") {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&out));
+        out.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains(&format!("\"body_bytes\":{SIZE}")), "{text}");
+    let grown = rss_kib().saturating_sub(before);
+    assert!(grown < 64 * 1024, "RSS grew {grown} KiB for a 1 GiB upload");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrade_is_tunnelled() {
+    let (gw, _pod) = setup("HTTP", test_options()).await;
+    let mut s = TcpStream::connect(gw.local_addr(80).unwrap())
+        .await
+        .unwrap();
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nhost: shop.example\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\
+          sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        assert_eq!(
+            s.read(&mut b).await.unwrap(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    for msg in [
+        &b"hello"[..],
+        &[0u8, 1, 2, 255][..],
+        &vec![7u8; 100_000][..],
+    ] {
+        s.write_all(msg).await.unwrap();
+        let mut back = vec![0u8; msg.len()];
+        s.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, msg);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_malformed_requests_get_4xx() {
+    let (gw, pod) = setup("HTTP", test_options()).await;
+    let addr = gw.local_addr(80).unwrap();
+    let limit = Duration::from_secs(5);
+
+    let big = format!(
+        "GET / HTTP/1.1\r\nhost: a\r\nx-big: {}\r\n\r\n",
+        "v".repeat(70 * 1024)
+    );
+    assert!(raw(addr, big.as_bytes(), limit)
+        .await
+        .starts_with("HTTP/1.1 431"));
+
+    let many: String = (0..150).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let many = format!("GET / HTTP/1.1\r\nhost: a\r\n{many}\r\n");
+    assert!(raw(addr, many.as_bytes(), limit)
+        .await
+        .starts_with("HTTP/1.1 431"));
+
+    for garbage in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"GET / HTTP/9.9\r\nhost: a\r\n\r\n",
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\r\n\r\n",
+    ] {
+        let r = raw(addr, garbage, limit).await;
+        assert!(
+            r.starts_with("HTTP/1.1 400"),
+            "{:?} → {r:?}",
+            String::from_utf8_lossy(garbage)
+        );
+    }
+    let no_host = raw(addr, b"GET / HTTP/1.1\r\n\r\n", limit).await;
+    assert!(no_host.starts_with("HTTP/1.1 400"), "{no_host}");
+    assert_eq!(pod.hits(), 0, "nothing malformed reached the backend");
+
+    // Just under the limits still passes.
+    let fits = format!(
+        "GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\nx-big: {}\r\n\r\n",
+        "v".repeat(50 * 1024)
+    );
+    assert!(raw(addr, fits.as_bytes(), limit)
+        .await
+        .starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_headers_client_is_cut_off_without_delaying_others() {
+    let opts = sluice_proxy::ServerOptions {
+        request_headers_timeout: Duration::from_millis(500),
+        ..test_options()
+    };
+    let (gw, _pod) = setup("HTTP", opts).await;
+    let addr = gw.local_addr(80).unwrap();
+    let started = Instant::now();
+    let slow = tokio::spawn(async move {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nhost: a\r\n").await.unwrap();
+        // Dribble a header byte now and then, never finishing.
+        let mut buf = [0u8; 512];
+        for _ in 0..40 {
+            if s.write_all(b"x").await.is_err() {
+                break;
+            }
+            match tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(_)) => break,
+                Err(_) => {}
+            }
+        }
+        started.elapsed()
+    });
+    let client = TestClient::http1(addr);
+    for _ in 0..10 {
+        let t = Instant::now();
+        assert_eq!(client.get("a", "/").await.status, 200);
+        assert!(
+            t.elapsed() < Duration::from_millis(400),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+    let cut_after = slow.await.unwrap();
+    assert!(
+        cut_after >= Duration::from_millis(450) && cut_after < Duration::from_millis(3000),
+        "slow client cut after {cut_after:?}"
+    );
+}

@@ -114,13 +114,29 @@ impl Registry {
                     }
                 }
             }
+            let resolution = se.resolution.unwrap_or(Resolution::None);
             for host in &se.hosts {
+                // A DNS entry without endpoints reaches the host itself; the name is resolved
+                // again for every new upstream connection.
+                let by_name = endpoints.is_empty()
+                    && matches!(resolution, Resolution::Dns | Resolution::DnsRoundRobin)
+                    && !host.starts_with('*');
+                let endpoints = if by_name {
+                    vec![Endpoint {
+                        address: host.clone(),
+                        labels: Labels::default(),
+                        weight: 1,
+                        ports: Default::default(),
+                    }]
+                } else {
+                    endpoints.clone()
+                };
                 services.push(Service {
                     hostname: hosts::fqdn(host, &o.namespace, domain_suffix),
                     namespace: o.namespace.clone(),
                     ports: ports.clone(),
-                    endpoints: endpoints.clone(),
-                    resolution: se.resolution.unwrap_or(Resolution::None),
+                    endpoints,
+                    resolution,
                     object: o.clone(),
                 });
             }

@@ -335,3 +335,51 @@ async fn least_request_avoids_a_slow_pod() {
     );
     assert!(lr < 0.2, "least request gave the slow pod {lr}");
 }
+
+/// `resolution: DNS` without endpoints: the host name itself is resolved and connected to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_service_entry_reaches_the_resolved_host() {
+    let pod = backends(vec![Identity::new("dns", "v1", "dns-pod")]).await;
+    let port = pod[0].addr.port();
+    let yaml = format!(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers: [{{port: {{number: 80, name: http, protocol: HTTP}}, hosts: ["*"]}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: local, namespace: default}}
+spec:
+  hosts: [localhost]
+  resolution: DNS
+  ports: [{{number: {port}, name: http, protocol: HTTP}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: vs, namespace: default}}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{{route: [{{destination: {{host: localhost}}}}]}}]
+"#
+    );
+    let snap = snapshot(&yaml, &[]);
+    let gw = gateway(snap.clone(), test_options());
+    let client = TestClient::http1(gw.local_addr(80).unwrap());
+    assert_eq!(client.get("h", "/").await.who(), "dns-pod");
+    let e = explain(
+        &snap,
+        &Request {
+            port: 80,
+            host: "h",
+            path: "/",
+            method: "GET",
+            headers: &[],
+        },
+    );
+    assert_eq!(e.endpoints, [format!("localhost:{port}")]);
+}

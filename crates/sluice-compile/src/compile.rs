@@ -5,8 +5,8 @@ use crate::hosts;
 use crate::registry::{Registry, Service};
 use crate::snapshot::*;
 use sluice_api::istio::{
-    DestinationRuleSpec, HttpMatchRequest, HttpRoute, RedirectPortSelection, StringMatch, Subset,
-    TrafficPolicy,
+    Destination, DestinationRuleSpec, HttpMatchRequest, HttpRoute, RedirectPortSelection,
+    StringMatch, Subset, TrafficPolicy,
 };
 use sluice_api::meta::Labels;
 use sluice_config::diag::codes;
@@ -292,6 +292,7 @@ impl Compiler<'_> {
                         dest.port.as_ref().and_then(|p| p.number),
                         port,
                     );
+                    let headers = crate::policy::header_policy(d.headers.as_ref());
                     Some(WeightedCluster {
                         cluster,
                         weight: if live.len() == 1 {
@@ -299,6 +300,7 @@ impl Compiler<'_> {
                         } else {
                             d.weight.unwrap_or(0).max(0) as u32
                         },
+                        headers: (!headers.is_empty()).then(|| Arc::new(headers)),
                     })
                 })
                 .collect();
@@ -311,13 +313,63 @@ impl Compiler<'_> {
                 total_weight,
             })
         };
+        let policy = self.policy(vs, r, port);
         Some(Route {
             virtual_service: vs.key(),
             index,
             name: r.name.clone(),
             matches,
             action,
+            policy,
         })
+    }
+
+    fn policy(&mut self, vs: &Object, r: &HttpRoute, port: u32) -> RoutePolicy {
+        let mut mirrors: Vec<(&Destination, f64)> = r
+            .mirrors
+            .iter()
+            .filter_map(|m| {
+                Some((
+                    m.destination.as_ref()?,
+                    crate::policy::mirror_percentage(m.percentage, None),
+                ))
+            })
+            .collect();
+        if let Some(m) = &r.mirror {
+            let pct = crate::policy::mirror_percentage(r.mirror_percentage, r.mirror_percent);
+            mirrors.insert(0, (m, pct));
+        }
+        let mirrors = mirrors
+            .into_iter()
+            .filter(|(_, pct)| *pct > 0.0)
+            .filter_map(|(d, percentage)| {
+                Some(crate::policy::Mirror {
+                    cluster: self.cluster(
+                        vs,
+                        d.host.as_deref()?,
+                        d.subset.as_deref(),
+                        d.port.as_ref().and_then(|p| p.number),
+                        port,
+                    ),
+                    percentage,
+                })
+            })
+            .collect();
+        RoutePolicy {
+            timeout: r.timeout.map(|d| d.as_std()).filter(|d| !d.is_zero()),
+            retry: crate::policy::Retry::from_istio(r.retries.as_ref()),
+            rewrite: r
+                .rewrite
+                .as_ref()
+                .and_then(crate::policy::Rewrite::from_istio),
+            headers: crate::policy::header_policy(r.headers.as_ref()),
+            mirrors,
+            fault: r.fault.as_ref().and_then(crate::policy::Fault::from_istio),
+            cors: r
+                .cors_policy
+                .as_ref()
+                .map(|c| crate::policy::Cors::from_istio(c, string_matcher)),
+        }
     }
 
     /// The cluster for a destination, created on first use.

@@ -76,6 +76,7 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
             virtual_host,
             route,
             forward,
+            ..
         } => {
             e.virtual_host = Some(virtual_host.name.clone());
             e.route = Some(route_ref(route));

@@ -60,6 +60,7 @@ fn sort(diags: &mut Vec<Diagnostic>) {
 
 pub mod compile;
 pub mod explain;
+pub mod policy;
 pub mod select;
 pub mod snapshot;
 

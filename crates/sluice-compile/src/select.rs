@@ -34,6 +34,8 @@ pub enum RouteDecision<'t> {
         virtual_host: &'t VirtualHost,
         route: &'t Route,
         forward: &'t Forward,
+        /// The match that selected the route (none when it has no matches).
+        matched: Option<&'t RouteMatch>,
     },
     Redirect {
         virtual_host: &'t VirtualHost,
@@ -190,9 +192,8 @@ pub fn select_route<'t, H: HeaderLookup + ?Sized>(
     }
     let path = normalize_path(raw_path);
     for route in &vh.routes {
-        let hit =
-            route.matches.is_empty() || route.matches.iter().any(|m| m.matches(req, &path, query));
-        if !hit {
+        let matched = route.matches.iter().find(|m| m.matches(req, &path, query));
+        if matched.is_none() && !route.matches.is_empty() {
             continue;
         }
         return match &route.action {
@@ -200,6 +201,7 @@ pub fn select_route<'t, H: HeaderLookup + ?Sized>(
                 virtual_host: vh,
                 route,
                 forward: f,
+                matched,
             },
             Action::DirectResponse { status, body } => RouteDecision::DirectResponse {
                 virtual_host: vh,

@@ -1,5 +1,6 @@
 //! The compiled, immutable routing configuration. Everything the data plane and `explain` need
 //! is resolved here: no lookups into the Store at request time.
+pub use crate::policy::{HeaderPolicy, RoutePolicy};
 use regex::Regex;
 use sluice_api::istio::SimpleLb;
 use std::collections::{BTreeMap, HashMap};
@@ -104,6 +105,7 @@ pub struct Route {
     /// OR-ed; empty matches everything.
     pub matches: Vec<RouteMatch>,
     pub action: Action,
+    pub policy: RoutePolicy,
 }
 
 #[derive(Debug, Default)]
@@ -129,6 +131,19 @@ pub enum Matcher {
     Regex(Regex),
     /// A header match with no condition: the header must be present.
     Present,
+}
+
+impl RouteMatch {
+    /// How much of `path` a `rewrite.uri` replaces: the matched prefix for a prefix match,
+    /// the whole path for exact and regex matches, and `/` without a path match (Istio
+    /// generates `prefix: /` then).
+    pub fn rewrite_len(&self, path: &str) -> usize {
+        match &self.uri {
+            Some(Matcher::Prefix(p)) => p.len(),
+            Some(_) => path.len(),
+            None => 1,
+        }
+    }
 }
 
 impl Matcher {
@@ -168,10 +183,12 @@ pub struct Forward {
     pub total_weight: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct WeightedCluster {
     pub cluster: String,
     pub weight: u32,
+    /// The destination's own `headers`, applied after the route's.
+    pub headers: Option<Arc<HeaderPolicy>>,
 }
 
 #[derive(Debug)]

@@ -1,26 +1,38 @@
-//! One request, start to end: route it with `select_route`, answer locally or forward it to an
-//! endpoint chosen by the cluster's balancer, and stream the response back.
+//! One request, start to end: route it with `select_route`, answer locally (404, redirect,
+//! direct response, CORS preflight, injected fault) or forward it with the route's policy
+//! (rewrite, header edits, mirrors, retries, timeouts) and stream the response back.
 use crate::dataplane::Dataplane;
 use crate::headers::{self, View};
-use crate::upstream::{full, ProxyBody, Tracked, Upstreams};
+use crate::lb::Balancer;
+use crate::upstream::{full, Prepared, ProxyBody, RequestBody, Tracked, Upstreams};
 use arc_swap::ArcSwap;
-use http::header::{HeaderValue, CONTENT_TYPE, HOST, LOCATION};
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST, LOCATION};
 use http::uri::{PathAndQuery, Scheme};
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rand::Rng;
+use sluice_compile::policy::{Abort, Cors, Retry};
 use sluice_compile::select::{normalize_path, pick_weighted};
-use sluice_compile::snapshot::Forward;
+use sluice_compile::snapshot::{Forward, Route, RouteMatch};
 use sluice_compile::{select_route, RequestView, RouteDecision};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// What every connection of a gateway shares.
 pub(crate) struct Shared {
     pub current: ArcSwap<Dataplane>,
     pub upstreams: Upstreams,
+    /// Bytes of request body kept so a request can be retried or mirrored.
+    pub replay_buffer: usize,
+    /// Mirrored requests in flight; beyond it mirrors are skipped, never queued.
+    pub mirror_slots: Arc<Semaphore>,
+    /// Append `-shadow` to a mirror's Host (Istio before 1.28).
+    pub mirror_host_suffix: bool,
 }
 
 /// The downstream connection a request came on.
@@ -30,7 +42,9 @@ pub(crate) struct Downstream {
     pub scheme: &'static str,
 }
 
-/// Envoy's response flags, for the log line of a request that did not reach a backend.
+/// Envoy's response flags, for the log line of a request the gateway answered itself.
+/// Spelled as Envoy spells them, so Istio users can grep for them.
+#[allow(clippy::upper_case_acronyms)]
 #[derive(Debug, Clone, Copy)]
 enum Flag {
     /// No route.
@@ -43,6 +57,12 @@ enum Flag {
     UF,
     /// Upstream connection terminated before a response.
     UC,
+    /// Upstream request timeout.
+    UT,
+    /// Fault injected: abort.
+    FI,
+    /// Downstream protocol error (a request body that could not be read).
+    DPE,
 }
 
 pub(crate) async fn handle(
@@ -51,17 +71,18 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let dataplane = shared.current.load_full();
-    Ok(route(&shared.upstreams, &dataplane, &conn, req).await)
+    Ok(route(&shared, &dataplane, &conn, req).await)
 }
 
 async fn route(
-    upstreams: &Upstreams,
+    shared: &Shared,
     dp: &Dataplane,
     conn: &Downstream,
     req: Request<Incoming>,
 ) -> Response<ProxyBody> {
+    let grpc = is_grpc(req.headers());
     let Some(port) = dp.ports.get(&conn.bind_port) else {
-        return local(StatusCode::NOT_FOUND, Flag::NR, "");
+        return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc);
     };
     // RFC 9112 §3.2.2: an absolute URI wins over Host; HTTP/2 carries :authority in the URI.
     let authority = match req.uri().authority() {
@@ -81,9 +102,9 @@ async fn route(
         headers: &View(req.headers()),
     };
     match select_route(&port.table, &view) {
-        RouteDecision::NoRoute { .. } => local(StatusCode::NOT_FOUND, Flag::NR, ""),
+        RouteDecision::NoRoute { .. } => local(StatusCode::NOT_FOUND, Flag::NR, "", grpc),
         RouteDecision::DirectResponse { status, body, .. } => {
-            let mut resp = Response::new(full(bytes::Bytes::copy_from_slice(body)));
+            let mut resp = Response::new(full(Bytes::copy_from_slice(body)));
             *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             if !body.is_empty() {
                 resp.headers_mut()
@@ -108,135 +129,499 @@ async fn route(
                 ),
             }
         }
-        RouteDecision::Forward { forward, .. } => {
-            forward_request(upstreams, dp, conn, forward, req).await
+        RouteDecision::Forward {
+            route,
+            forward,
+            matched,
+            ..
+        } => {
+            let ctx = Context {
+                shared,
+                dp,
+                conn,
+                route,
+                grpc,
+            };
+            ctx.forward(forward, matched, req).await
         }
     }
 }
 
-async fn forward_request(
-    upstreams: &Upstreams,
-    dp: &Dataplane,
-    conn: &Downstream,
-    forward: &Forward,
-    mut req: Request<Incoming>,
-) -> Response<ProxyBody> {
-    let destination = match forward.destinations.len() {
-        1 => &forward.destinations[0],
-        _ => pick_weighted(forward, rand::rng().random_range(0..forward.total_weight)),
-    };
-    let Some(balancer) = dp.balancers.get(&destination.cluster) else {
-        return local(StatusCode::SERVICE_UNAVAILABLE, Flag::NC, "");
-    };
-    if balancer.cluster.problem.is_some() {
-        return local(StatusCode::SERVICE_UNAVAILABLE, Flag::NC, "");
+struct Context<'a> {
+    shared: &'a Shared,
+    dp: &'a Dataplane,
+    conn: &'a Downstream,
+    route: &'a Route,
+    grpc: bool,
+}
+
+/// The request as it will be sent upstream, kept so each try can be rebuilt.
+struct Outgoing {
+    method: Method,
+    path_and_query: PathAndQuery,
+    headers: HeaderMap,
+}
+
+impl Context<'_> {
+    async fn forward(
+        &self,
+        forward: &Forward,
+        matched: Option<&RouteMatch>,
+        mut req: Request<Incoming>,
+    ) -> Response<ProxyBody> {
+        let policy = &self.route.policy;
+        let origin = req.headers().get(http::header::ORIGIN).cloned();
+        if let Some(cors) = &policy.cors {
+            if let Some(resp) = preflight(cors, &req, origin.as_ref()) {
+                return resp;
+            }
+        }
+        if let Some(fault) = &policy.fault {
+            if let Some((delay, pct)) = fault.delay {
+                if roll(pct) {
+                    tokio::time::sleep(delay).await;
+                }
+            }
+            if let Some((abort, pct)) = fault.abort {
+                if roll(pct) {
+                    return abort_reply(abort, self.grpc);
+                }
+            }
+        }
+
+        let destination = match forward.destinations.len() {
+            1 => &forward.destinations[0],
+            _ => pick_weighted(forward, rand::rng().random_range(0..forward.total_weight)),
+        };
+        let Some(balancer) = self.dp.balancers.get(&destination.cluster) else {
+            return local(StatusCode::SERVICE_UNAVAILABLE, Flag::NC, "", self.grpc);
+        };
+        if balancer.cluster.problem.is_some() {
+            return local(StatusCode::SERVICE_UNAVAILABLE, Flag::NC, "", self.grpc);
+        }
+        let http2 = balancer.cluster.http2;
+        let upgrade =
+            req.version() <= Version::HTTP_11 && headers::is_upgrade(req.headers()) && !http2;
+        let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+
+        let (parts, body) = req.into_parts();
+        let mut out = Outgoing {
+            path_and_query: self.upstream_path(parts.uri.path_and_query(), matched),
+            method: parts.method,
+            headers: parts.headers,
+        };
+        // The backend sees the authority the client asked for as Host, whatever the version.
+        if let Some(v) = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            out.headers.insert(HOST, v);
+        }
+        headers::strip_hop_by_hop(&mut out.headers, upgrade);
+        headers::add_forwarding(&mut out.headers, self.conn.peer.ip(), self.conn.scheme);
+        if let Some(authority) = policy.rewrite.as_ref().and_then(|r| r.authority.clone()) {
+            out.headers.insert(HOST, authority);
+        }
+        if let Some(h) = &destination.headers {
+            h.request.apply(&mut out.headers);
+        }
+        policy.headers.request.apply(&mut out.headers);
+
+        let body = match Prepared::read(body, self.shared.replay_buffer).await {
+            Ok(b) => b,
+            Err(_) => return local(StatusCode::BAD_REQUEST, Flag::DPE, "", self.grpc),
+        };
+        if let Some(bytes) = body.replayable() {
+            for m in &policy.mirrors {
+                if roll(m.percentage) {
+                    self.mirror(&m.cluster, &out, bytes.clone());
+                }
+            }
+        }
+
+        let attempts = self.attempts(balancer, &out, body, http2, downstream_upgrade);
+        let mut resp = match policy.timeout {
+            Some(t) => match tokio::time::timeout(t, attempts).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return local(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        Flag::UT,
+                        "upstream request timeout",
+                        self.grpc,
+                    )
+                }
+            },
+            None => attempts.await,
+        };
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            headers::strip_hop_by_hop(resp.headers_mut(), false);
+        }
+        if let Some(h) = &destination.headers {
+            h.response.apply(resp.headers_mut());
+        }
+        policy.headers.response.apply(resp.headers_mut());
+        if let (Some(cors), Some(origin)) = (&policy.cors, origin) {
+            cors_response_headers(cors, &origin, resp.headers_mut());
+        }
+        resp
     }
-    let Some(in_flight) = balancer.pick(None) else {
-        return local(
+
+    /// The path the backend gets: normalised as Istio does, then rewritten by the route.
+    fn upstream_path(
+        &self,
+        pq: Option<&PathAndQuery>,
+        matched: Option<&RouteMatch>,
+    ) -> PathAndQuery {
+        let Some(pq) = pq else {
+            return PathAndQuery::from_static("/");
+        };
+        let (path, query) = match pq.as_str().split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (pq.as_str(), None),
+        };
+        let normalized = normalize_path(path);
+        let rewritten = self.route.policy.rewrite.as_ref().and_then(|r| {
+            let len = matched.map_or(1, |m| m.rewrite_len(&normalized));
+            r.path(&normalized, len)
+        });
+        let new_path = match (rewritten, normalized) {
+            (Some(p), _) => p,
+            (None, std::borrow::Cow::Owned(p)) => p,
+            (None, std::borrow::Cow::Borrowed(_)) => return pq.clone(),
+        };
+        let s = match query {
+            Some(q) => format!("{new_path}?{q}"),
+            None => new_path,
+        };
+        s.parse().unwrap_or_else(|_| pq.clone())
+    }
+
+    /// Tries the request, retrying on another endpoint as the route's retry policy allows.
+    async fn attempts(
+        &self,
+        balancer: &Arc<Balancer>,
+        out: &Outgoing,
+        body: Prepared,
+        http2: bool,
+        downstream_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    ) -> Response<ProxyBody> {
+        let retry: &Retry = &self.route.policy.retry;
+        let (replay, mut once) = match body {
+            Prepared::Replayable(b) => (Some(b), None),
+            Prepared::Once(b) => (None, Some(b)),
+        };
+        // A body that cannot be replayed, or a protocol switch, gets one try.
+        let tries = if replay.is_some() && downstream_upgrade.is_none() {
+            retry.retries + 1
+        } else {
+            1
+        };
+        let client = if http2 {
+            &self.shared.upstreams.http2
+        } else {
+            &self.shared.upstreams.http1
+        };
+        let mut previous = None;
+        let mut last = local(
             StatusCode::SERVICE_UNAVAILABLE,
             Flag::UH,
             "no healthy upstream",
+            self.grpc,
         );
-    };
-    let http2 = balancer.cluster.http2;
-    let upgrade = req.version() <= Version::HTTP_11 && headers::is_upgrade(req.headers()) && !http2;
-    let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-
-    let (mut parts, body) = req.into_parts();
-    // The backend sees the authority the client asked for as Host, whatever the HTTP version.
-    if let Some(v) = parts
-        .uri
-        .authority()
-        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    {
-        parts.headers.insert(HOST, v);
-    }
-    headers::strip_hop_by_hop(&mut parts.headers, upgrade);
-    headers::add_forwarding(&mut parts.headers, conn.peer.ip(), conn.scheme);
-    let pq = parts.uri.path_and_query().cloned();
-    let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(Scheme::HTTP);
-    uri.authority = Some(in_flight.endpoint().authority.clone());
-    uri.path_and_query = Some(normalized(pq));
-    parts.uri = match Uri::from_parts(uri) {
-        Ok(u) => u,
-        Err(_) => return plain(StatusCode::BAD_REQUEST, "invalid request target"),
-    };
-    parts.version = if http2 {
-        Version::HTTP_2
-    } else {
-        Version::HTTP_11
-    };
-    let client = if http2 {
-        &upstreams.http2
-    } else {
-        &upstreams.http1
-    };
-
-    let mut resp = match client.request(Request::from_parts(parts, body)).await {
-        Ok(r) => r,
-        Err(e) if e.is_connect() => {
-            tracing::debug!(error = %e, cluster = %balancer.cluster.name, "upstream connect failed");
-            return local(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Flag::UF,
-                "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-            );
-        }
-        Err(e) => {
-            tracing::debug!(error = %e, cluster = %balancer.cluster.name, "upstream reset");
-            return local(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Flag::UC,
-                "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
-            );
-        }
-    };
-    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-        if let Some(downstream) = downstream_upgrade {
-            let upstream = hyper::upgrade::on(&mut resp);
-            tokio::spawn(async move {
-                if let (Ok(down), Ok(up)) = (downstream.await, upstream.await) {
-                    let _ = tokio::io::copy_bidirectional(
-                        &mut TokioIo::new(down),
-                        &mut TokioIo::new(up),
-                    )
-                    .await;
-                }
-            });
-            let (parts, _) = resp.into_parts();
-            return Response::from_parts(parts, full(""));
-        }
-    }
-    let (mut parts, body) = resp.into_parts();
-    headers::strip_hop_by_hop(&mut parts.headers, false);
-    Response::from_parts(parts, Tracked::boxed(body, in_flight))
-}
-
-/// Istio's default path normalisation applies to what the backend sees too.
-fn normalized(pq: Option<PathAndQuery>) -> PathAndQuery {
-    let Some(pq) = pq else {
-        return PathAndQuery::from_static("/");
-    };
-    let (path, query) = match pq.as_str().split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (pq.as_str(), None),
-    };
-    match normalize_path(path) {
-        std::borrow::Cow::Borrowed(_) => pq,
-        std::borrow::Cow::Owned(p) => {
-            let s = match query {
-                Some(q) => format!("{p}?{q}"),
-                None => p,
+        for attempt in 0..tries {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(retry.backoff, attempt)).await;
+            }
+            let Some(in_flight) = balancer.pick(previous) else {
+                return local(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Flag::UH,
+                    "no healthy upstream",
+                    self.grpc,
+                );
             };
-            s.parse().unwrap_or(pq)
+            previous = Some(in_flight.index());
+            let body = match &replay {
+                Some(b) => RequestBody::Buffered(Some(b.clone())),
+                None => once.take().expect("a single try"),
+            };
+            let mut req = Request::new(body);
+            *req.method_mut() = out.method.clone();
+            *req.uri_mut() = upstream_uri(&in_flight.endpoint().authority, &out.path_and_query);
+            *req.version_mut() = if http2 {
+                Version::HTTP_2
+            } else {
+                Version::HTTP_11
+            };
+            *req.headers_mut() = out.headers.clone();
+            let more = attempt + 1 < tries;
+            let sent = client.request(req);
+            let result = match retry.per_try_timeout {
+                Some(t) => tokio::time::timeout(t, sent).await.map_err(|_| ()),
+                None => Ok(sent.await),
+            };
+            match result {
+                Ok(Ok(mut resp)) => {
+                    let grpc_status = grpc_status(resp.headers());
+                    if more && retry.retries_status(resp.status().as_u16(), grpc_status) {
+                        tracing::debug!(status = resp.status().as_u16(), attempt, "retrying");
+                        continue;
+                    }
+                    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                        if let Some(downstream) = downstream_upgrade {
+                            tunnel(downstream, hyper::upgrade::on(&mut resp));
+                            let (parts, _) = resp.into_parts();
+                            return Response::from_parts(parts, full(""));
+                        }
+                    }
+                    let (parts, body) = resp.into_parts();
+                    return Response::from_parts(parts, Tracked::boxed(body, in_flight));
+                }
+                Ok(Err(e)) if e.is_connect() => {
+                    tracing::debug!(error = %e, cluster = %balancer.cluster.name, "upstream connect failed");
+                    last = local(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Flag::UF,
+                        "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+                        self.grpc,
+                    );
+                    if !retry.retries_connect_failure() {
+                        break;
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, cluster = %balancer.cluster.name, "upstream reset");
+                    last = local(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Flag::UC,
+                        "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+                        self.grpc,
+                    );
+                    if !retry.retries_reset() {
+                        break;
+                    }
+                }
+                Err(()) => {
+                    last = local(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        Flag::UT,
+                        "upstream request timeout",
+                        self.grpc,
+                    );
+                    if !retry.retries_reset() {
+                        break;
+                    }
+                }
+            }
         }
+        last
+    }
+
+    /// Sends a copy of the request to `cluster` and forgets it: bounded in flight, the answer
+    /// discarded, never slowing or failing the main request.
+    fn mirror(&self, cluster: &str, out: &Outgoing, body: Bytes) {
+        let Some(balancer) = self.dp.balancers.get(cluster).cloned() else {
+            return;
+        };
+        let Ok(permit) = self.shared.mirror_slots.clone().try_acquire_owned() else {
+            tracing::debug!(cluster, "mirror skipped: too many in flight");
+            return;
+        };
+        let Some(in_flight) = balancer.pick(None) else {
+            return;
+        };
+        let http2 = balancer.cluster.http2;
+        let mut req = Request::new(RequestBody::Buffered(Some(body)));
+        *req.method_mut() = out.method.clone();
+        *req.uri_mut() = upstream_uri(&in_flight.endpoint().authority, &out.path_and_query);
+        *req.version_mut() = if http2 {
+            Version::HTTP_2
+        } else {
+            Version::HTTP_11
+        };
+        *req.headers_mut() = out.headers.clone();
+        if self.shared.mirror_host_suffix {
+            if let Some(host) = shadow_host(req.headers().get(HOST)) {
+                req.headers_mut().insert(HOST, host);
+            }
+        }
+        let client = if http2 {
+            self.shared.upstreams.http2.clone()
+        } else {
+            self.shared.upstreams.http1.clone()
+        };
+        let limit = self.route.policy.timeout.unwrap_or(Duration::from_secs(30));
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _in_flight = in_flight;
+            let _ = tokio::time::timeout(limit, async {
+                if let Ok(resp) = client.request(req).await {
+                    let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
+                }
+            })
+            .await;
+        });
     }
 }
 
-fn local(status: StatusCode, flag: Flag, body: &'static str) -> Response<ProxyBody> {
+fn upstream_uri(authority: &http::uri::Authority, pq: &PathAndQuery) -> Uri {
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = Some(authority.clone());
+    parts.path_and_query = Some(pq.clone());
+    Uri::from_parts(parts).expect("scheme, authority and path make a URI")
+}
+
+/// `host` → `host-shadow`, before any port.
+fn shadow_host(host: Option<&HeaderValue>) -> Option<HeaderValue> {
+    let host = host?.to_str().ok()?;
+    let shadow = match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => format!("{h}-shadow:{p}"),
+        _ => format!("{host}-shadow"),
+    };
+    HeaderValue::from_str(&shadow).ok()
+}
+
+/// Jittered exponential backoff (Envoy's): uniform in `0..base·2^(n-1)`, capped at 10× base.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let cap = base * 10;
+    let ceiling = base.saturating_mul(1 << (attempt - 1).min(16)).min(cap);
+    let nanos = ceiling.as_nanos().max(1) as u64;
+    Duration::from_nanos(rand::rng().random_range(0..nanos))
+}
+
+fn roll(percentage: f64) -> bool {
+    percentage >= 100.0 || (percentage > 0.0 && rand::rng().random::<f64>() * 100.0 < percentage)
+}
+
+fn tunnel(downstream: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    tokio::spawn(async move {
+        if let (Ok(down), Ok(up)) = (downstream.await, upstream.await) {
+            let _ =
+                tokio::io::copy_bidirectional(&mut TokioIo::new(down), &mut TokioIo::new(up)).await;
+        }
+    });
+}
+
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// `grpc-status` of a trailers-only response (in the headers).
+fn grpc_status(headers: &HeaderMap) -> Option<u32> {
+    headers.get("grpc-status")?.to_str().ok()?.parse().ok()
+}
+
+/// Answers a CORS preflight at the gateway, or `None` to let the request through.
+fn preflight(
+    cors: &Cors,
+    req: &Request<Incoming>,
+    origin: Option<&HeaderValue>,
+) -> Option<Response<ProxyBody>> {
+    let origin = origin?;
+    if req.method() != Method::OPTIONS
+        || !req
+            .headers()
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return None;
+    }
+    let allowed = origin.to_str().is_ok_and(|o| cors.allows(o));
+    if !allowed {
+        return (!cors.forward_unmatched_preflights).then(|| plain(StatusCode::OK, ""));
+    }
+    let mut resp = plain(StatusCode::OK, "");
+    let h = resp.headers_mut();
+    use http::header::*;
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    let optional = [
+        (ACCESS_CONTROL_ALLOW_METHODS, &cors.allow_methods),
+        (ACCESS_CONTROL_ALLOW_HEADERS, &cors.allow_headers),
+        (ACCESS_CONTROL_MAX_AGE, &cors.max_age),
+    ];
+    for (name, value) in optional {
+        if let Some(v) = value {
+            h.insert(name, v.clone());
+        }
+    }
+    if cors.allow_credentials {
+        h.insert(
+            ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+    }
+    Some(resp)
+}
+
+/// CORS headers on the response to an actual (not preflight) cross-origin request.
+fn cors_response_headers(cors: &Cors, origin: &HeaderValue, headers: &mut HeaderMap) {
+    if !origin.to_str().is_ok_and(|o| cors.allows(o)) {
+        return;
+    }
+    use http::header::*;
+    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    if cors.allow_credentials {
+        headers.insert(
+            ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+    }
+    if let Some(v) = &cors.expose_headers {
+        headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, v.clone());
+    }
+}
+
+fn abort_reply(abort: Abort, grpc: bool) -> Response<ProxyBody> {
+    match abort {
+        Abort::Http(status) => local(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            Flag::FI,
+            "fault filter abort",
+            grpc,
+        ),
+        Abort::Grpc(code) => grpc_reply(code, "fault filter abort"),
+    }
+}
+
+/// A reply made by the gateway. gRPC clients get it as a trailers-only gRPC response with the
+/// status gRPC maps the HTTP status to (504 → DEADLINE_EXCEEDED, 503 → UNAVAILABLE, …).
+fn local(status: StatusCode, flag: Flag, body: &'static str, grpc: bool) -> Response<ProxyBody> {
     tracing::debug!(status = status.as_u16(), flag = ?flag, "local reply");
+    if grpc {
+        let code = match status.as_u16() {
+            504 => 4,
+            400 => 13,
+            401 => 16,
+            403 => 7,
+            404 => 12,
+            429 | 502 | 503 => 14,
+            500 => 13,
+            _ => 2,
+        };
+        return grpc_reply(code, body);
+    }
     plain(status, body)
+}
+
+fn grpc_reply(code: u32, message: &'static str) -> Response<ProxyBody> {
+    let mut resp = plain(StatusCode::OK, "");
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    h.insert(
+        HeaderName::from_static("grpc-status"),
+        HeaderValue::from(code),
+    );
+    if !message.is_empty() {
+        h.insert(
+            HeaderName::from_static("grpc-message"),
+            HeaderValue::from_static(message),
+        );
+    }
+    resp
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response<ProxyBody> {

@@ -41,6 +41,11 @@ impl InFlight {
     pub fn endpoint(&self) -> &Endpoint {
         &self.balancer.endpoints[self.index]
     }
+
+    /// The endpoint's position, for a retry to avoid it.
+    pub fn index(&self) -> usize {
+        self.index
+    }
 }
 
 impl Drop for InFlight {

@@ -35,6 +35,12 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// How long a removed listener or a shutdown lets open requests finish.
     pub drain_timeout: Duration,
+    /// Request bodies up to this size are kept so the request can be retried or mirrored;
+    /// larger ones stream through and get one try.
+    pub replay_buffer_bytes: usize,
+    pub max_mirrors_in_flight: usize,
+    /// Mirrors get `Host: <host>-shadow`, as Istio before 1.28 sent them.
+    pub mirror_host_suffix: bool,
     pub upstream: UpstreamOptions,
 }
 
@@ -49,6 +55,9 @@ impl Default for ServerOptions {
             http2_max_concurrent_streams: 1024,
             max_connections: 65_536,
             drain_timeout: Duration::from_secs(10),
+            replay_buffer_bytes: 64 * 1024,
+            max_mirrors_in_flight: 1024,
+            mirror_host_suffix: false,
             upstream: UpstreamOptions::default(),
         }
     }
@@ -91,6 +100,9 @@ impl Gateway {
             shared: Arc::new(Shared {
                 current: ArcSwap::from_pointee(Dataplane::default()),
                 upstreams: Upstreams::new(&opts.upstream),
+                replay_buffer: opts.replay_buffer_bytes,
+                mirror_slots: Arc::new(Semaphore::new(opts.max_mirrors_in_flight)),
+                mirror_host_suffix: opts.mirror_host_suffix,
             }),
             connections: Arc::new(Semaphore::new(opts.max_connections)),
             builder: Arc::new(builder),

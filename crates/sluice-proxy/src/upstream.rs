@@ -34,8 +34,8 @@ impl Default for UpstreamOptions {
 
 #[derive(Clone)]
 pub struct Upstreams {
-    pub http1: Client<HttpConnector, Incoming>,
-    pub http2: Client<HttpConnector, Incoming>,
+    pub http1: Client<HttpConnector, RequestBody>,
+    pub http2: Client<HttpConnector, RequestBody>,
 }
 
 impl Upstreams {
@@ -100,4 +100,95 @@ pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
     http_body_util::Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed()
+}
+
+/// What the proxy sends upstream: a body buffered for replay (retries, mirrors), or the
+/// client's body streamed through after whatever was read while deciding.
+pub enum RequestBody {
+    Buffered(Option<Bytes>),
+    Streaming {
+        prefix: Option<Bytes>,
+        rest: Incoming,
+    },
+}
+
+/// A request body after the proxy looked at it.
+pub enum Prepared {
+    /// Small enough to keep: can be sent any number of times.
+    Replayable(Bytes),
+    /// Larger than the replay buffer: can be sent once.
+    Once(RequestBody),
+}
+
+impl Prepared {
+    /// Reads up to `limit` bytes of `body`; a body that ends within it becomes replayable.
+    pub async fn read(mut body: Incoming, limit: usize) -> Result<Prepared, hyper::Error> {
+        if body.is_end_stream() {
+            return Ok(Prepared::Replayable(Bytes::new()));
+        }
+        let mut buf = bytes::BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            // Request trailers are rare outside gRPC streaming; a buffered body drops them.
+            if let Ok(data) = frame?.into_data() {
+                buf.extend_from_slice(&data);
+                if buf.len() > limit {
+                    return Ok(Prepared::Once(RequestBody::Streaming {
+                        prefix: Some(buf.freeze()),
+                        rest: body,
+                    }));
+                }
+            }
+        }
+        Ok(Prepared::Replayable(buf.freeze()))
+    }
+
+    pub fn replayable(&self) -> Option<&Bytes> {
+        match self {
+            Prepared::Replayable(b) => Some(b),
+            Prepared::Once(_) => None,
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            RequestBody::Buffered(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            RequestBody::Streaming { prefix, rest } => match prefix.take() {
+                Some(p) => Poll::Ready(Some(Ok(Frame::data(p)))),
+                None => Pin::new(rest).poll_frame(cx),
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Buffered(b) => b.as_ref().is_none_or(|b| b.is_empty()),
+            RequestBody::Streaming { prefix, rest } => prefix.is_none() && rest.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Buffered(b) => {
+                SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            RequestBody::Streaming { prefix, rest } => {
+                let p = prefix.as_ref().map_or(0, |b| b.len() as u64);
+                let r = rest.size_hint();
+                let mut h = SizeHint::new();
+                h.set_lower(r.lower() + p);
+                if let Some(u) = r.upper() {
+                    h.set_upper(u + p);
+                }
+                h
+            }
+        }
+    }
 }

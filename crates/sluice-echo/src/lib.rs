@@ -2,9 +2,10 @@
 //! `{service, version, pod, namespace, method, path, host, proto, headers, body_bytes}`.
 //! `sluice demo` runs three of them; the end-to-end tests run many.
 //!
-//! It also understands a few test-only paths so tests can drive behaviour without a second server:
-//! `/ws` echoes WebSocket-style upgraded bytes, `?status=N` answers with status N, and the body
-//! of a POST is counted (not kept), so a large upload costs no memory.
+//! It also misbehaves on request, so tests can drive retries and timeouts: any `Upgrade` request is
+//! accepted and its bytes echoed, `?status=N` answers with status N, `?sleep_ms=N` answers late,
+//! `fail_next`/`reset_next` fail the next requests; the body of a request is counted (not kept),
+//! so a large upload costs no memory.
 #![forbid(unsafe_code)]
 
 use bytes::Bytes;
@@ -41,12 +42,30 @@ impl Identity {
     }
 }
 
+/// Misbehaviour on demand, for tests of retries and timeouts, and what was last seen.
+#[derive(Default)]
+pub struct Faults {
+    last_host: std::sync::Mutex<Option<String>>,
+    /// The next N requests get `fail_status`.
+    fail_next: AtomicU64,
+    fail_status: AtomicU64,
+    /// The next N requests have their connection closed without an answer.
+    reset_next: AtomicU64,
+}
+
+fn take_one(counter: &AtomicU64) -> bool {
+    counter
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok()
+}
+
 /// A running echo backend.
 pub struct Echo {
     pub addr: SocketAddr,
     pub id: Arc<Identity>,
-    /// Requests answered so far.
+    /// Requests received so far (answered or not).
     pub hits: Arc<AtomicU64>,
+    faults: Arc<Faults>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -56,9 +75,11 @@ impl Echo {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let hits = Arc::new(AtomicU64::new(0));
+        let faults = Arc::new(Faults::default());
         let id = Arc::new(id);
         let shared_id = id.clone();
         let counter = hits.clone();
+        let shared_faults = faults.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -67,10 +88,11 @@ impl Echo {
                 let _ = stream.set_nodelay(true);
                 let id = id.clone();
                 let counter = counter.clone();
+                let faults = shared_faults.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         counter.fetch_add(1, Ordering::Relaxed);
-                        answer(req, id.clone())
+                        answer(req, id.clone(), faults.clone())
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -82,12 +104,31 @@ impl Echo {
             addr,
             id: shared_id,
             hits,
+            faults,
             task,
         })
     }
 
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
+    }
+
+    /// The next `n` requests are answered with `status`.
+    pub fn fail_next(&self, n: u64, status: u16) {
+        self.faults
+            .fail_status
+            .store(u64::from(status), Ordering::Relaxed);
+        self.faults.fail_next.store(n, Ordering::Relaxed);
+    }
+
+    /// The Host (or :authority) of the last request received.
+    pub fn last_host(&self) -> Option<String> {
+        self.faults.last_host.lock().expect("last_host").clone()
+    }
+
+    /// The next `n` requests get their connection closed instead of an answer.
+    pub fn reset_next(&self, n: u64) {
+        self.faults.reset_next.store(n, Ordering::Relaxed);
     }
 }
 
@@ -97,19 +138,52 @@ impl Drop for Echo {
     }
 }
 
+/// Why the echo backend dropped a connection on purpose.
+#[derive(Debug)]
+pub struct Reset;
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset on purpose")
+    }
+}
+
+impl std::error::Error for Reset {}
+
 async fn answer(
     mut req: Request<Incoming>,
     id: Arc<Identity>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    faults: Arc<Faults>,
+) -> Result<Response<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    *faults.last_host.lock().expect("last_host") = host;
+    if take_one(&faults.reset_next) {
+        // An error from the service makes hyper close the connection without an answer.
+        return Err(Box::new(Reset));
+    }
     if is_upgrade(&req) {
         return Ok(upgrade_echo(&mut req));
     }
-    let status = query_param(req.uri().query().unwrap_or(""), "status")
+    let query = req.uri().query().unwrap_or("");
+    let mut status = query_param(query, "status")
         .and_then(|s| s.parse::<u16>().ok())
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
-    if !id.latency.is_zero() {
-        tokio::time::sleep(id.latency).await;
+    if take_one(&faults.fail_next) {
+        status = StatusCode::from_u16(faults.fail_status.load(Ordering::Relaxed) as u16)
+            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let sleep = query_param(query, "sleep_ms")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(std::time::Duration::from_millis)
+        .unwrap_or(id.latency);
+    if !sleep.is_zero() {
+        tokio::time::sleep(sleep).await;
     }
     let head = describe(&req, &id);
     let mut body = req.into_body();

@@ -6,26 +6,6 @@ use common::*;
 use sluice_compile::explain::{explain, Request};
 use sluice_echo::{Echo, Identity};
 
-/// A STATIC ServiceEntry for `<name>.default.svc.cluster.local:8000` over the given pods, with
-/// each pod's `version` label and endpoint weight.
-fn service_entry(name: &str, pods: &[(&Echo, u32)]) -> String {
-    let endpoints: String = pods
-        .iter()
-        .map(|(p, w)| {
-            format!(
-                "    - {{address: 127.0.0.1, ports: {{http: {}}}, labels: {{version: {}}}, weight: {w}}}\n",
-                p.addr.port(),
-                p.id.version
-            )
-        })
-        .collect();
-    format!(
-        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {name}, namespace: default}}\n\
-         spec:\n  hosts: [{name}.default.svc.cluster.local]\n  resolution: STATIC\n  \
-         ports: [{{number: 8000, name: http, protocol: HTTP}}]\n  endpoints:\n{endpoints}---\n"
-    )
-}
-
 const ROUTES: &str = r#"
 apiVersion: networking.istio.io/v1
 kind: Gateway

@@ -204,3 +204,46 @@ pub fn agree(e: &sluice_compile::explain::Explanation, r: &Reply, pods: &[Echo])
         assert_eq!(Some(r.status.as_u16()), e.status, "{e:?}");
     }
 }
+
+/// A STATIC ServiceEntry for `<name>.default.svc.cluster.local:8000` over the given pods, with
+/// each pod's `version` label and endpoint weight.
+pub fn service_entry(name: &str, pods: &[(&Echo, u32)]) -> String {
+    let endpoints: String = pods
+        .iter()
+        .map(|(p, w)| {
+            format!(
+                "    - {{address: 127.0.0.1, ports: {{http: {}}}, labels: {{version: {}}}, weight: {w}}}\n",
+                p.addr.port(),
+                p.id.version
+            )
+        })
+        .collect();
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {name}, namespace: default}}\n\
+         spec:\n  hosts: [{name}.default.svc.cluster.local]\n  resolution: STATIC\n  \
+         ports: [{{number: 8000, name: http, protocol: HTTP}}]\n  endpoints:\n{endpoints}---\n"
+    )
+}
+
+/// A Gateway for every host on port 80, and a VirtualService `app` for every host whose `http`
+/// list is `http` (YAML, indented by four spaces).
+pub fn app_routes(http: &str) -> String {
+    format!(
+        r#"apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers: [{{port: {{number: 80, name: http, protocol: HTTP}}, hosts: ["*"]}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: app, namespace: default}}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http:
+{http}
+"#
+    )
+}

@@ -208,18 +208,53 @@ impl Compiler<'_> {
         for vs in vss {
             let spec = vs.virtual_service().expect("kind");
             for (i, r) in spec.http.iter().enumerate() {
-                let Some(route) = self.route(vs, i, r, port, gateways) else {
-                    continue;
+                let routes = match &r.delegate {
+                    Some(d) => self.delegated(vs, r, d, port, gateways),
+                    None => self.route(vs, i, r, port, gateways).into_iter().collect(),
                 };
                 if is_catch_all_route(r) {
-                    catch_alls.push(route);
+                    catch_alls.extend(routes);
                     break;
                 }
-                specific.push(route);
+                specific.extend(routes);
             }
         }
         specific.extend(catch_alls);
         specific
+    }
+
+    /// The delegate VirtualService's routes under a root route (one level; a delegate that is
+    /// missing, has hosts or delegates again contributes nothing, and `validate` says why).
+    fn delegated(
+        &mut self,
+        root_vs: &Object,
+        root: &HttpRoute,
+        d: &sluice_api::istio::Delegate,
+        port: u32,
+        gateways: &[(String, String)],
+    ) -> Vec<Route> {
+        let ns = d.namespace.as_deref().unwrap_or(&root_vs.namespace);
+        let Some(delegate) = self
+            .store
+            .get(Kind::VirtualService, ns, d.name.as_deref().unwrap_or(""))
+            .cloned()
+        else {
+            return Vec::new();
+        };
+        let spec = delegate.virtual_service().expect("kind");
+        if !spec.hosts.is_empty() || !spec.gateways.is_empty() {
+            return Vec::new();
+        }
+        spec.http
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.delegate.is_none())
+            .filter_map(|(i, r)| {
+                let merged = crate::delegate::merge_route(root, r)?;
+                // Matches name the root's gateways; destinations resolve in the delegate's namespace.
+                self.route(&delegate, i, &merged, port, gateways)
+            })
+            .collect()
     }
 
     fn route(

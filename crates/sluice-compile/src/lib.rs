@@ -59,6 +59,7 @@ fn sort(diags: &mut Vec<Diagnostic>) {
 }
 
 pub mod compile;
+pub mod delegate;
 pub mod explain;
 pub mod policy;
 pub mod select;

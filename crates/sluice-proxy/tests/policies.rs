@@ -595,3 +595,53 @@ async fn direct_responses() {
     assert_eq!(c.get("a", "/empty").await.status, 204);
     assert_eq!(p[0].hits(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delegation_applies_the_delegates_routes_under_the_roots_match() {
+    let p = backends(vec![
+        Identity::new("app", "v1", "cart"),
+        Identity::new("app", "v1", "other"),
+    ])
+    .await;
+    let yaml = service_entry("app", &[(&p[0], 1)])
+        + &service_entry("other", &[(&p[1], 1)])
+        + &app_routes(
+            r#"
+    - match: [{uri: {prefix: /shop}}]
+      timeout: 300ms
+      delegate: {name: shop-routes, namespace: team}
+    - route: [{destination: {host: other}}]"#,
+        )
+        + r#"
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop-routes, namespace: team}
+spec:
+  http:
+    - match: [{uri: {prefix: /shop/cart}}]
+      route: [{destination: {host: app.default.svc.cluster.local}}]
+    - match: [{uri: {prefix: /admin}}]
+      route: [{destination: {host: app.default.svc.cluster.local}}]
+    - match: [{uri: {prefix: /shop/fast}}]
+      timeout: 5s
+      route: [{destination: {host: app.default.svc.cluster.local}}]
+"#;
+    let snap = snapshot(&yaml, &[]);
+    let gw = gateway(snap.clone(), test_options());
+    let c = client(&gw);
+    assert_eq!(c.get("a", "/shop/cart/1").await.who(), "cart");
+    // Outside the root's /shop: the delegate's /admin route never applies.
+    assert_eq!(c.get("a", "/admin").await.who(), "other");
+    // Under /shop but no delegate route: routes are flattened (as Envoy sees them), so the
+    // request falls through to the root's later routes.
+    assert_eq!(c.get("a", "/shop/unknown").await.who(), "other");
+    // The root's timeout is inherited; the delegate's own wins where set.
+    assert_eq!(c.get("a", "/shop/cart?sleep_ms=2000").await.status, 504);
+    assert_eq!(c.get("a", "/shop/fast?sleep_ms=500").await.status, 200);
+    let e = sluice_compile::explain::explain(
+        &snap,
+        &sluice_compile::explain::Request { port: 80, host: "a", path: "/shop/cart", method: "GET", headers: &[] },
+    );
+    assert_eq!(e.route.unwrap().virtual_service, "team/shop-routes");
+}

@@ -52,8 +52,9 @@ fn merge_match(root: &HttpMatchRequest, d: &HttpMatchRequest) -> Option<HttpMatc
     m.headers = union(&root.headers, &d.headers)?;
     m.without_headers = union(&root.without_headers, &d.without_headers)?;
     m.query_params = union(&root.query_params, &d.query_params)?;
-    m.ignore_uri_case = Some(root.ignore_uri_case.unwrap_or(false) || d.ignore_uri_case.unwrap_or(false))
-        .filter(|b| *b);
+    m.ignore_uri_case =
+        Some(root.ignore_uri_case.unwrap_or(false) || d.ignore_uri_case.unwrap_or(false))
+            .filter(|b| *b);
     if m.gateways.is_empty() {
         m.gateways = root.gateways.clone();
     }
@@ -133,18 +134,39 @@ mod tests {
         };
         assert!(merge_route(&root, &outside).is_none());
         let any = HttpRoute::default();
-        assert_eq!(merge_route(&root, &any).unwrap().match_, vec![prefix("/shop")]);
+        assert_eq!(
+            merge_route(&root, &any).unwrap().match_,
+            vec![prefix("/shop")]
+        );
     }
 
     #[test]
     fn header_conflicts_drop_the_pair() {
         let mut a = prefix("/");
-        a.headers.insert("x".into(), StringMatch { exact: Some("1".into()), ..Default::default() });
+        a.headers.insert(
+            "x".into(),
+            StringMatch {
+                exact: Some("1".into()),
+                ..Default::default()
+            },
+        );
         let mut b = prefix("/");
-        b.headers.insert("x".into(), StringMatch { exact: Some("2".into()), ..Default::default() });
+        b.headers.insert(
+            "x".into(),
+            StringMatch {
+                exact: Some("2".into()),
+                ..Default::default()
+            },
+        );
         assert!(merge_match(&a, &b).is_none());
         let mut c = prefix("/");
-        c.headers.insert("y".into(), StringMatch { exact: Some("2".into()), ..Default::default() });
+        c.headers.insert(
+            "y".into(),
+            StringMatch {
+                exact: Some("2".into()),
+                ..Default::default()
+            },
+        );
         assert_eq!(merge_match(&a, &c).unwrap().headers.len(), 2);
     }
 }

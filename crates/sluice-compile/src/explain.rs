@@ -19,6 +19,128 @@ pub struct Explanation {
     pub status: Option<u16>,
     pub location: Option<String>,
     pub error: Option<&'static str>,
+    /// What the route does besides choosing a cluster (forwarded requests only).
+    pub policy: Option<PolicyView>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct PolicyView {
+    /// The path and query the backend would get (normalised, rewritten).
+    pub upstream_path: String,
+    /// Host the backend would get when the route rewrites it.
+    pub upstream_authority: Option<String>,
+    pub timeout: Option<String>,
+    pub retries: RetryView,
+    pub request_headers: HeaderOpsView,
+    pub response_headers: HeaderOpsView,
+    pub mirrors: Vec<ClusterShareOf>,
+    pub fault: Option<FaultView>,
+    pub cors: bool,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct RetryView {
+    pub attempts: u32,
+    pub per_try_timeout: Option<String>,
+    pub retry_on: Vec<&'static str>,
+    pub retriable_status_codes: Vec<u16>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct HeaderOpsView {
+    pub set: Vec<(String, String)>,
+    pub add: Vec<(String, String)>,
+    pub remove: Vec<String>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ClusterShareOf {
+    pub cluster: String,
+    pub percentage: f64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct FaultView {
+    pub delay: Option<String>,
+    pub delay_percentage: f64,
+    /// `http 503` or `grpc 14`.
+    pub abort: Option<String>,
+    pub abort_percentage: f64,
+}
+
+fn duration(d: std::time::Duration) -> String {
+    sluice_api::Duration(d).to_string()
+}
+
+fn header_ops(ops: &[&crate::policy::HeaderOps]) -> HeaderOpsView {
+    let pairs = |v: &[(http::HeaderName, http::HeaderValue)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect()
+    };
+    let mut view = HeaderOpsView::default();
+    for o in ops {
+        view.set.extend(pairs(&o.set));
+        view.add.extend(pairs(&o.add));
+        view.remove.extend(o.remove.iter().map(|n| n.to_string()));
+    }
+    view
+}
+
+fn policy_view(
+    route: &Route,
+    destination: &crate::snapshot::WeightedCluster,
+    matched: Option<&crate::snapshot::RouteMatch>,
+    path: &str,
+) -> PolicyView {
+    let p = &route.policy;
+    let dest = destination.headers.as_deref();
+    let mut request: Vec<&crate::policy::HeaderOps> =
+        dest.map(|d| &d.request).into_iter().collect();
+    request.push(&p.headers.request);
+    let mut response: Vec<&crate::policy::HeaderOps> =
+        dest.map(|d| &d.response).into_iter().collect();
+    response.push(&p.headers.response);
+    PolicyView {
+        upstream_path: p.upstream_path(matched, path).into_owned(),
+        upstream_authority: p
+            .rewrite
+            .as_ref()
+            .and_then(|r| r.authority.as_ref())
+            .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned()),
+        timeout: p.timeout.map(duration),
+        retries: RetryView {
+            attempts: p.retry.retries,
+            per_try_timeout: p.retry.per_try_timeout.map(duration),
+            retry_on: p.retry.on.names(),
+            retriable_status_codes: p.retry.status_codes.clone(),
+        },
+        request_headers: header_ops(&request),
+        response_headers: header_ops(&response),
+        mirrors: p
+            .mirrors
+            .iter()
+            .map(|m| ClusterShareOf {
+                cluster: m.cluster.clone(),
+                percentage: m.percentage,
+            })
+            .collect(),
+        fault: p.fault.as_ref().map(|f| FaultView {
+            delay: f.delay.map(|(d, _)| duration(d)),
+            delay_percentage: f.delay.map_or(0.0, |(_, pct)| pct),
+            abort: f.abort.map(|(a, _)| match a {
+                crate::policy::Abort::Http(s) => format!("http {s}"),
+                crate::policy::Abort::Grpc(g) => format!("grpc {g}"),
+            }),
+            abort_percentage: f.abort.map_or(0.0, |(_, pct)| pct),
+        }),
+        cors: p.cors.is_some(),
+    }
 }
 
 #[derive(Serialize, Debug)]
@@ -76,7 +198,7 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
             virtual_host,
             route,
             forward,
-            ..
+            matched,
         } => {
             e.virtual_host = Some(virtual_host.name.clone());
             e.route = Some(route_ref(route));
@@ -96,6 +218,7 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
                 .collect();
             let first = pick_weighted(forward, 0);
             e.cluster = Some(first.cluster.clone());
+            e.policy = Some(policy_view(route, first, matched, req.path));
             match snapshot.clusters.get(&first.cluster) {
                 Some(c) if c.problem.is_none() && !c.endpoints.is_empty() => {
                     e.endpoints = endpoint_names(c);

@@ -265,6 +265,36 @@ impl Rewrite {
     }
 }
 
+impl RoutePolicy {
+    /// The path and query the backend gets: normalised as Istio does, then rewritten. Borrowed
+    /// when nothing changes.
+    pub fn upstream_path<'a>(
+        &self,
+        matched: Option<&crate::snapshot::RouteMatch>,
+        path_and_query: &'a str,
+    ) -> std::borrow::Cow<'a, str> {
+        use std::borrow::Cow;
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path_and_query, None),
+        };
+        let normalized = crate::select::normalize_path(path);
+        let rewritten = self.rewrite.as_ref().and_then(|r| {
+            let len = matched.map_or(1, |m| m.rewrite_len(&normalized));
+            r.path(&normalized, len)
+        });
+        let new_path = match (rewritten, normalized) {
+            (Some(p), _) => p,
+            (None, Cow::Owned(p)) => p,
+            (None, Cow::Borrowed(_)) => return Cow::Borrowed(path_and_query),
+        };
+        match query {
+            Some(q) => Cow::Owned(format!("{new_path}?{q}")),
+            None => Cow::Owned(new_path),
+        }
+    }
+}
+
 /// RE2/Envoy substitution (`\1`) to the regex crate's (`${1}`), with `$` kept literal.
 fn envoy_substitution(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 4);

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rand::Rng;
 use sluice_compile::policy::{Abort, Cors, Retry};
-use sluice_compile::select::{normalize_path, pick_weighted};
+use sluice_compile::select::pick_weighted;
 use sluice_compile::snapshot::{Forward, Route, RouteMatch};
 use sluice_compile::{select_route, RequestView, RouteDecision};
 use std::convert::Infallible;
@@ -277,25 +277,10 @@ impl Context<'_> {
         let Some(pq) = pq else {
             return PathAndQuery::from_static("/");
         };
-        let (path, query) = match pq.as_str().split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (pq.as_str(), None),
-        };
-        let normalized = normalize_path(path);
-        let rewritten = self.route.policy.rewrite.as_ref().and_then(|r| {
-            let len = matched.map_or(1, |m| m.rewrite_len(&normalized));
-            r.path(&normalized, len)
-        });
-        let new_path = match (rewritten, normalized) {
-            (Some(p), _) => p,
-            (None, std::borrow::Cow::Owned(p)) => p,
-            (None, std::borrow::Cow::Borrowed(_)) => return pq.clone(),
-        };
-        let s = match query {
-            Some(q) => format!("{new_path}?{q}"),
-            None => new_path,
-        };
-        s.parse().unwrap_or_else(|_| pq.clone())
+        match self.route.policy.upstream_path(matched, pq.as_str()) {
+            std::borrow::Cow::Borrowed(_) => pq.clone(),
+            std::borrow::Cow::Owned(s) => s.parse().unwrap_or_else(|_| pq.clone()),
+        }
     }
 
     /// Tries the request, retrying on another endpoint as the route's retry policy allows.

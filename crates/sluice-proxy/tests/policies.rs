@@ -641,7 +641,13 @@ spec:
     assert_eq!(c.get("a", "/shop/fast?sleep_ms=500").await.status, 200);
     let e = sluice_compile::explain::explain(
         &snap,
-        &sluice_compile::explain::Request { port: 80, host: "a", path: "/shop/cart", method: "GET", headers: &[] },
+        &sluice_compile::explain::Request {
+            port: 80,
+            host: "a",
+            path: "/shop/cart",
+            method: "GET",
+            headers: &[],
+        },
     );
     assert_eq!(e.route.unwrap().virtual_service, "team/shop-routes");
 }

@@ -45,5 +45,68 @@ pub fn text(e: &Explanation) -> String {
     if let Some(err) = e.error {
         line(&mut out, "error", err);
     }
+    if let Some(p) = &e.policy {
+        policy_lines(&mut out, p, line);
+    }
     out
+}
+
+fn policy_lines(
+    out: &mut String,
+    p: &sluice_compile::explain::PolicyView,
+    line: impl Fn(&mut String, &str, &str),
+) {
+    line(out, "upstream path", &p.upstream_path);
+    if let Some(a) = &p.upstream_authority {
+        line(out, "upstream host", a);
+    }
+    line(out, "timeout", p.timeout.as_deref().unwrap_or("none"));
+    let r = &p.retries;
+    let mut retries = format!("{} on {}", r.attempts, r.retry_on.join(","));
+    if !r.retriable_status_codes.is_empty() {
+        let codes: Vec<String> = r
+            .retriable_status_codes
+            .iter()
+            .map(u16::to_string)
+            .collect();
+        retries.push_str(&format!(" (codes {})", codes.join(",")));
+    }
+    if let Some(t) = &r.per_try_timeout {
+        retries.push_str(&format!(", {t} per try"));
+    }
+    line(out, "retries", &retries);
+    for (label, ops) in [
+        ("request hdrs", &p.request_headers),
+        ("response hdrs", &p.response_headers),
+    ] {
+        let mut parts: Vec<String> = Vec::new();
+        parts.extend(ops.set.iter().map(|(k, v)| format!("set {k}: {v}")));
+        parts.extend(ops.add.iter().map(|(k, v)| format!("add {k}: {v}")));
+        parts.extend(ops.remove.iter().map(|k| format!("remove {k}")));
+        if !parts.is_empty() {
+            line(out, label, &parts.join("; "));
+        }
+    }
+    for m in &p.mirrors {
+        line(out, "mirror", &format!("{} ({}%)", m.cluster, m.percentage));
+    }
+    if let Some(f) = &p.fault {
+        if let Some(d) = &f.delay {
+            line(
+                out,
+                "fault delay",
+                &format!("{d} ({}%)", f.delay_percentage),
+            );
+        }
+        if let Some(a) = &f.abort {
+            line(
+                out,
+                "fault abort",
+                &format!("{a} ({}%)", f.abort_percentage),
+            );
+        }
+    }
+    if p.cors {
+        line(out, "cors", "yes");
+    }
 }

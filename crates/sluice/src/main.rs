@@ -225,7 +225,7 @@ fn main() -> ExitCode {
         } => {
             if codes {
                 for c in sluice_config::diag::CODES {
-                    println!("{}  {:<48} {}", c.code, c.name, c.summary);
+                    out(&format!("{}  {:<48} {}\n", c.code, c.name, c.summary));
                 }
                 return ExitCode::SUCCESS;
             }
@@ -298,14 +298,18 @@ fn main() -> ExitCode {
                 },
             );
             match output {
-                Output::Json => {
-                    println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default())
-                }
-                Output::Text => print!("{}", explain::text(&e)),
+                Output::Json => out(&(serde_json::to_string_pretty(&e).unwrap_or_default() + "\n")),
+                Output::Text => out(&explain::text(&e)),
             }
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Writes to stdout; a closed pipe (`sluice explain … | head`) is not an error worth a panic.
+fn out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(text.as_bytes());
 }
 
 /// Runs a serving command on a multi-threaded runtime with logs on stderr.
@@ -359,15 +363,15 @@ fn validate(paths: &[PathBuf], output: Output, opts: AnalyzeOptions, verbose: bo
     }
     let failed = diags.iter().any(|d| d.is_error());
     match output {
-        Output::Json => println!("{}", render::json(&diags)),
+        Output::Json => out(&(render::json(&diags) + "\n")),
         Output::Text => {
-            print!("{}", render::text(&diags, &loaded.sources));
-            println!(
-                "{}: {} object(s) checked, {}",
+            out(&render::text(&diags, &loaded.sources));
+            out(&format!(
+                "{}: {} object(s) checked, {}\n",
                 if failed { "failed" } else { "ok" },
                 loaded.objects.len(),
                 render::summary(&diags)
-            );
+            ));
         }
     }
     if failed {

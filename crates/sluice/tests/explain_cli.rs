@@ -72,3 +72,19 @@ fn port_map_renames_listener() {
         "outbound|8000||demo.default.svc.cluster.local"
     );
 }
+
+#[test]
+fn policies_of_the_route_are_reported() {
+    let (_, e) = explain(&["--host", "a", "--path", "/users/./42?x=1"]);
+    let p = &e["policy"];
+    assert_eq!(p["upstream_path"], "/users/42?x=1");
+    assert_eq!(p["timeout"], "5s");
+    assert_eq!(p["retries"]["attempts"], 3);
+    assert_eq!(p["retries"]["per_try_timeout"], "2s");
+    // /tasks has no `retries`: Istio's default policy.
+    let (_, e) = explain(&["--host", "a", "--path", "/tasks"]);
+    let r = &e["policy"]["retries"];
+    assert_eq!(r["attempts"], 2);
+    assert_eq!(r["retry_on"].as_array().unwrap().len(), 5);
+    assert_eq!(e["policy"]["timeout"], serde_json::Value::Null);
+}

@@ -117,6 +117,9 @@ pub mod codes {
     pub const UNSERVED_KIND: &str = "SLU0007";
     pub const UNREADABLE: &str = "SLU0008";
     pub const UNSUPPORTED_FIELD: &str = "SLU0009";
+    pub const RETRY_NON_IDEMPOTENT: &str = "SLU0010";
+    pub const PREFIX_REWRITE_NOT_SEGMENT_AWARE: &str = "SLU0011";
+    pub const FAULT_NEVER_INJECTED: &str = "SLU0012";
 }
 
 pub const CODES: &[CodeInfo] = &[
@@ -140,4 +143,7 @@ pub const CODES: &[CodeInfo] = &[
     CodeInfo { code: "SLU0007", name: "UnservedKind", summary: "an object of a kind a gateway does not use (Deployment, ConfigMap, ...); it is skipped" },
     CodeInfo { code: "SLU0008", name: "Unreadable", summary: "a file or directory could not be read" },
     CodeInfo { code: "SLU0009", name: "UnsupportedField", summary: "a field Istio accepts but sluice does not implement yet; refused rather than ignored" },
+    CodeInfo { code: "SLU0010", name: "RetryNonIdempotent", summary: "a route retries on 5xx, gateway-error or reset for methods that are not idempotent (POST, PATCH): a request may run twice" },
+    CodeInfo { code: "SLU0011", name: "PrefixRewriteNotSegmentAware", summary: "rewrite.uri replaces a prefix that does not end in '/': /foo -> /bar also turns /foobar into /barbar" },
+    CodeInfo { code: "SLU0012", name: "FaultNeverInjected", summary: "a fault without percentage is never injected (Istio 1.28 sends no percentage, so Envoy uses 0%)" },
 ];

@@ -828,6 +828,7 @@ fn http_route(r: &mut Report, p: &P, route: &HttpRoute, in_delegate: bool) {
     if route.mirror.is_some() && !route.mirrors.is_empty() {
         r.err(&p.k("mirrors"), "set mirror or mirrors, not both");
     }
+    policy_traps(r, p, route);
     if let Some(m) = &route.mirror {
         destination(r, &p.k("mirror"), Some(m));
     }
@@ -1171,6 +1172,70 @@ fn secret(r: &mut Report, sec: &sluice_api::core::SecretBody) {
                 format!("data key \"{k}\" is not valid base64"),
                 "put plain text under `stringData:` instead",
             );
+        }
+    }
+}
+
+/// Configurations Istio accepts that rarely do what their author meant.
+fn policy_traps(r: &mut Report, p: &P, route: &HttpRoute) {
+    if let Some(rt) = &route.retries {
+        let risky = rt.retry_on.as_deref().is_some_and(|on| {
+            on.split(',')
+                .map(str::trim)
+                .any(|t| matches!(t, "5xx" | "gateway-error" | "reset"))
+        });
+        let idempotent_only = !route.match_.is_empty()
+            && route.match_.iter().all(|m| {
+                m.method
+                    .as_ref()
+                    .and_then(|s| s.exact.as_deref())
+                    .is_some_and(|m| matches!(m, "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE"))
+            });
+        if risky && !idempotent_only && rt.attempts.unwrap_or(0) > 0 {
+            r.push(
+                Severity::Warning,
+                codes::RETRY_NON_IDEMPOTENT,
+                &p.k("retries").k("retryOn"),
+                "retries on 5xx/gateway-error/reset also retry POST and PATCH requests, which may then run twice".into(),
+                Some("match idempotent methods for this route, or retry only on connect-failure,refused-stream".into()),
+            );
+        }
+    }
+    if route
+        .rewrite
+        .as_ref()
+        .and_then(|rw| rw.uri.as_deref())
+        .is_some()
+    {
+        for (i, m) in route.match_.iter().enumerate() {
+            if let Some(prefix) = m.uri.as_ref().and_then(|u| u.prefix.as_deref()) {
+                if !prefix.ends_with('/') {
+                    r.push(
+                        Severity::Warning,
+                        codes::PREFIX_REWRITE_NOT_SEGMENT_AWARE,
+                        &p.k("match").i(i).k("uri").k("prefix"),
+                        format!("rewrite.uri replaces the string prefix \"{prefix}\", not a path segment: \"{prefix}x\" is rewritten too"),
+                        Some(format!("match \"{prefix}/\" (and \"{prefix}\" exactly) if only that path and what is under it should be rewritten")),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(f) = &route.fault {
+        let parts = [
+            ("delay", f.delay.as_ref().map(|d| d.percentage.is_none())),
+            ("abort", f.abort.as_ref().map(|a| a.percentage.is_none())),
+        ];
+        for (name, missing) in parts {
+            if missing == Some(true) {
+                r.push(
+                    Severity::Warning,
+                    codes::FAULT_NEVER_INJECTED,
+                    &p.k("fault").k(name),
+                    format!("fault {name} has no percentage, so it is never injected"),
+                    Some("add `percentage: {value: 100}` to inject it into every request".into()),
+                );
+            }
         }
     }
 }

@@ -154,3 +154,37 @@ fn service_entry_rules() {
         ("  hosts: [a.com]\n  ports: [{number: 80, name: http}]\n  resolution: STAITC\n", Some("did you mean \"STATIC\"")),
     ]);
 }
+
+/// Codes of the warnings for a VirtualService with one http route.
+fn warning_codes(route: &str) -> Vec<&'static str> {
+    let mut l = Loader::new();
+    let text = format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: t}}\nspec:\n  hosts: [a]\n  http:\n  - {route}\n"
+    );
+    l.add_text("t.yaml".into(), &text);
+    let loaded = l.finish();
+    let mut out = Vec::new();
+    for o in &loaded.objects {
+        validate_object(o, &mut out);
+    }
+    out.iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(|d| d.code)
+        .collect()
+}
+
+#[test]
+fn policy_traps_are_warned_about() {
+    let rows: &[(&str, &[&str])] = &[
+        ("{retries: {attempts: 2, retryOn: 5xx}, route: [{destination: {host: a}}]}", &["SLU0010"]),
+        ("{match: [{method: {exact: GET}}], retries: {attempts: 2, retryOn: 5xx}, route: [{destination: {host: a}}]}", &[]),
+        ("{retries: {attempts: 2, retryOn: connect-failure}, route: [{destination: {host: a}}]}", &[]),
+        ("{match: [{uri: {prefix: /foo}}], rewrite: {uri: /bar}, route: [{destination: {host: a}}]}", &["SLU0011"]),
+        ("{match: [{uri: {prefix: /foo/}}], rewrite: {uri: /bar/}, route: [{destination: {host: a}}]}", &[]),
+        ("{fault: {abort: {httpStatus: 500}}, route: [{destination: {host: a}}]}", &["SLU0012"]),
+        ("{fault: {delay: {fixedDelay: 1s, percentage: {value: 5}}}, route: [{destination: {host: a}}]}", &[]),
+    ];
+    for (route, want) in rows {
+        assert_eq!(&warning_codes(route), want, "{route}");
+    }
+}

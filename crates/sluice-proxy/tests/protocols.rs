@@ -264,3 +264,138 @@ async fn a_slow_headers_client_is_cut_off_without_delaying_others() {
         "slow client cut after {cut_after:?}"
     );
 }
+
+/// A gRPC-shaped backend: HTTP/2 only, answers with a data frame and `grpc-status` trailers,
+/// after `delay`.
+async fn grpc_backend(delay: Duration) -> std::net::SocketAddr {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let path = req.uri().path().to_string();
+                        let _ = req.into_body().collect().await;
+                        tokio::time::sleep(delay).await;
+                        let mut trailers = hyper::HeaderMap::new();
+                        trailers.insert("grpc-status", "0".parse().unwrap());
+                        trailers.insert("x-served-path", path.parse().unwrap());
+                        let frames = futures_util::stream::iter(vec![
+                            Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from_static(
+                                b"\0\0\0\0\x02hi",
+                            ))),
+                            Ok(Frame::trailers(trailers)),
+                        ]);
+                        let mut resp = hyper::Response::new(StreamBody::new(frames));
+                        resp.headers_mut()
+                            .insert("content-type", "application/grpc".parse().unwrap());
+                        Ok::<_, std::convert::Infallible>(resp)
+                    },
+                );
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+            });
+        }
+    });
+    addr
+}
+
+async fn grpc_call(
+    gw: &sluice_proxy::Gateway,
+    path: &str,
+) -> (u16, hyper::HeaderMap, Option<hyper::HeaderMap>) {
+    let stream = TcpStream::connect(gw.local_addr(80).unwrap())
+        .await
+        .unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::post(format!("http://grpc.example{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(http_body_util::Full::new(Bytes::from_static(b"\0\0\0\0\0")))
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let collected = resp.into_body().collect().await.unwrap();
+    (status, headers, collected.trailers().cloned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_end_to_end_keeps_trailers_and_maps_timeouts() {
+    let fast = grpc_backend(Duration::ZERO).await;
+    let slow = grpc_backend(Duration::from_secs(3)).await;
+    let yaml = format!(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers: [{{port: {{number: 80, name: grpc, protocol: GRPC}}, hosts: ["*"]}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: fast, namespace: default}}
+spec:
+  hosts: [fast.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: 9000, name: grpc, protocol: GRPC}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{grpc: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: slow, namespace: default}}
+spec:
+  hosts: [slow.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: 9000, name: grpc, protocol: GRPC}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{grpc: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: grpc, namespace: default}}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http:
+    - match: [{{uri: {{prefix: /slow.Service/}}}}]
+      timeout: 200ms
+      route: [{{destination: {{host: slow}}}}]
+    - match: [{{uri: {{prefix: /fast.Service/}}}}]
+      route: [{{destination: {{host: fast}}}}]
+"#,
+        fast.port(),
+        slow.port()
+    );
+    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    let (status, headers, trailers) = grpc_call(&gw, "/fast.Service/Hello").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/grpc");
+    let trailers = trailers.expect("trailers reach the client");
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(trailers["x-served-path"], "/fast.Service/Hello");
+
+    // A route timeout is DEADLINE_EXCEEDED for gRPC; no route is UNIMPLEMENTED.
+    let (status, headers, _) = grpc_call(&gw, "/slow.Service/Hello").await;
+    assert_eq!(
+        (status, headers["grpc-status"].to_str().unwrap()),
+        (200, "4")
+    );
+    let (status, headers, _) = grpc_call(&gw, "/nothing/Here").await;
+    assert_eq!(
+        (status, headers["grpc-status"].to_str().unwrap()),
+        (200, "12")
+    );
+}

@@ -136,6 +136,13 @@ struct LimitArgs {
     /// Upstream connect timeout (Istio's default is 10s).
     #[arg(long, default_value = "10s")]
     connect_timeout: Duration,
+    /// Request bodies up to this size are kept for retries and mirrors; larger ones stream
+    /// through and are tried once.
+    #[arg(long, default_value_t = 64)]
+    retry_buffer_kb: usize,
+    /// Send mirrored requests with `Host: <host>-shadow`, as Istio before 1.28 did.
+    #[arg(long)]
+    mirror_host_suffix: bool,
 }
 
 impl LimitArgs {
@@ -147,6 +154,8 @@ impl LimitArgs {
             request_headers_timeout: self.request_headers_timeout.as_std(),
             max_connections: self.max_connections,
             drain_timeout: self.drain_timeout.as_std(),
+            replay_buffer_bytes: self.retry_buffer_kb * 1024,
+            mirror_host_suffix: self.mirror_host_suffix,
             upstream: sluice_proxy::UpstreamOptions {
                 connect_timeout: self.connect_timeout.as_std(),
                 ..Default::default()

@@ -4,6 +4,7 @@ use crate::binding::{gateway_ref, ServerHost};
 use crate::hosts;
 use crate::registry::{Registry, Service};
 use crate::snapshot::*;
+use crate::tls;
 use sluice_api::istio::{
     Destination, DestinationRuleSpec, HttpMatchRequest, HttpRoute, RedirectPortSelection,
     StringMatch, Subset, TrafficPolicy,
@@ -54,6 +55,9 @@ struct HttpServer<'a> {
     gateway: &'a Arc<Object>,
     hosts: &'a [String],
     https_redirect: bool,
+    port_name: &'a str,
+    /// Set for TLS-terminating (HTTPS) servers.
+    tls: Option<Arc<crate::tls::TlsSettings>>,
 }
 
 struct Compiler<'a> {
@@ -86,42 +90,82 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
             let (Some(number), Some(proto)) = (port.number, port.protocol.as_deref()) else {
                 continue;
             };
-            match proto.to_ascii_uppercase().as_str() {
-                "HTTP" | "HTTP2" | "GRPC" => by_port.entry(number).or_default().push(HttpServer {
-                    gateway: gw,
-                    hosts: &server.hosts,
-                    https_redirect: server.tls.as_ref().and_then(|t| t.https_redirect)
-                        == Some(true),
-                }),
+            let path = sluice_config::validate::P::spec().k("servers").i(i);
+            let tls = match proto.to_ascii_uppercase().as_str() {
+                "HTTP" | "HTTP2" | "GRPC" => None,
+                "HTTPS" => match server
+                    .tls
+                    .as_ref()
+                    .map(|t| tls::settings(t, store, &id.namespace))
+                {
+                    Some(Ok(settings)) => Some(Arc::new(settings)),
+                    problem => {
+                        c.diags.push(Diagnostic {
+                            resource: Some(gw.resource()),
+                            ..Diagnostic::new(Severity::Warning, codes::INVALID_GATEWAY_CREDENTIAL, format!("server {i} of Gateway {} (port {number}) has no usable certificate ({problem:?}); it is skipped", gw.key()))
+                                .at(gw.origin_at(&path.k("tls").0))
+                        });
+                        continue;
+                    }
+                },
                 other => {
-                    let path = sluice_config::validate::P::spec()
-                        .k("servers")
-                        .i(i)
-                        .k("port")
-                        .k("protocol");
                     c.diags.push(Diagnostic {
                         resource: Some(gw.resource()),
                         ..Diagnostic::new(Severity::Warning, codes::UNSUPPORTED_FIELD, format!("{other} servers are not served by this version of sluice; port {number} of Gateway {} is skipped", gw.key()))
-                            .at(gw.origin_at(&path.0))
+                            .at(gw.origin_at(&path.k("port").k("protocol").0))
                     });
+                    continue;
                 }
-            }
+            };
+            by_port.entry(number).or_default().push(HttpServer {
+                gateway: gw,
+                hosts: &server.hosts,
+                https_redirect: server.tls.as_ref().and_then(|t| t.https_redirect) == Some(true),
+                port_name: port.name.as_deref().unwrap_or(""),
+                tls,
+            });
         }
     }
     let mut snapshot = Snapshot::default();
     for (port, servers) in by_port {
         let bind = id.bind_port(port);
-        let name = format!("http.{bind}");
-        let table = c.route_table(&name, port, &servers);
-        snapshot.route_tables.insert(name.clone(), Arc::new(table));
+        let protocol = if servers.iter().any(|s| s.tls.is_some()) {
+            // One port speaks one protocol: plaintext servers sharing a TLS port are left out.
+            let mut tls_servers = Vec::new();
+            for s in servers.iter().filter(|s| s.tls.is_some()) {
+                let name = format!(
+                    "https.{port}.{}.{}.{}",
+                    s.port_name, s.gateway.name, s.gateway.namespace
+                );
+                let table = c.route_table(&name, port, std::slice::from_ref(s));
+                snapshot.route_tables.insert(name.clone(), Arc::new(table));
+                tls_servers.push(TlsServer {
+                    sni: s
+                        .hosts
+                        .iter()
+                        .map(|h| ServerHost::parse(h).host.to_ascii_lowercase())
+                        .collect(),
+                    settings: s.tls.clone().expect("filtered"),
+                    route_table: name.clone(),
+                    name,
+                });
+            }
+            ListenerProtocol::Https {
+                servers: tls_servers,
+            }
+        } else {
+            let name = format!("http.{bind}");
+            let table = c.route_table(&name, port, &servers);
+            snapshot.route_tables.insert(name.clone(), Arc::new(table));
+            ListenerProtocol::Http { route_table: name }
+        };
         snapshot.listeners.insert(
             bind,
             Listener {
                 name: format!("0.0.0.0_{bind}"),
                 bind_port: bind,
                 service_port: port,
-                protocol: ListenerProtocol::Http,
-                route_table: name,
+                protocol,
             },
         );
     }

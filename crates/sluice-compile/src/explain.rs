@@ -174,8 +174,15 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
         return e;
     };
     e.listener = Some(listener.name.clone());
-    e.route_config = Some(listener.route_table.clone());
-    let Some(table) = snapshot.route_tables.get(&listener.route_table) else {
+    // Over TLS the client's SNI is taken to be the Host it asks for.
+    let sni = crate::select::host_of(req.host);
+    let Some(table_name) = listener.route_table(Some(&sni)) else {
+        e.action = "no_listener";
+        e.error = Some("no_tls_server");
+        return e;
+    };
+    e.route_config = Some(table_name.to_string());
+    let Some(table) = snapshot.route_tables.get(table_name) else {
         e.action = "no_listener";
         e.error = Some("no_listener");
         return e;
@@ -184,7 +191,7 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
         authority: req.host,
         path_and_query: req.path,
         method: req.method,
-        scheme: "http",
+        scheme: listener.scheme(),
         port: req.port,
         headers: req.headers,
     };

@@ -64,6 +64,7 @@ pub mod explain;
 pub mod policy;
 pub mod select;
 pub mod snapshot;
+pub mod tls;
 
 pub use compile::{compile, GatewayIdentity};
 pub use select::{select_route, HeaderLookup, RequestView, RouteDecision};

@@ -1,6 +1,7 @@
 //! The compiled, immutable routing configuration. Everything the data plane and `explain` need
 //! is resolved here: no lookups into the Store at request time.
 pub use crate::policy::{HeaderPolicy, RoutePolicy};
+pub use crate::tls::TlsServer;
 use regex::Regex;
 use sluice_api::istio::SimpleLb;
 use std::collections::{BTreeMap, HashMap};
@@ -21,10 +22,12 @@ impl Snapshot {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ListenerProtocol {
-    /// Plaintext HTTP/1.1 and HTTP/2 (h2c).
-    Http,
+    /// Plaintext HTTP/1.1 and HTTP/2 (h2c), one route table for the port.
+    Http { route_table: String },
+    /// TLS-terminating HTTP: the server (certificate and route table) is chosen by SNI.
+    Https { servers: Vec<TlsServer> },
 }
 
 #[derive(Debug, Clone)]
@@ -34,7 +37,25 @@ pub struct Listener {
     pub bind_port: u32,
     pub service_port: u32,
     pub protocol: ListenerProtocol,
-    pub route_table: String,
+}
+
+impl Listener {
+    /// The route table for a connection with this SNI (ignored for plaintext).
+    pub fn route_table(&self, sni: Option<&str>) -> Option<&str> {
+        match &self.protocol {
+            ListenerProtocol::Http { route_table } => Some(route_table),
+            ListenerProtocol::Https { servers } => {
+                crate::tls::select_server(servers, sni).map(|s| s.route_table.as_str())
+            }
+        }
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        match self.protocol {
+            ListenerProtocol::Http { .. } => "http",
+            ListenerProtocol::Https { .. } => "https",
+        }
+    }
 }
 
 #[derive(Debug, Default)]

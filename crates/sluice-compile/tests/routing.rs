@@ -42,7 +42,7 @@ fn route_full(
     let Some(listener) = s.listener_for_service_port(port) else {
         return "no listener".into();
     };
-    let table = &s.route_tables[&listener.route_table];
+    let table = &s.route_tables[listener.route_table(None).unwrap()];
     let headers: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -307,7 +307,7 @@ fn port_map_names_listener_and_table_after_the_bound_port() {
     let (s, _) = compile(&store, &id);
     let listener = s.listener_for_service_port(80).unwrap();
     assert_eq!(
-        (listener.name.as_str(), listener.route_table.as_str()),
+        (listener.name.as_str(), listener.route_table(None).unwrap()),
         ("0.0.0.0_8080", "http.8080")
     );
 }

@@ -1,7 +1,9 @@
-//! A snapshot made ready for traffic: route tables by bound port and one balancer per cluster.
-//! Built once per configuration and swapped in whole; requests hold the one they started with.
+//! A snapshot made ready for traffic: route tables by bound port, TLS server configs, and one
+//! balancer per cluster. Built once per configuration and swapped in whole; requests hold the
+//! one they started with.
 use crate::lb::Balancer;
-use sluice_compile::snapshot::RouteTable;
+use crate::Error;
+use sluice_compile::snapshot::{ListenerProtocol, RouteTable, TlsServer};
 use sluice_compile::Snapshot;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +14,35 @@ pub struct PortRoutes {
     pub listener: String,
     /// The Gateway port, for `port` matches and redirects.
     pub service_port: u32,
+    pub kind: PortKind,
+}
+
+#[derive(Debug)]
+pub enum PortKind {
+    Plain(Arc<RouteTable>),
+    /// `servers[i]` is made ready as `runtimes[i]`.
+    Tls {
+        servers: Vec<TlsServer>,
+        runtimes: Vec<TlsRuntime>,
+    },
+}
+
+/// A TLS server ready for handshakes.
+#[derive(Debug)]
+pub struct TlsRuntime {
+    pub config: Arc<rustls::ServerConfig>,
     pub table: Arc<RouteTable>,
+}
+
+impl PortRoutes {
+    /// The TLS server for an SNI (exact, longest wildcard, `*`), as at handshake time.
+    pub fn tls_server(&self, sni: Option<&str>) -> Option<(&TlsServer, &TlsRuntime)> {
+        let PortKind::Tls { servers, runtimes } = &self.kind else {
+            return None;
+        };
+        let i = sluice_compile::tls::select_index(servers, sni)?;
+        Some((&servers[i], &runtimes[i]))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -23,31 +53,44 @@ pub struct Dataplane {
 }
 
 impl Dataplane {
-    pub fn new(snapshot: Arc<Snapshot>) -> Dataplane {
-        let ports = snapshot
-            .listeners
-            .iter()
-            .filter_map(|(bind, l)| {
-                let table = snapshot.route_tables.get(&l.route_table)?.clone();
-                Some((
-                    *bind,
-                    PortRoutes {
-                        listener: l.name.clone(),
-                        service_port: l.service_port,
-                        table,
-                    },
-                ))
-            })
-            .collect();
+    /// Fails when TLS material cannot be read or does not fit together.
+    pub fn new(snapshot: Arc<Snapshot>) -> Result<Dataplane, Error> {
+        let table = |name: &str| snapshot.route_tables.get(name).cloned().unwrap_or_default();
+        let mut ports = HashMap::new();
+        for (bind, l) in &snapshot.listeners {
+            let kind = match &l.protocol {
+                ListenerProtocol::Http { route_table } => PortKind::Plain(table(route_table)),
+                ListenerProtocol::Https { servers } => PortKind::Tls {
+                    runtimes: servers
+                        .iter()
+                        .map(|s| {
+                            Ok(TlsRuntime {
+                                config: crate::tls::server_config(&s.settings, &s.name)?,
+                                table: table(&s.route_table),
+                            })
+                        })
+                        .collect::<Result<_, Error>>()?,
+                    servers: servers.clone(),
+                },
+            };
+            ports.insert(
+                *bind,
+                PortRoutes {
+                    listener: l.name.clone(),
+                    service_port: l.service_port,
+                    kind,
+                },
+            );
+        }
         let balancers = snapshot
             .clusters
             .iter()
             .map(|(name, c)| (name.clone(), Arc::new(Balancer::new(c.clone()))))
             .collect();
-        Dataplane {
+        Ok(Dataplane {
             snapshot,
             ports,
             balancers,
-        }
+        })
     }
 }

@@ -1,9 +1,10 @@
 //! One request, start to end: route it with `select_route`, answer locally (404, redirect,
 //! direct response, CORS preflight, injected fault) or forward it with the route's policy
 //! (rewrite, header edits, mirrors, retries, timeouts) and stream the response back.
-use crate::dataplane::Dataplane;
+use crate::dataplane::{Dataplane, PortKind};
 use crate::headers::{self, View};
 use crate::lb::Balancer;
+use crate::tls::ClientCert;
 use crate::upstream::{full, Prepared, ProxyBody, RequestBody, Tracked, Upstreams};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -40,6 +41,10 @@ pub(crate) struct Downstream {
     pub peer: SocketAddr,
     pub bind_port: u32,
     pub scheme: &'static str,
+    /// TLS: the SNI the server was chosen by.
+    pub sni: Option<String>,
+    /// TLS: the verified client certificate, if any.
+    pub client_cert: Option<ClientCert>,
 }
 
 /// Envoy's response flags, for the log line of a request the gateway answered itself.
@@ -63,6 +68,8 @@ enum Flag {
     FI,
     /// Downstream protocol error (a request body that could not be read).
     DPE,
+    /// A request for a host the connection's TLS server does not serve (421).
+    MisdirectedRequest,
 }
 
 pub(crate) async fn handle(
@@ -101,7 +108,24 @@ async fn route(
         port: port.service_port,
         headers: &View(req.headers()),
     };
-    match select_route(&port.table, &view) {
+    let table = match &port.kind {
+        PortKind::Plain(table) => table,
+        PortKind::Tls { .. } => match port.tls_server(conn.sni.as_deref()) {
+            // HTTP/2 lets a client reuse a connection for another host its certificate covers;
+            // a host this server does not serve must go on its own connection (RFC 9110 §15.5.20).
+            Some((server, _)) if !server.covers(&sluice_compile::select::host_of(authority)) => {
+                return local(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    Flag::MisdirectedRequest,
+                    "misdirected request",
+                    grpc,
+                );
+            }
+            Some((_, runtime)) => &runtime.table,
+            None => return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc),
+        },
+    };
+    match select_route(table, &view) {
         RouteDecision::NoRoute { .. } => local(StatusCode::NOT_FOUND, Flag::NR, "", grpc),
         RouteDecision::DirectResponse { status, body, .. } => {
             let mut resp = Response::new(full(Bytes::copy_from_slice(body)));
@@ -220,6 +244,12 @@ impl Context<'_> {
         }
         headers::strip_hop_by_hop(&mut out.headers, upgrade);
         headers::add_forwarding(&mut out.headers, self.conn.peer.ip(), self.conn.scheme);
+        // Only the gateway vouches for client certificates: a client's own header is dropped.
+        out.headers.remove(&headers::X_FORWARDED_CLIENT_CERT);
+        if let Some(cert) = &self.conn.client_cert {
+            out.headers
+                .insert(headers::X_FORWARDED_CLIENT_CERT.clone(), cert.xfcc.clone());
+        }
         if let Some(authority) = policy.rewrite.as_ref().and_then(|r| r.authority.clone()) {
             out.headers.insert(HOST, authority);
         }

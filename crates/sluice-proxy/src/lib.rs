@@ -7,6 +7,7 @@ mod handler;
 pub mod headers;
 pub mod lb;
 pub mod server;
+pub mod tls;
 pub mod upstream;
 
 pub use server::{Gateway, ServerOptions};
@@ -20,4 +21,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("TLS server {server}: {reason}")]
+    Tls { server: String, reason: String },
 }

@@ -1,7 +1,8 @@
 //! The running gateway: one accept loop per bound port, connections served by hyper (HTTP/1.1
 //! and HTTP/2 prior knowledge on the same port), and `apply` to swap in a new snapshot.
-use crate::dataplane::Dataplane;
+use crate::dataplane::{Dataplane, PortKind};
 use crate::handler::{handle, Downstream, Shared};
+use crate::tls::ClientCert;
 use crate::upstream::{UpstreamOptions, Upstreams};
 use crate::Error;
 use arc_swap::ArcSwap;
@@ -35,6 +36,8 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// How long a removed listener or a shutdown lets open requests finish.
     pub drain_timeout: Duration,
+    /// Time a client has to complete the TLS handshake.
+    pub tls_handshake_timeout: Duration,
     /// Request bodies up to this size are kept so the request can be retried or mirrored;
     /// larger ones stream through and get one try.
     pub replay_buffer_bytes: usize,
@@ -55,6 +58,7 @@ impl Default for ServerOptions {
             http2_max_concurrent_streams: 1024,
             max_connections: 65_536,
             drain_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
             replay_buffer_bytes: 64 * 1024,
             max_mirrors_in_flight: 1024,
             mirror_host_suffix: false,
@@ -139,7 +143,7 @@ impl Gateway {
     /// cannot be bound, nothing changes), swaps the dataplane atomically (requests in flight keep
     /// the one they started with) and drains listeners it removes. Needs a Tokio runtime.
     pub fn apply(&self, snapshot: Arc<Snapshot>) -> Result<(), Error> {
-        let dataplane = Dataplane::new(snapshot);
+        let dataplane = Dataplane::new(snapshot)?;
         let mut listeners = self.listeners.lock().expect("listeners");
         let mut opened = Vec::new();
         for &port in dataplane.ports.keys() {
@@ -166,6 +170,7 @@ impl Gateway {
                 self.builder.clone(),
                 self.connections.clone(),
                 self.opts.drain_timeout,
+                self.opts.tls_handshake_timeout,
             ));
             tracing::info!(%addr, listener = format!("0.0.0.0_{port}"), "listening");
             listeners.insert(port, RunningListener { addr, stop });
@@ -221,6 +226,7 @@ async fn accept_loop(
     builder: Arc<auto::Builder<TokioExecutor>>,
     limit: Arc<Semaphore>,
     drain_timeout: Duration,
+    handshake_timeout: Duration,
 ) {
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
@@ -249,6 +255,7 @@ async fn accept_loop(
             &shared,
             &builder,
             graceful.watcher(),
+            handshake_timeout,
         );
         connections.spawn(async move {
             conn.await;
@@ -275,21 +282,97 @@ fn serve(
     shared: &Arc<Shared>,
     builder: &Arc<auto::Builder<TokioExecutor>>,
     watcher: hyper_util::server::graceful::Watcher,
+    handshake_timeout: Duration,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let _ = stream.set_nodelay(true);
-    let downstream = Arc::new(Downstream {
-        peer,
-        bind_port,
-        scheme: "http",
-    });
     let shared = shared.clone();
     let builder = builder.clone();
     async move {
-        let service =
-            hyper::service::service_fn(move |req| handle(shared.clone(), downstream.clone(), req));
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        if let Err(e) = watcher.watch(conn).await {
-            tracing::debug!(error = %e, %peer, "connection ended with an error");
+        let tls = matches!(
+            shared.current.load().ports.get(&bind_port).map(|p| &p.kind),
+            Some(PortKind::Tls { .. })
+        );
+        if !tls {
+            let downstream = Downstream {
+                peer,
+                bind_port,
+                scheme: "http",
+                sni: None,
+                client_cert: None,
+            };
+            http(stream, downstream, shared, &builder, watcher).await;
+            return;
+        }
+        match tokio::time::timeout(handshake_timeout, handshake(stream, bind_port, &shared)).await {
+            Ok(Ok((stream, sni, client_cert))) => {
+                let downstream = Downstream {
+                    peer,
+                    bind_port,
+                    scheme: "https",
+                    sni,
+                    client_cert,
+                };
+                http(stream, downstream, shared, &builder, watcher).await;
+            }
+            Ok(Err(reason)) => tracing::debug!(%peer, reason, "TLS handshake refused"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
         }
     }
+}
+
+/// Serves HTTP/1.1 and HTTP/2 on an accepted (and, for TLS, handshaken) connection.
+async fn http<IO>(
+    io: IO,
+    downstream: Downstream,
+    shared: Arc<Shared>,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = downstream.peer;
+    let downstream = Arc::new(downstream);
+    let service =
+        hyper::service::service_fn(move |req| handle(shared.clone(), downstream.clone(), req));
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
+}
+
+type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+/// Reads the ClientHello, picks the server by SNI from the current dataplane, completes the
+/// handshake and checks the client certificate against the server's rules.
+async fn handshake(
+    stream: TcpStream,
+    bind_port: u32,
+    shared: &Shared,
+) -> Result<(TlsStream, Option<String>, Option<ClientCert>), String> {
+    let start = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream)
+        .await
+        .map_err(|e| e.to_string())?;
+    let sni = start
+        .client_hello()
+        .server_name()
+        .map(str::to_ascii_lowercase);
+    let dataplane = shared.current.load_full();
+    let port = dataplane.ports.get(&bind_port).ok_or("listener removed")?;
+    let (server, runtime) = port
+        .tls_server(sni.as_deref())
+        .ok_or_else(|| format!("no TLS server for SNI {sni:?}"))?;
+    let stream = start
+        .into_stream(runtime.config.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let client_cert = match stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+    {
+        Some(der) => Some(crate::tls::check_client_cert(&server.settings, der)?),
+        None => None,
+    };
+    Ok((stream, sni, client_cert))
 }

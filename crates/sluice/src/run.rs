@@ -1,6 +1,7 @@
 //! `sluice run` and `sluice demo`: load → check → compile → serve, and again on every change.
 //! A configuration with errors is refused whole; the last good snapshot keeps serving.
 use crate::render;
+use sluice_compile::snapshot::ListenerProtocol;
 use sluice_compile::{AnalyzeOptions, GatewayIdentity, Snapshot};
 use sluice_config::{Loaded, Loader};
 use sluice_proxy::{Gateway, ServerOptions};
@@ -113,11 +114,17 @@ fn reload(config: &Config, gateway: &Gateway, why: &str) {
 
 fn describe(snapshot: &Snapshot) {
     for (port, l) in &snapshot.listeners {
-        let hosts = snapshot
+        let hosts: usize = snapshot
             .route_tables
-            .get(&l.route_table)
-            .map(|t| t.virtual_hosts.len())
-            .unwrap_or(0);
+            .iter()
+            .filter(|(name, _)| match &l.protocol {
+                ListenerProtocol::Http { route_table } => *name == route_table,
+                ListenerProtocol::Https { servers } => {
+                    servers.iter().any(|s| &s.route_table == *name)
+                }
+            })
+            .map(|(_, t)| t.virtual_hosts.len())
+            .sum();
         tracing::info!(
             listener = %l.name,
             gateway_port = l.service_port,

@@ -1,0 +1,238 @@
+//! TLS servers of a Gateway port: which certificate and route table serve which SNI names,
+//! with key material resolved from `credentialName` Secrets or left as file paths for the data
+//! plane to read (compile does no I/O).
+use sluice_api::istio::{ServerTlsMode, ServerTlsSettings, TlsProtocol};
+use sluice_config::store::Kind;
+use sluice_config::Store;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// PEM data, inline (from a Secret) or in a file the data plane reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pem {
+    Inline(Arc<[u8]>),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// SIMPLE: no client certificate asked for.
+    None,
+    /// MUTUAL: a client certificate signed by the CA is required.
+    Required,
+    /// OPTIONAL_MUTUAL: verified when presented.
+    Optional,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub cert_chain: Pem,
+    pub private_key: Pem,
+    pub ca: Option<Pem>,
+    pub client_auth: ClientAuth,
+    /// TLS 1.2 unless set higher.
+    pub min_tls13: bool,
+    /// TLS 1.3 unless capped at 1.2.
+    pub max_tls12: bool,
+    /// Istio/OpenSSL cipher names; empty: the library's defaults.
+    pub cipher_suites: Vec<String>,
+    pub subject_alt_names: Vec<String>,
+    pub verify_spki: Vec<String>,
+    pub verify_hash: Vec<String>,
+}
+
+/// One terminating server of a TLS port.
+#[derive(Debug, Clone)]
+pub struct TlsServer {
+    /// Istio's route-config name: `https.<port>.<port name>.<gateway>.<namespace>`.
+    pub name: String,
+    /// Lower-case SNI names this server answers: exact, `*.suffix`, or `*` for any (and none).
+    pub sni: Vec<String>,
+    pub settings: Arc<TlsSettings>,
+    pub route_table: String,
+}
+
+impl TlsServer {
+    /// Whether the server covers `host` (lower-case, without port).
+    pub fn covers(&self, host: &str) -> bool {
+        self.sni.iter().any(|s| {
+            s == "*"
+                || s == host
+                || s.strip_prefix('*')
+                    .is_some_and(|suffix| host.len() > suffix.len() && host.ends_with(suffix))
+        })
+    }
+}
+
+/// The server for a ClientHello's SNI: exact name, then the longest wildcard, then `*`. A
+/// client without SNI gets only a `*` server.
+pub fn select_server<'a>(servers: &'a [TlsServer], sni: Option<&str>) -> Option<&'a TlsServer> {
+    select_index(servers, sni).map(|i| &servers[i])
+}
+
+/// Position of the server `select_server` picks.
+pub fn select_index(servers: &[TlsServer], sni: Option<&str>) -> Option<usize> {
+    let any = || servers.iter().position(|s| s.sni.iter().any(|n| n == "*"));
+    let Some(sni) = sni else {
+        return any();
+    };
+    let sni = sni.to_ascii_lowercase();
+    if let Some(i) = servers.iter().position(|s| s.sni.contains(&sni)) {
+        return Some(i);
+    }
+    servers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.sni.iter().map(move |n| (i, n)))
+        .filter_map(|(i, n)| {
+            let suffix = n.strip_prefix('*')?;
+            (!suffix.is_empty() && sni.len() > suffix.len() && sni.ends_with(suffix))
+                .then_some((suffix.len(), i))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, i)| i)
+        .or_else(any)
+}
+
+/// Why a server's TLS settings cannot be served (validation reports the same causes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsProblem {
+    NoCertificate,
+    SecretNotFound(String),
+    SecretIncomplete(String),
+    NotTerminating,
+}
+
+/// Resolves a terminating server's TLS settings against the Secrets of the gateway namespace.
+pub fn settings(
+    tls: &ServerTlsSettings,
+    store: &Store,
+    gateway_namespace: &str,
+) -> Result<TlsSettings, TlsProblem> {
+    let client_auth = match tls.mode {
+        Some(ServerTlsMode::Simple) | None => ClientAuth::None,
+        Some(ServerTlsMode::Mutual) => ClientAuth::Required,
+        Some(ServerTlsMode::OptionalMutual) => ClientAuth::Optional,
+        _ => return Err(TlsProblem::NotTerminating),
+    };
+    let (cert_chain, private_key, ca) = match (&tls.credential_name, &tls.server_certificate) {
+        (Some(name), _) => from_secret(store, gateway_namespace, name)?,
+        (None, Some(cert)) => (
+            Pem::File(cert.into()),
+            Pem::File(
+                tls.private_key
+                    .clone()
+                    .ok_or(TlsProblem::NoCertificate)?
+                    .into(),
+            ),
+            tls.ca_certificates.as_ref().map(|c| Pem::File(c.into())),
+        ),
+        (None, None) => return Err(TlsProblem::NoCertificate),
+    };
+    Ok(TlsSettings {
+        cert_chain,
+        private_key,
+        ca,
+        client_auth,
+        min_tls13: tls.min_protocol_version == Some(TlsProtocol::V1_3),
+        max_tls12: matches!(
+            tls.max_protocol_version,
+            Some(TlsProtocol::V1_2 | TlsProtocol::V1_1 | TlsProtocol::V1_0)
+        ),
+        cipher_suites: tls.cipher_suites.clone(),
+        subject_alt_names: tls.subject_alt_names.clone(),
+        verify_spki: tls.verify_certificate_spki.clone(),
+        verify_hash: tls.verify_certificate_hash.clone(),
+    })
+}
+
+/// `tls.crt`/`tls.key`/`ca.crt` (or `cert`/`key`/`cacert`), the CA possibly in `<name>-cacert`.
+fn from_secret(store: &Store, ns: &str, name: &str) -> Result<(Pem, Pem, Option<Pem>), TlsProblem> {
+    let secret = store
+        .get(Kind::Secret, ns, name)
+        .ok_or_else(|| TlsProblem::SecretNotFound(format!("{ns}/{name}")))?;
+    let body = secret.secret().expect("kind");
+    let value = |keys: &[&str]| -> Option<Arc<[u8]>> {
+        keys.iter().find_map(|k| {
+            if let Some(v) = body.string_data.get(*k) {
+                return Some(v.as_bytes().into());
+            }
+            use base64::Engine;
+            let raw = body.data.get(*k)?;
+            base64::engine::general_purpose::STANDARD
+                .decode(raw.split_whitespace().collect::<String>())
+                .ok()
+                .map(Into::into)
+        })
+    };
+    let incomplete = || TlsProblem::SecretIncomplete(format!("{ns}/{name}"));
+    let cert = value(&["tls.crt", "cert"]).ok_or_else(incomplete)?;
+    let key = value(&["tls.key", "key"]).ok_or_else(incomplete)?;
+    let ca = value(&["ca.crt", "cacert"]).or_else(|| {
+        let ca_secret = store.get(Kind::Secret, ns, &format!("{name}-cacert"))?;
+        let body = ca_secret.secret().expect("kind");
+        body.string_data
+            .get("cacert")
+            .or(body.string_data.get("ca.crt"))
+            .map(|v| Arc::from(v.as_bytes()))
+            .or_else(|| {
+                use base64::Engine;
+                let raw = body.data.get("cacert").or(body.data.get("ca.crt"))?;
+                base64::engine::general_purpose::STANDARD
+                    .decode(raw.split_whitespace().collect::<String>())
+                    .ok()
+                    .map(Into::into)
+            })
+    });
+    Ok((Pem::Inline(cert), Pem::Inline(key), ca.map(Pem::Inline)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(name: &str, sni: &[&str]) -> TlsServer {
+        TlsServer {
+            name: name.into(),
+            sni: sni.iter().map(|s| s.to_string()).collect(),
+            settings: Arc::new(TlsSettings {
+                cert_chain: Pem::File("c".into()),
+                private_key: Pem::File("k".into()),
+                ca: None,
+                client_auth: ClientAuth::None,
+                min_tls13: false,
+                max_tls12: false,
+                cipher_suites: vec![],
+                subject_alt_names: vec![],
+                verify_spki: vec![],
+                verify_hash: vec![],
+            }),
+            route_table: name.into(),
+        }
+    }
+
+    #[test]
+    fn sni_selection_exact_then_longest_wildcard_then_any() {
+        let servers = [
+            server("any", &["*"]),
+            server("wild", &["*.example.com"]),
+            server("deeper", &["*.api.example.com"]),
+            server("exact", &["shop.example.com"]),
+        ];
+        let pick = |sni: Option<&str>| select_server(&servers, sni).map(|s| s.name.as_str());
+        assert_eq!(pick(Some("shop.example.com")), Some("exact"));
+        assert_eq!(pick(Some("Shop.Example.com")), Some("exact"));
+        assert_eq!(pick(Some("a.example.com")), Some("wild"));
+        assert_eq!(pick(Some("v1.api.example.com")), Some("deeper"));
+        assert_eq!(pick(Some("other.org")), Some("any"));
+        assert_eq!(pick(None), Some("any"));
+        assert_eq!(
+            select_server(&servers[1..], None).map(|s| s.name.as_str()),
+            None
+        );
+        assert_eq!(
+            select_server(&servers[1..], Some("x.org")).map(|s| s.name.as_str()),
+            None
+        );
+    }
+}

@@ -1,0 +1,385 @@
+//! TLS at the gateway with certificates made at test time: SNI selection, mutual TLS, minimum
+//! versions, client-certificate forwarding and 421 on coalesced HTTP/2 requests.
+mod common;
+use bytes::Bytes;
+use common::*;
+use http_body_util::{BodyExt, Empty};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use sluice_echo::Identity;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+
+struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+struct Leaf {
+    cert_pem: String,
+    key_pem: String,
+    der: CertificateDer<'static>,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        Ca {
+            issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap(),
+        }
+    }
+
+    fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    fn leaf(&self, names: &[&str]) -> Leaf {
+        let dns: Vec<String> = names
+            .iter()
+            .filter(|n| !n.contains("://"))
+            .map(|s| s.to_string())
+            .collect();
+        let mut params = CertificateParams::new(dns).unwrap();
+        for uri in names.iter().filter(|n| n.contains("://")) {
+            params.subject_alt_names.push(rcgen::SanType::URI(
+                rcgen::string::Ia5String::try_from(*uri).unwrap(),
+            ));
+        }
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, names[0]);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().clone(),
+        }
+    }
+}
+
+fn indent(pem: &str) -> String {
+    pem.lines().map(|l| format!("      {l}\n")).collect()
+}
+
+fn secret(name: &str, leaf: &Leaf, ca: Option<&Ca>) -> String {
+    let mut s = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: istio-system}}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n{}  tls.key: |\n{}",
+        indent(&leaf.cert_pem),
+        indent(&leaf.key_pem)
+    );
+    if let Some(ca) = ca {
+        s += &format!("  ca.crt: |\n{}", indent(&ca.pem()));
+    }
+    s + "---\n"
+}
+
+struct World {
+    ca: Ca,
+    shop: Leaf,
+    blog: Leaf,
+    gw: sluice_proxy::Gateway,
+    _pods: Vec<sluice_echo::Echo>,
+}
+
+async fn world() -> World {
+    let ca = Ca::new("test root");
+    let shop = ca.leaf(&["shop.example"]);
+    let blog = ca.leaf(&["blog.example"]);
+    let api = ca.leaf(&["*.api.example"]);
+    let any = ca.leaf(&["mtls.example", "opt.example", "modern.example"]);
+    let pods = backends(vec![Identity::new("app", "v1", "pod")]).await;
+    let yaml = service_entry("app", &[(&pods[0], 1)])
+        + &secret("shop-cert", &shop, None)
+        + &secret("blog-cert", &blog, None)
+        + &secret("api-cert", &api, None)
+        + &secret("mtls-cert", &any, Some(&ca))
+        + r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+    - port: {number: 443, name: https-shop, protocol: HTTPS}
+      hosts: [shop.example]
+      tls: {mode: SIMPLE, credentialName: shop-cert}
+    - port: {number: 443, name: https-blog, protocol: HTTPS}
+      hosts: [blog.example]
+      tls: {mode: SIMPLE, credentialName: blog-cert}
+    - port: {number: 443, name: https-api, protocol: HTTPS}
+      hosts: ["*.api.example"]
+      tls: {mode: SIMPLE, credentialName: api-cert}
+    - port: {number: 443, name: https-mtls, protocol: HTTPS}
+      hosts: [mtls.example]
+      tls: {mode: MUTUAL, credentialName: mtls-cert}
+    - port: {number: 443, name: https-opt, protocol: HTTPS}
+      hosts: [opt.example]
+      tls: {mode: OPTIONAL_MUTUAL, credentialName: mtls-cert}
+    - port: {number: 443, name: https-modern, protocol: HTTPS}
+      hosts: [modern.example]
+      tls: {mode: SIMPLE, credentialName: mtls-cert, minProtocolVersion: TLSV1_3}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: app, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{route: [{destination: {host: app}}]}]
+"#;
+    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    World {
+        ca,
+        shop,
+        blog,
+        gw,
+        _pods: pods,
+    }
+}
+
+/// A TLS client trusting `ca`, optionally presenting a client certificate, limited to TLS 1.2
+/// when asked.
+fn client_config(
+    ca: &Ca,
+    client: Option<&Leaf>,
+    tls12_only: bool,
+    alpn_h2: bool,
+) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.issuer.der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let b = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match client {
+        Some(leaf) => b
+            .with_client_auth_cert(
+                vec![leaf.der.clone()],
+                PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => b.with_no_client_auth(),
+    };
+    if alpn_h2 {
+        config.alpn_protocols = vec![b"h2".to_vec()];
+    }
+    Arc::new(config)
+}
+
+use rustls::pki_types::pem::PemObject;
+
+type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+
+async fn connect(w: &World, sni: &str, config: Arc<rustls::ClientConfig>) -> std::io::Result<Tls> {
+    let tcp = TcpStream::connect(w.gw.local_addr(443).unwrap()).await?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(ServerName::try_from(sni.to_string()).unwrap(), tcp)
+        .await
+}
+
+/// One HTTP/1.1 GET over the TLS stream; `Err` when the server refuses the connection.
+async fn get(tls: Tls, host: &str) -> Result<Reply, hyper::Error> {
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await?;
+    tokio::spawn(conn);
+    let req = hyper::Request::get("/")
+        .header("host", host)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let resp = send.send_request(req).await?;
+    let (parts, body) = resp.into_parts();
+    Ok(Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await?.to_bytes(),
+    })
+}
+
+fn served_cert(tls: &Tls) -> CertificateDer<'static> {
+    tls.get_ref().1.peer_certificates().unwrap()[0]
+        .clone()
+        .into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_host_gets_its_own_certificate_by_sni() {
+    let w = world().await;
+    let plain = client_config(&w.ca, None, false, false);
+    let tls = connect(&w, "shop.example", plain.clone()).await.unwrap();
+    assert_eq!(served_cert(&tls), w.shop.der);
+    let r = get(tls, "shop.example").await.unwrap();
+    assert_eq!(r.who(), "pod");
+    assert_eq!(r.json()["headers"]["x-forwarded-proto"], "https");
+
+    let tls = connect(&w, "blog.example", plain.clone()).await.unwrap();
+    assert_eq!(served_cert(&tls), w.blog.der);
+    assert_eq!(get(tls, "blog.example").await.unwrap().who(), "pod");
+
+    // Wildcard server.
+    let tls = connect(&w, "v2.api.example", plain.clone()).await.unwrap();
+    assert_eq!(get(tls, "v2.api.example").await.unwrap().who(), "pod");
+
+    // No server for this SNI and no catch-all: the handshake fails.
+    assert!(connect(&w, "unknown.example", plain).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_requires_a_good_client_certificate() {
+    let w = world().await;
+    let good = w.ca.leaf(&[
+        "client.example",
+        "spiffe://cluster.local/ns/default/sa/client",
+    ]);
+    let other_ca = Ca::new("other root");
+    let bad = other_ca.leaf(&["client.example"]);
+
+    let tls = connect(
+        &w,
+        "mtls.example",
+        client_config(&w.ca, Some(&good), false, false),
+    )
+    .await
+    .unwrap();
+    let r = get(tls, "mtls.example").await.unwrap();
+    assert_eq!(r.who(), "pod");
+    let xfcc = r.json()["headers"]["x-forwarded-client-cert"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(xfcc.starts_with("Hash="), "{xfcc}");
+    assert!(
+        xfcc.contains("URI=spiffe://cluster.local/ns/default/sa/client"),
+        "{xfcc}"
+    );
+    assert!(xfcc.contains("DNS=client.example"), "{xfcc}");
+
+    // Without a certificate, or with one from another CA: no request gets through. (With TLS
+    // 1.3 the client learns of the refusal on its first read, not during connect.)
+    for client in [None, Some(&bad)] {
+        let refused = match connect(
+            &w,
+            "mtls.example",
+            client_config(&w.ca, client, false, false),
+        )
+        .await
+        {
+            Err(_) => true,
+            Ok(tls) => get(tls, "mtls.example").await.is_err(),
+        };
+        assert!(
+            refused,
+            "client cert {:?} must be refused",
+            client.map(|_| "bad")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optional_mutual_tls_both_ways_and_forged_xfcc_is_dropped() {
+    let w = world().await;
+    let good = w.ca.leaf(&["client.example"]);
+    let tls = connect(&w, "opt.example", client_config(&w.ca, None, false, false))
+        .await
+        .unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::get("/")
+        .header("host", "opt.example")
+        .header("x-forwarded-client-cert", "Hash=forged")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let body = send
+        .send_request(req)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
+    let seen: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        seen["headers"].get("x-forwarded-client-cert").is_none(),
+        "{seen}"
+    );
+
+    let tls = connect(
+        &w,
+        "opt.example",
+        client_config(&w.ca, Some(&good), false, false),
+    )
+    .await
+    .unwrap();
+    let r = get(tls, "opt.example").await.unwrap();
+    assert!(r.json()["headers"]["x-forwarded-client-cert"]
+        .as_str()
+        .unwrap()
+        .contains("DNS=client.example"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minimum_tls_version_is_enforced() {
+    let w = world().await;
+    assert!(connect(
+        &w,
+        "modern.example",
+        client_config(&w.ca, None, true, false)
+    )
+    .await
+    .is_err());
+    let tls = connect(
+        &w,
+        "modern.example",
+        client_config(&w.ca, None, false, false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tls.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    // Other servers still accept TLS 1.2.
+    let tls = connect(&w, "shop.example", client_config(&w.ca, None, true, false))
+        .await
+        .unwrap();
+    assert_eq!(get(tls, "shop.example").await.unwrap().who(), "pod");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coalesced_http2_request_for_another_server_gets_421() {
+    let w = world().await;
+    let tls = connect(&w, "shop.example", client_config(&w.ca, None, false, true))
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    for (authority, want) in [
+        ("shop.example", 200),
+        ("blog.example", 421),
+        ("shop.example", 200),
+    ] {
+        let req = hyper::Request::get(format!("https://{authority}/"))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status().as_u16(), want, "{authority}");
+    }
+}

@@ -72,12 +72,20 @@ struct RunningListener {
     stop: watch::Sender<bool>,
 }
 
+/// What every accept loop and connection of a gateway uses.
+struct Serving {
+    shared: Arc<Shared>,
+    builder: auto::Builder<TokioExecutor>,
+    connections: Arc<Semaphore>,
+    drain_timeout: Duration,
+    handshake_timeout: Duration,
+}
+
 /// A gateway instance: the current dataplane and its listeners.
 pub struct Gateway {
     shared: Arc<Shared>,
     opts: ServerOptions,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    connections: Arc<Semaphore>,
+    serving: Arc<Serving>,
     listeners: Mutex<BTreeMap<u32, RunningListener>>,
     /// Sockets bound by the caller (tests, socket activation), taken by port before binding.
     prebound: Mutex<HashMap<u32, std::net::TcpListener>>,
@@ -100,16 +108,22 @@ impl Gateway {
             .max_header_list_size(opts.max_request_headers_bytes as u32)
             .max_concurrent_streams(opts.http2_max_concurrent_streams)
             .keep_alive_interval(opts.http2_keepalive);
+        let shared = Arc::new(Shared {
+            current: ArcSwap::from_pointee(Dataplane::default()),
+            upstreams: Upstreams::new(&opts.upstream),
+            replay_buffer: opts.replay_buffer_bytes,
+            mirror_slots: Arc::new(Semaphore::new(opts.max_mirrors_in_flight)),
+            mirror_host_suffix: opts.mirror_host_suffix,
+        });
         Gateway {
-            shared: Arc::new(Shared {
-                current: ArcSwap::from_pointee(Dataplane::default()),
-                upstreams: Upstreams::new(&opts.upstream),
-                replay_buffer: opts.replay_buffer_bytes,
-                mirror_slots: Arc::new(Semaphore::new(opts.max_mirrors_in_flight)),
-                mirror_host_suffix: opts.mirror_host_suffix,
+            serving: Arc::new(Serving {
+                shared: shared.clone(),
+                builder,
+                connections: Arc::new(Semaphore::new(opts.max_connections)),
+                drain_timeout: opts.drain_timeout,
+                handshake_timeout: opts.tls_handshake_timeout,
             }),
-            connections: Arc::new(Semaphore::new(opts.max_connections)),
-            builder: Arc::new(builder),
+            shared,
             opts,
             listeners: Mutex::default(),
             prebound: Mutex::default(),
@@ -166,11 +180,7 @@ impl Gateway {
                 listener,
                 port,
                 stopped,
-                self.shared.clone(),
-                self.builder.clone(),
-                self.connections.clone(),
-                self.opts.drain_timeout,
-                self.opts.tls_handshake_timeout,
+                self.serving.clone(),
             ));
             tracing::info!(%addr, listener = format!("0.0.0.0_{port}"), "listening");
             listeners.insert(port, RunningListener { addr, stop });
@@ -222,18 +232,14 @@ async fn accept_loop(
     listener: TcpListener,
     bind_port: u32,
     mut stop: watch::Receiver<bool>,
-    shared: Arc<Shared>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    limit: Arc<Semaphore>,
-    drain_timeout: Duration,
-    handshake_timeout: Duration,
+    serving: Arc<Serving>,
 ) {
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     loop {
         let permit = tokio::select! {
             _ = stop.changed() => break,
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            p = serving.connections.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
         };
         let (stream, peer) = tokio::select! {
             _ = stop.changed() => break,
@@ -248,22 +254,14 @@ async fn accept_loop(
                 }
             },
         };
-        let conn = serve(
-            stream,
-            peer,
-            bind_port,
-            &shared,
-            &builder,
-            graceful.watcher(),
-            handshake_timeout,
-        );
+        let conn = serve(stream, peer, bind_port, serving.clone(), graceful.watcher());
         connections.spawn(async move {
             conn.await;
             drop(permit);
         });
     }
     drop(listener);
-    if tokio::time::timeout(drain_timeout, graceful.shutdown())
+    if tokio::time::timeout(serving.drain_timeout, graceful.shutdown())
         .await
         .is_err()
     {
@@ -279,15 +277,13 @@ fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     bind_port: u32,
-    shared: &Arc<Shared>,
-    builder: &Arc<auto::Builder<TokioExecutor>>,
+    serving: Arc<Serving>,
     watcher: hyper_util::server::graceful::Watcher,
-    handshake_timeout: Duration,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let _ = stream.set_nodelay(true);
-    let shared = shared.clone();
-    let builder = builder.clone();
     async move {
+        let shared = serving.shared.clone();
+        let builder = &serving.builder;
         let tls = matches!(
             shared.current.load().ports.get(&bind_port).map(|p| &p.kind),
             Some(PortKind::Tls { .. })
@@ -300,10 +296,15 @@ fn serve(
                 sni: None,
                 client_cert: None,
             };
-            http(stream, downstream, shared, &builder, watcher).await;
+            http(stream, downstream, shared, builder, watcher).await;
             return;
         }
-        match tokio::time::timeout(handshake_timeout, handshake(stream, bind_port, &shared)).await {
+        match tokio::time::timeout(
+            serving.handshake_timeout,
+            handshake(stream, bind_port, &shared),
+        )
+        .await
+        {
             Ok(Ok((stream, sni, client_cert))) => {
                 let downstream = Downstream {
                     peer,
@@ -312,7 +313,7 @@ fn serve(
                     sni,
                     client_cert,
                 };
-                http(stream, downstream, shared, &builder, watcher).await;
+                http(stream, downstream, shared, builder, watcher).await;
             }
             Ok(Err(reason)) => tracing::debug!(%peer, reason, "TLS handshake refused"),
             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),

@@ -497,6 +497,7 @@ impl Compiler<'_> {
             lb: LbPolicy::LeastRequest,
             problem: None,
             http2: false,
+            tls: None,
         };
         let Some(service) = service else {
             cluster.problem = Some(ClusterProblem::UnknownHost);
@@ -522,6 +523,20 @@ impl Compiler<'_> {
             port,
         );
         cluster.lb = LbPolicy::from_istio(policy);
+        let tls = effective_tls(
+            rule.as_ref().and_then(|r| r.traffic_policy.as_ref()),
+            subset_def.as_ref().and_then(|s| s.traffic_policy.as_ref()),
+            port,
+        );
+        if let Some(tls) = tls {
+            match tls::upstream_settings(&tls, self.store, &self.id.namespace) {
+                Ok(settings) => cluster.tls = settings.map(Arc::new),
+                Err(problem) => {
+                    cluster.problem = Some(ClusterProblem::Tls(problem));
+                    return cluster;
+                }
+            }
+        }
         let svc_port = service.port(port);
         cluster.http2 = svc_port.is_some_and(|p| matches!(p.protocol.as_str(), "HTTP2" | "GRPC"));
         let labels = subset_def.map(|s| s.labels).unwrap_or_default();
@@ -610,6 +625,23 @@ fn effective_lb(
         }
     };
     level(subset).or_else(|| level(top)).flatten()
+}
+
+/// The DestinationRule `tls` for a port: the subset's (port-level first), else the rule's.
+fn effective_tls(
+    top: Option<&TrafficPolicy>,
+    subset: Option<&TrafficPolicy>,
+    port: u32,
+) -> Option<sluice_api::istio::ClientTlsSettings> {
+    let level = |tp: Option<&TrafficPolicy>| {
+        let tp = tp?;
+        tp.port_level_settings
+            .iter()
+            .find(|p| p.port.as_ref().and_then(|x| x.number) == Some(port))
+            .and_then(|p| p.tls.clone())
+            .or_else(|| tp.tls.clone())
+    };
+    level(subset).or_else(|| level(top))
 }
 
 fn string_matcher(m: &StringMatch) -> Option<Matcher> {

@@ -236,6 +236,7 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
                         Some(ClusterProblem::UnknownHost) | Some(ClusterProblem::UnknownSubset) => {
                             "no_cluster"
                         }
+                        Some(ClusterProblem::Tls(_)) => "upstream_tls_unavailable",
                         None => "no_healthy_upstream",
                     });
                 }

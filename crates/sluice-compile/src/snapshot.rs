@@ -252,6 +252,8 @@ pub enum ClusterProblem {
     UnknownHost,
     /// No DestinationRule defines the subset.
     UnknownSubset,
+    /// The DestinationRule's TLS settings cannot be used (ISTIO_MUTUAL, missing Secret).
+    Tls(crate::tls::TlsProblem),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,4 +269,6 @@ pub struct Cluster {
     pub problem: Option<ClusterProblem>,
     /// The upstream speaks HTTP/2 (port protocol HTTP2 or GRPC).
     pub http2: bool,
+    /// TLS to the endpoints (DestinationRule `tls` SIMPLE or MUTUAL).
+    pub tls: Option<Arc<crate::tls::UpstreamTls>>,
 }

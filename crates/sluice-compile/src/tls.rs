@@ -1,7 +1,9 @@
 //! TLS servers of a Gateway port: which certificate and route table serve which SNI names,
 //! with key material resolved from `credentialName` Secrets or left as file paths for the data
 //! plane to read (compile does no I/O).
-use sluice_api::istio::{ServerTlsMode, ServerTlsSettings, TlsProtocol};
+use sluice_api::istio::{
+    ClientTlsMode, ClientTlsSettings, ServerTlsMode, ServerTlsSettings, TlsProtocol,
+};
 use sluice_config::store::Kind;
 use sluice_config::Store;
 use std::path::PathBuf;
@@ -94,6 +96,79 @@ pub fn select_index(servers: &[TlsServer], sni: Option<&str>) -> Option<usize> {
         .or_else(any)
 }
 
+/// TLS from the gateway to a backend (DestinationRule `tls`, SIMPLE or MUTUAL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// Trusted roots; `None`: the public web roots.
+    pub ca: Option<Pem>,
+    /// MUTUAL: the gateway's client certificate and key.
+    pub client_cert: Option<(Pem, Pem)>,
+    /// SNI sent; `None`: the service's host name.
+    pub sni: Option<String>,
+    /// Names the backend's certificate must carry (any of them); empty: the SNI.
+    pub subject_alt_names: Vec<String>,
+    pub insecure_skip_verify: bool,
+}
+
+/// A DestinationRule's client TLS settings as the data plane needs them; `Ok(None)` for
+/// plaintext (DISABLE or no mode).
+pub fn upstream_settings(
+    tls: &ClientTlsSettings,
+    store: &Store,
+    gateway_namespace: &str,
+) -> Result<Option<UpstreamTls>, TlsProblem> {
+    let mutual = match tls.mode {
+        None | Some(ClientTlsMode::Disable) => return Ok(None),
+        Some(ClientTlsMode::Simple) => false,
+        Some(ClientTlsMode::Mutual) => true,
+        Some(ClientTlsMode::IstioMutual) => return Err(TlsProblem::IstioMutual),
+    };
+    let (secret_cert, ca_from_secret) = match &tls.credential_name {
+        Some(name) => {
+            let secret = store
+                .get(Kind::Secret, gateway_namespace, name)
+                .ok_or_else(|| TlsProblem::SecretNotFound(format!("{gateway_namespace}/{name}")))?;
+            let body = secret.secret().expect("kind");
+            let value = |keys: &[&str]| secret_value(body, keys).map(Pem::Inline);
+            let cert = match (value(&["tls.crt", "cert"]), value(&["tls.key", "key"])) {
+                (Some(c), Some(k)) => Some((c, k)),
+                _ => None,
+            };
+            (cert, value(&["ca.crt", "cacert"]))
+        }
+        None => (None, None),
+    };
+    let file_cert = match (&tls.client_certificate, &tls.private_key) {
+        (Some(c), Some(k)) => Some((Pem::File(c.into()), Pem::File(k.into()))),
+        _ => None,
+    };
+    let client_cert = secret_cert.or(file_cert);
+    if mutual && client_cert.is_none() {
+        return Err(TlsProblem::NoCertificate);
+    }
+    Ok(Some(UpstreamTls {
+        ca: ca_from_secret.or_else(|| tls.ca_certificates.as_ref().map(|c| Pem::File(c.into()))),
+        client_cert: if mutual { client_cert } else { None },
+        sni: tls.sni.clone().filter(|s| !s.is_empty()),
+        subject_alt_names: tls.subject_alt_names.clone(),
+        insecure_skip_verify: tls.insecure_skip_verify.unwrap_or(false),
+    }))
+}
+
+fn secret_value(body: &sluice_api::core::SecretBody, keys: &[&str]) -> Option<Arc<[u8]>> {
+    keys.iter().find_map(|k| {
+        if let Some(v) = body.string_data.get(*k) {
+            return Some(v.as_bytes().into());
+        }
+        use base64::Engine;
+        let raw = body.data.get(*k)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(raw.split_whitespace().collect::<String>())
+            .ok()
+            .map(Into::into)
+    })
+}
+
 /// Why a server's TLS settings cannot be served (validation reports the same causes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsProblem {
@@ -101,6 +176,8 @@ pub enum TlsProblem {
     SecretNotFound(String),
     SecretIncomplete(String),
     NotTerminating,
+    /// ISTIO_MUTUAL needs the mesh's certificates, which a standalone gateway does not have.
+    IstioMutual,
 }
 
 /// Resolves a terminating server's TLS settings against the Secrets of the gateway namespace.
@@ -152,37 +229,13 @@ fn from_secret(store: &Store, ns: &str, name: &str) -> Result<(Pem, Pem, Option<
         .get(Kind::Secret, ns, name)
         .ok_or_else(|| TlsProblem::SecretNotFound(format!("{ns}/{name}")))?;
     let body = secret.secret().expect("kind");
-    let value = |keys: &[&str]| -> Option<Arc<[u8]>> {
-        keys.iter().find_map(|k| {
-            if let Some(v) = body.string_data.get(*k) {
-                return Some(v.as_bytes().into());
-            }
-            use base64::Engine;
-            let raw = body.data.get(*k)?;
-            base64::engine::general_purpose::STANDARD
-                .decode(raw.split_whitespace().collect::<String>())
-                .ok()
-                .map(Into::into)
-        })
-    };
+    let value = |keys: &[&str]| secret_value(body, keys);
     let incomplete = || TlsProblem::SecretIncomplete(format!("{ns}/{name}"));
     let cert = value(&["tls.crt", "cert"]).ok_or_else(incomplete)?;
     let key = value(&["tls.key", "key"]).ok_or_else(incomplete)?;
     let ca = value(&["ca.crt", "cacert"]).or_else(|| {
         let ca_secret = store.get(Kind::Secret, ns, &format!("{name}-cacert"))?;
-        let body = ca_secret.secret().expect("kind");
-        body.string_data
-            .get("cacert")
-            .or(body.string_data.get("ca.crt"))
-            .map(|v| Arc::from(v.as_bytes()))
-            .or_else(|| {
-                use base64::Engine;
-                let raw = body.data.get("cacert").or(body.data.get("ca.crt"))?;
-                base64::engine::general_purpose::STANDARD
-                    .decode(raw.split_whitespace().collect::<String>())
-                    .ok()
-                    .map(Into::into)
-            })
+        secret_value(ca_secret.secret().expect("kind"), &["cacert", "ca.crt"])
     });
     Ok((Pem::Inline(cert), Pem::Inline(key), ca.map(Pem::Inline)))
 }

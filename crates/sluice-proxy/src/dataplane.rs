@@ -45,16 +45,21 @@ impl PortRoutes {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Dataplane {
     pub snapshot: Arc<Snapshot>,
     pub ports: HashMap<u32, PortRoutes>,
     pub balancers: HashMap<String, Arc<Balancer>>,
+    /// Pools of the clusters that speak TLS to their endpoints.
+    pub tls_clients: HashMap<String, crate::upstream_tls::TlsClient>,
 }
 
 impl Dataplane {
     /// Fails when TLS material cannot be read or does not fit together.
-    pub fn new(snapshot: Arc<Snapshot>) -> Result<Dataplane, Error> {
+    pub fn new(
+        snapshot: Arc<Snapshot>,
+        upstream: &crate::upstream::UpstreamOptions,
+    ) -> Result<Dataplane, Error> {
         let table = |name: &str| snapshot.route_tables.get(name).cloned().unwrap_or_default();
         let mut ports = HashMap::new();
         for (bind, l) in &snapshot.listeners {
@@ -87,10 +92,17 @@ impl Dataplane {
             .iter()
             .map(|(name, c)| (name.clone(), Arc::new(Balancer::new(c.clone()))))
             .collect();
+        let mut tls_clients = HashMap::new();
+        for (name, c) in &snapshot.clusters {
+            if let Some(tls) = &c.tls {
+                tls_clients.insert(name.clone(), crate::upstream_tls::client(c, tls, upstream)?);
+            }
+        }
         Ok(Dataplane {
             snapshot,
             ports,
             balancers,
+            tls_clients,
         })
     }
 }

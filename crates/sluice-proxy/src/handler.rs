@@ -270,7 +270,7 @@ impl Context<'_> {
             }
         }
 
-        let attempts = self.attempts(balancer, &out, body, http2, downstream_upgrade);
+        let attempts = self.attempts(balancer, &out, body, downstream_upgrade);
         let mut resp = match policy.timeout {
             Some(t) => match tokio::time::timeout(t, attempts).await {
                 Ok(r) => r,
@@ -319,7 +319,6 @@ impl Context<'_> {
         balancer: &Arc<Balancer>,
         out: &Outgoing,
         body: Prepared,
-        http2: bool,
         downstream_upgrade: Option<hyper::upgrade::OnUpgrade>,
     ) -> Response<ProxyBody> {
         let retry: &Retry = &self.route.policy.retry;
@@ -332,11 +331,6 @@ impl Context<'_> {
             retry.retries + 1
         } else {
             1
-        };
-        let client = if http2 {
-            &self.shared.upstreams.http2
-        } else {
-            &self.shared.upstreams.http1
         };
         let mut previous = None;
         let mut last = local(
@@ -362,17 +356,8 @@ impl Context<'_> {
                 Some(b) => RequestBody::Buffered(Some(b.clone())),
                 None => once.take().expect("a single try"),
             };
-            let mut req = Request::new(body);
-            *req.method_mut() = out.method.clone();
-            *req.uri_mut() = upstream_uri(&in_flight.endpoint().authority, &out.path_and_query);
-            *req.version_mut() = if http2 {
-                Version::HTTP_2
-            } else {
-                Version::HTTP_11
-            };
-            *req.headers_mut() = out.headers.clone();
             let more = attempt + 1 < tries;
-            let sent = client.request(req);
+            let sent = self.send(balancer, in_flight.endpoint(), out, body, false);
             let result = match retry.per_try_timeout {
                 Some(t) => tokio::time::timeout(t, sent).await.map_err(|_| ()),
                 None => Ok(sent.await),
@@ -434,6 +419,44 @@ impl Context<'_> {
         last
     }
 
+    /// Sends the request to one endpoint of `balancer`'s cluster, on the cluster's pool (TLS or
+    /// plaintext, HTTP/1.1 or HTTP/2). A `mirror` copy may get Istio's old `-shadow` Host.
+    fn send(
+        &self,
+        balancer: &Balancer,
+        endpoint: &crate::lb::Endpoint,
+        out: &Outgoing,
+        body: RequestBody,
+        mirror: bool,
+    ) -> hyper_util::client::legacy::ResponseFuture {
+        let cluster = &balancer.cluster;
+        let tls = self.dp.tls_clients.get(&cluster.name);
+        let scheme = if tls.is_some() {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        };
+        let mut req = Request::new(body);
+        *req.method_mut() = out.method.clone();
+        *req.uri_mut() = upstream_uri(scheme, &endpoint.authority, &out.path_and_query);
+        *req.version_mut() = if cluster.http2 {
+            Version::HTTP_2
+        } else {
+            Version::HTTP_11
+        };
+        *req.headers_mut() = out.headers.clone();
+        if mirror && self.shared.mirror_host_suffix {
+            if let Some(host) = shadow_host(req.headers().get(HOST)) {
+                req.headers_mut().insert(HOST, host);
+            }
+        }
+        match tls {
+            Some(client) => client.request(req),
+            None if cluster.http2 => self.shared.upstreams.http2.request(req),
+            None => self.shared.upstreams.http1.request(req),
+        }
+    }
+
     /// Sends a copy of the request to `cluster` and forgets it: bounded in flight, the answer
     /// discarded, never slowing or failing the main request.
     fn mirror(&self, cluster: &str, out: &Outgoing, body: Bytes) {
@@ -447,32 +470,19 @@ impl Context<'_> {
         let Some(in_flight) = balancer.pick(None) else {
             return;
         };
-        let http2 = balancer.cluster.http2;
-        let mut req = Request::new(RequestBody::Buffered(Some(body)));
-        *req.method_mut() = out.method.clone();
-        *req.uri_mut() = upstream_uri(&in_flight.endpoint().authority, &out.path_and_query);
-        *req.version_mut() = if http2 {
-            Version::HTTP_2
-        } else {
-            Version::HTTP_11
-        };
-        *req.headers_mut() = out.headers.clone();
-        if self.shared.mirror_host_suffix {
-            if let Some(host) = shadow_host(req.headers().get(HOST)) {
-                req.headers_mut().insert(HOST, host);
-            }
-        }
-        let client = if http2 {
-            self.shared.upstreams.http2.clone()
-        } else {
-            self.shared.upstreams.http1.clone()
-        };
+        let sent = self.send(
+            &balancer,
+            in_flight.endpoint(),
+            out,
+            RequestBody::Buffered(Some(body)),
+            true,
+        );
         let limit = self.route.policy.timeout.unwrap_or(Duration::from_secs(30));
         tokio::spawn(async move {
             let _permit = permit;
             let _in_flight = in_flight;
             let _ = tokio::time::timeout(limit, async {
-                if let Ok(resp) = client.request(req).await {
+                if let Ok(resp) = sent.await {
                     let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
                 }
             })
@@ -481,9 +491,9 @@ impl Context<'_> {
     }
 }
 
-fn upstream_uri(authority: &http::uri::Authority, pq: &PathAndQuery) -> Uri {
+fn upstream_uri(scheme: Scheme, authority: &http::uri::Authority, pq: &PathAndQuery) -> Uri {
     let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(Scheme::HTTP);
+    parts.scheme = Some(scheme);
     parts.authority = Some(authority.clone());
     parts.path_and_query = Some(pq.clone());
     Uri::from_parts(parts).expect("scheme, authority and path make a URI")

@@ -222,6 +222,7 @@ mod tests {
             lb,
             problem: None,
             http2: false,
+            tls: None,
         })))
     }
 

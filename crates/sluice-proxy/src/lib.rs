@@ -9,6 +9,7 @@ pub mod lb;
 pub mod server;
 pub mod tls;
 pub mod upstream;
+pub mod upstream_tls;
 
 pub use server::{Gateway, ServerOptions};
 pub use upstream::UpstreamOptions;

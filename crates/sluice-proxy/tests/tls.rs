@@ -383,3 +383,175 @@ async fn coalesced_http2_request_for_another_server_gets_421() {
         assert_eq!(resp.status().as_u16(), want, "{authority}");
     }
 }
+
+/// A TLS backend with a certificate for `names` from `ca`; with `client_ca` it requires a
+/// client certificate from that CA. Answers `secure` and says whether a client cert came.
+async fn tls_backend(ca: &Ca, names: &[&str], client_ca: Option<&Ca>) -> std::net::SocketAddr {
+    let leaf = ca.leaf(names);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let b = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let b = match client_ca {
+        Some(cca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(cca.issuer.der().clone()).unwrap();
+            b.with_client_cert_verifier(
+                rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .unwrap(),
+            )
+        }
+        None => b.with_no_client_auth(),
+    };
+    let config = Arc::new(
+        b.with_single_cert(
+            vec![leaf.der.clone()],
+            PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap(),
+        )
+        .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let client_cert = tls.get_ref().1.peer_certificates().is_some();
+                let service = hyper::service::service_fn(move |_req| async move {
+                    let mut resp = hyper::Response::new(http_body_util::Full::new(
+                        Bytes::from_static(b"secure"),
+                    ));
+                    resp.headers_mut().insert(
+                        "x-client-cert",
+                        if client_cert { "yes" } else { "no" }.parse().unwrap(),
+                    );
+                    Ok::<_, std::convert::Infallible>(resp)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn upstream_world(backend: std::net::SocketAddr, tls: &str, secrets: &str) -> String {
+    format!(
+        r#"{secrets}
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: app, namespace: default}}
+spec:
+  hosts: [app.internal]
+  resolution: STATIC
+  ports: [{{number: 8443, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {port}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: app, namespace: default}}
+spec:
+  host: app.internal
+  trafficPolicy:
+    tls: {tls}
+---
+{routes}"#,
+        port = backend.port(),
+        routes = app_routes("    - route: [{destination: {host: app.internal}}]"),
+    )
+}
+
+fn ca_secret(name: &str, ca: &Ca, client: Option<&Leaf>) -> String {
+    let mut s = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: istio-system}}\nstringData:\n  ca.crt: |\n{}",
+        indent(&ca.pem())
+    );
+    if let Some(c) = client {
+        s += &format!(
+            "  tls.crt: |\n{}  tls.key: |\n{}",
+            indent(&c.cert_pem),
+            indent(&c.key_pem)
+        );
+    }
+    s + "---\n"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_simple_tls_with_a_private_ca_and_san_checks() {
+    let ca = Ca::new("backend root");
+    let backend = tls_backend(&ca, &["app.internal"], None).await;
+    let secrets = ca_secret("backend-ca", &ca, None);
+    let cases = [
+        ("{mode: SIMPLE, credentialName: backend-ca}", 200),
+        ("{mode: SIMPLE, credentialName: backend-ca, sni: app.internal, subjectAltNames: [app.internal]}", 200),
+        ("{mode: SIMPLE, credentialName: backend-ca, subjectAltNames: [other.internal]}", 503),
+        ("{mode: SIMPLE, sni: app.internal}", 503),
+        ("{mode: SIMPLE, insecureSkipVerify: true}", 200),
+    ];
+    for (tls, want) in cases {
+        let gw = gateway(
+            snapshot(&upstream_world(backend, tls, &secrets), &[]),
+            test_options(),
+        );
+        let r = TestClient::http1(gw.local_addr(80).unwrap())
+            .get("a", "/")
+            .await;
+        assert_eq!(r.status.as_u16(), want, "{tls}: {:?}", r.body);
+        if want == 200 {
+            assert_eq!(&r.body[..], b"secure");
+        }
+        gw.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_mutual_tls_presents_the_gateway_certificate() {
+    let ca = Ca::new("backend root");
+    let backend = tls_backend(&ca, &["app.internal"], Some(&ca)).await;
+    let gateway_cert = ca.leaf(&["gateway.internal"]);
+    let secrets = ca_secret("backend-mtls", &ca, Some(&gateway_cert));
+    let gw = gateway(
+        snapshot(
+            &upstream_world(
+                backend,
+                "{mode: MUTUAL, credentialName: backend-mtls}",
+                &secrets,
+            ),
+            &[],
+        ),
+        test_options(),
+    );
+    let r = TestClient::http1(gw.local_addr(80).unwrap())
+        .get("a", "/")
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["x-client-cert"], "yes");
+    gw.shutdown().await;
+
+    // SIMPLE to a backend that requires a client certificate: refused, 503.
+    let gw = gateway(
+        snapshot(
+            &upstream_world(
+                backend,
+                "{mode: SIMPLE, credentialName: backend-mtls}",
+                &secrets,
+            ),
+            &[],
+        ),
+        test_options(),
+    );
+    let r = TestClient::http1(gw.local_addr(80).unwrap())
+        .get("a", "/")
+        .await;
+    assert_eq!(r.status, 503);
+}

@@ -1,0 +1,219 @@
+//! TLS toward backends (DestinationRule `tls` SIMPLE/MUTUAL): a rustls client config per
+//! cluster and a pooled client that speaks TLS to the cluster's endpoints.
+use crate::tls::certs;
+use crate::upstream::{RequestBody, UpstreamOptions};
+use crate::Error;
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use sluice_compile::snapshot::Cluster;
+use sluice_compile::tls::{Pem, UpstreamTls};
+use std::sync::Arc;
+
+pub type TlsClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
+
+fn read(pem: &Pem, what: &str, cluster: &str) -> Result<Vec<u8>, Error> {
+    match pem {
+        Pem::Inline(b) => Ok(b.to_vec()),
+        Pem::File(path) => std::fs::read(path).map_err(|e| Error::Tls {
+            server: cluster.to_string(),
+            reason: format!("cannot read {what} {}: {e}", path.display()),
+        }),
+    }
+}
+
+/// A pooled client for a TLS cluster: SNI is the DestinationRule's `sni`, else the service's
+/// host name; ALPN h2 for HTTP/2 clusters.
+pub fn client(
+    cluster: &Cluster,
+    tls: &UpstreamTls,
+    opts: &UpstreamOptions,
+) -> Result<TlsClient, Error> {
+    let err = |reason: String| Error::Tls {
+        server: cluster.name.clone(),
+        reason,
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    match &tls.ca {
+        Some(ca) => {
+            for c in certs(&read(ca, "CA certificate", &cluster.name)?) {
+                roots
+                    .add(c)
+                    .map_err(|e| err(format!("CA certificate: {e}")))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(e.to_string()))?;
+    let builder = if tls.insecure_skip_verify {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider.clone())))
+    } else {
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| err(e.to_string()))?;
+        let names: Vec<ServerName<'static>> = tls
+            .subject_alt_names
+            .iter()
+            .filter_map(|n| ServerName::try_from(n.clone()).ok())
+            .collect();
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(SanVerifier { webpki, names }))
+    };
+    let config = match &tls.client_cert {
+        Some((cert, key)) => {
+            let chain = certs(&read(cert, "client certificate", &cluster.name)?);
+            let key = PrivateKeyDer::from_pem_slice(&read(key, "client key", &cluster.name)?)
+                .map_err(|e| err(format!("client key: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| err(format!("client certificate and key: {e}")))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let sni = tls.sni.clone().unwrap_or_else(|| cluster.host.clone());
+    let sni = ServerName::try_from(sni).map_err(|e| err(format!("sni: {e}")))?;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(opts.connect_timeout));
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .with_server_name_resolver(FixedServerNameResolver::new(sni));
+    // ALPN offers exactly the protocol the cluster speaks.
+    let connector = if cluster.http2 {
+        builder.enable_http2().wrap_connector(http)
+    } else {
+        builder.enable_http1().wrap_connector(http)
+    };
+    let mut b = Client::builder(TokioExecutor::new());
+    b.timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(opts.pool_idle_timeout)
+        .http2_only(cluster.http2);
+    Ok(b.build(connector))
+}
+
+/// Verifies the chain with the web PKI rules and the name against the DestinationRule's
+/// `subjectAltNames` (any of them) when it lists some, else against the SNI.
+#[derive(Debug)]
+struct SanVerifier {
+    webpki: Arc<WebPkiServerVerifier>,
+    names: Vec<ServerName<'static>>,
+}
+
+impl ServerCertVerifier for SanVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.names.is_empty() {
+            return self.webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp,
+                now,
+            );
+        }
+        let mut last = None;
+        for name in &self.names {
+            match self
+                .webpki
+                .verify_server_cert(end_entity, intermediates, name, ocsp, now)
+            {
+                Ok(v) => return Ok(v),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("names is not empty"))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// `insecureSkipVerify`: any certificate is accepted (handshake signatures are still checked).
+#[derive(Debug)]
+struct AcceptAny(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -78,6 +78,7 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
     };
     // Servers by Gateway port, Gateways in creation order.
     let mut by_port: BTreeMap<u32, Vec<HttpServer>> = BTreeMap::new();
+    let mut l4_by_port: BTreeMap<u32, Vec<(&Arc<Object>, &[String], L4Kind)>> = BTreeMap::new();
     for gw in store.of_kind(Kind::Gateway) {
         let spec = gw.gateway().expect("kind");
         if !id.selects(&spec.selector) {
@@ -91,6 +92,20 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
                 continue;
             };
             let path = sluice_config::validate::P::spec().k("servers").i(i);
+            let passthrough = server.tls.as_ref().and_then(|t| t.mode)
+                == Some(sluice_api::istio::ServerTlsMode::Passthrough);
+            let l4 = match proto.to_ascii_uppercase().as_str() {
+                "TCP" => Some(L4Kind::Tcp),
+                "TLS" if passthrough => Some(L4Kind::Passthrough),
+                _ => None,
+            };
+            if let Some(kind) = l4 {
+                l4_by_port
+                    .entry(number)
+                    .or_default()
+                    .push((gw, &server.hosts[..], kind));
+                continue;
+            }
             let tls = match proto.to_ascii_uppercase().as_str() {
                 "HTTP" | "HTTP2" | "GRPC" => None,
                 "HTTPS" => match server
@@ -169,11 +184,151 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
             },
         );
     }
+    for (port, servers) in l4_by_port {
+        let bind = id.bind_port(port);
+        if snapshot.listeners.contains_key(&bind) {
+            continue; // an HTTP listener owns the port already
+        }
+        let passthrough = servers[0].2 == L4Kind::Passthrough;
+        let routes = c.l4_routes(port, &servers, passthrough);
+        snapshot.listeners.insert(
+            bind,
+            Listener {
+                name: format!("0.0.0.0_{bind}"),
+                bind_port: bind,
+                service_port: port,
+                protocol: if passthrough {
+                    ListenerProtocol::TlsPassthrough { routes }
+                } else {
+                    ListenerProtocol::Tcp { routes }
+                },
+            },
+        );
+    }
     snapshot.clusters = c.clusters;
     (snapshot, c.diags)
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum L4Kind {
+    Tcp,
+    Passthrough,
+}
+
 impl Compiler<'_> {
+    /// `tcp[]` (or, for PASSTHROUGH servers, `tls[]`) routes of the VirtualServices bound to
+    /// these servers, in creation order.
+    fn l4_routes(
+        &mut self,
+        port: u32,
+        servers: &[(&Arc<Object>, &[String], L4Kind)],
+        passthrough: bool,
+    ) -> Vec<L4Route> {
+        let gateways: Vec<(String, String)> = servers
+            .iter()
+            .map(|(gw, _, _)| (gw.namespace.clone(), gw.name.clone()))
+            .collect();
+        let applies = |vs_ns: &str, match_gateways: &[String], match_port: Option<u32>| {
+            match_port.is_none_or(|p| p == port)
+                && (match_gateways.is_empty()
+                    || match_gateways
+                        .iter()
+                        .any(|g| gateway_ref(g, vs_ns).is_some_and(|r| gateways.contains(&r))))
+        };
+        let mut out = Vec::new();
+        let vss: Vec<Arc<Object>> = self.store.of_kind(Kind::VirtualService).cloned().collect();
+        for vs in &vss {
+            let spec = vs.virtual_service().expect("kind");
+            let bound = servers.iter().any(|(gw, hosts, _)| {
+                spec.gateways.iter().any(|g| {
+                    gateway_ref(g, &vs.namespace) == Some((gw.namespace.clone(), gw.name.clone()))
+                }) && spec.hosts.iter().any(|h| {
+                    let fqdn = hosts::fqdn(h, &vs.namespace, &self.id.domain_suffix);
+                    hosts.iter().any(|sh| {
+                        ServerHost::parse(sh)
+                            .bind(&fqdn, &vs.namespace, &gw.namespace)
+                            .is_some()
+                    })
+                })
+            });
+            if !bound {
+                continue;
+            }
+            let routes: Vec<(usize, Vec<String>, &[sluice_api::istio::RouteDestination])> =
+                if passthrough {
+                    spec.tls
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, r)| {
+                            let matching: Vec<_> = r
+                                .match_
+                                .iter()
+                                .filter(|m| applies(&vs.namespace, &m.gateways, m.port))
+                                .collect();
+                            if !r.match_.is_empty() && matching.is_empty() {
+                                return None;
+                            }
+                            let sni = matching
+                                .iter()
+                                .flat_map(|m| m.sni_hosts.iter().map(|h| h.to_ascii_lowercase()))
+                                .collect();
+                            Some((i, sni, &r.route[..]))
+                        })
+                        .collect()
+                } else {
+                    spec.tcp
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| {
+                            r.match_.is_empty()
+                                || r.match_
+                                    .iter()
+                                    .any(|m| applies(&vs.namespace, &m.gateways, m.port))
+                        })
+                        .map(|(i, r)| (i, Vec::new(), &r.route[..]))
+                        .collect()
+                };
+            for (index, sni, route) in routes {
+                let live: Vec<_> = route
+                    .iter()
+                    .filter(|d| route.len() == 1 || d.weight.unwrap_or(0) > 0)
+                    .collect();
+                let destinations: Vec<WeightedCluster> = live
+                    .iter()
+                    .filter_map(|d| {
+                        let dest = d.destination.as_ref()?;
+                        Some(WeightedCluster {
+                            cluster: self.cluster(
+                                vs,
+                                dest.host.as_deref()?,
+                                dest.subset.as_deref(),
+                                dest.port.as_ref().and_then(|p| p.number),
+                                port,
+                            ),
+                            weight: if live.len() == 1 {
+                                1
+                            } else {
+                                d.weight.unwrap_or(0).max(0) as u32
+                            },
+                            headers: None,
+                        })
+                    })
+                    .collect();
+                if destinations.is_empty() {
+                    continue;
+                }
+                out.push(L4Route {
+                    virtual_service: vs.key(),
+                    index,
+                    total_weight: destinations.iter().map(|d| d.weight).sum(),
+                    sni,
+                    destinations,
+                });
+            }
+        }
+        out
+    }
+
     fn route_table(&mut self, name: &str, port: u32, servers: &[HttpServer]) -> RouteTable {
         // domain → (https redirect, [(vs, routes)])
         let mut vhosts: Vec<(String, bool, Vec<Arc<Object>>)> = Vec::new();

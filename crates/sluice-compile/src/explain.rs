@@ -176,6 +176,45 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
     e.listener = Some(listener.name.clone());
     // Over TLS the client's SNI is taken to be the Host it asks for.
     let sni = crate::select::host_of(req.host);
+    if let crate::snapshot::ListenerProtocol::Tcp { routes }
+    | crate::snapshot::ListenerProtocol::TlsPassthrough { routes } = &listener.protocol
+    {
+        let passthrough = matches!(
+            listener.protocol,
+            crate::snapshot::ListenerProtocol::TlsPassthrough { .. }
+        );
+        let Some(route) = routes.iter().find(|r| !passthrough || r.takes_sni(&sni)) else {
+            e.action = "no_route";
+            e.error = Some("no_route");
+            return e;
+        };
+        e.route = Some(RouteRef {
+            virtual_service: route.virtual_service.clone(),
+            index: route.index,
+            name: None,
+        });
+        e.action = "forward";
+        e.clusters = route
+            .destinations
+            .iter()
+            .map(|d| ClusterShare {
+                name: d.cluster.clone(),
+                weight: d.weight,
+                endpoints: snapshot
+                    .clusters
+                    .get(&d.cluster)
+                    .map(|c| endpoint_names(c))
+                    .unwrap_or_default(),
+            })
+            .collect();
+        e.cluster = e.clusters.first().map(|c| c.name.clone());
+        e.endpoints = e
+            .clusters
+            .first()
+            .map(|c| c.endpoints.clone())
+            .unwrap_or_default();
+        return e;
+    }
     let Some(table_name) = listener.route_table(Some(&sni)) else {
         e.action = "no_listener";
         e.error = Some("no_tls_server");

@@ -28,6 +28,35 @@ pub enum ListenerProtocol {
     Http { route_table: String },
     /// TLS-terminating HTTP: the server (certificate and route table) is chosen by SNI.
     Https { servers: Vec<TlsServer> },
+    /// Raw TCP: VirtualService `tcp[]` routes, the first that matches wins.
+    Tcp { routes: Vec<L4Route> },
+    /// TLS passed through untouched, routed by the ClientHello's SNI (`tls[]` routes).
+    TlsPassthrough { routes: Vec<L4Route> },
+}
+
+/// A `tcp[]` or `tls[]` route of a VirtualService.
+#[derive(Debug, Clone)]
+pub struct L4Route {
+    /// `namespace/name` of the VirtualService.
+    pub virtual_service: String,
+    pub index: usize,
+    /// `tls[]`: SNI names (exact, `*.suffix`, `*`) the route takes; empty for `tcp[]`.
+    pub sni: Vec<String>,
+    pub destinations: Vec<WeightedCluster>,
+    pub total_weight: u32,
+}
+
+impl L4Route {
+    pub fn takes_sni(&self, sni: &str) -> bool {
+        self.sni.iter().any(|s| {
+            s == "*"
+                || s.eq_ignore_ascii_case(sni)
+                || s.strip_prefix('*').is_some_and(|suffix| {
+                    sni.len() > suffix.len()
+                        && sni[sni.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+                })
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -47,13 +76,14 @@ impl Listener {
             ListenerProtocol::Https { servers } => {
                 crate::tls::select_server(servers, sni).map(|s| s.route_table.as_str())
             }
+            ListenerProtocol::Tcp { .. } | ListenerProtocol::TlsPassthrough { .. } => None,
         }
     }
 
     pub fn scheme(&self) -> &'static str {
         match self.protocol {
-            ListenerProtocol::Http { .. } => "http",
-            ListenerProtocol::Https { .. } => "https",
+            ListenerProtocol::Http { .. } | ListenerProtocol::Tcp { .. } => "http",
+            ListenerProtocol::Https { .. } | ListenerProtocol::TlsPassthrough { .. } => "https",
         }
     }
 }

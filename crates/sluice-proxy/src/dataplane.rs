@@ -3,7 +3,7 @@
 //! one they started with.
 use crate::lb::Balancer;
 use crate::Error;
-use sluice_compile::snapshot::{ListenerProtocol, RouteTable, TlsServer};
+use sluice_compile::snapshot::{L4Route, ListenerProtocol, RouteTable, TlsServer};
 use sluice_compile::Snapshot;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +25,8 @@ pub enum PortKind {
         servers: Vec<TlsServer>,
         runtimes: Vec<TlsRuntime>,
     },
+    Tcp(Vec<L4Route>),
+    Passthrough(Vec<L4Route>),
 }
 
 /// A TLS server ready for handshakes.
@@ -77,6 +79,10 @@ impl Dataplane {
                         .collect::<Result<_, Error>>()?,
                     servers: servers.clone(),
                 },
+                ListenerProtocol::Tcp { routes } => PortKind::Tcp(routes.clone()),
+                ListenerProtocol::TlsPassthrough { routes } => {
+                    PortKind::Passthrough(routes.clone())
+                }
             };
             ports.insert(
                 *bind,

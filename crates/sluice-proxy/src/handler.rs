@@ -124,6 +124,10 @@ async fn route(
             Some((_, runtime)) => &runtime.table,
             None => return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc),
         },
+        // The port became a TCP port after this connection was opened.
+        PortKind::Tcp(_) | PortKind::Passthrough(_) => {
+            return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc)
+        }
     };
     match select_route(table, &view) {
         RouteDecision::NoRoute { .. } => local(StatusCode::NOT_FOUND, Flag::NR, "", grpc),

@@ -5,6 +5,7 @@
 pub mod dataplane;
 mod handler;
 pub mod headers;
+mod l4;
 pub mod lb;
 pub mod server;
 pub mod tls;

@@ -284,10 +284,27 @@ fn serve(
     async move {
         let shared = serving.shared.clone();
         let builder = &serving.builder;
-        let tls = matches!(
-            shared.current.load().ports.get(&bind_port).map(|p| &p.kind),
-            Some(PortKind::Tls { .. })
-        );
+        let dataplane = shared.current.load_full();
+        let kind = dataplane.ports.get(&bind_port).map(|p| &p.kind);
+        if let Some(PortKind::Tcp(routes) | PortKind::Passthrough(routes)) = kind {
+            let passthrough = matches!(kind, Some(PortKind::Passthrough(_)));
+            if let Err(reason) = crate::l4::proxy(
+                stream,
+                &dataplane,
+                routes,
+                passthrough,
+                serving.handshake_timeout,
+            )
+            .await
+            {
+                tracing::debug!(%peer, reason, "tcp connection closed");
+            }
+            // A TCP connection has no requests to finish: draining waits for it as for any.
+            drop(watcher);
+            return;
+        }
+        let tls = matches!(kind, Some(PortKind::Tls { .. }));
+        drop(dataplane);
         if !tls {
             let downstream = Downstream {
                 peer,

@@ -122,6 +122,7 @@ fn describe(snapshot: &Snapshot) {
                 ListenerProtocol::Https { servers } => {
                     servers.iter().any(|s| &s.route_table == *name)
                 }
+                ListenerProtocol::Tcp { .. } | ListenerProtocol::TlsPassthrough { .. } => false,
             })
             .map(|(_, t)| t.virtual_hosts.len())
             .sum();

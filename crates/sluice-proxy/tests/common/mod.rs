@@ -2,6 +2,8 @@
 //! and a client that says which pod answered.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode};

@@ -1,0 +1,96 @@
+//! TCP proxying: `tcp[]` routes (raw TCP) and `tls[]` routes (TLS passed through by SNI,
+//! read from the ClientHello without terminating it), then bytes copied both ways.
+use crate::dataplane::Dataplane;
+use rand::Rng;
+use sluice_compile::snapshot::L4Route;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The most of a ClientHello read while looking for SNI.
+const MAX_HELLO: usize = 16 * 1024;
+
+/// Proxies one TCP connection by the routes of its port; `passthrough` reads SNI first.
+pub(crate) async fn proxy(
+    mut client: TcpStream,
+    dp: &Dataplane,
+    routes: &[L4Route],
+    passthrough: bool,
+    hello_timeout: Duration,
+) -> Result<(), String> {
+    let mut hello = Vec::new();
+    let route = if passthrough {
+        let sni = tokio::time::timeout(hello_timeout, read_sni(&mut client, &mut hello))
+            .await
+            .map_err(|_| "no ClientHello in time".to_string())??;
+        routes
+            .iter()
+            .find(|r| r.takes_sni(&sni))
+            .ok_or_else(|| format!("no tls route for SNI {sni}"))?
+    } else {
+        routes.first().ok_or("no tcp route")?
+    };
+    let destination = match route.destinations.len() {
+        1 => &route.destinations[0],
+        _ => {
+            let roll = rand::rng().random_range(0..route.total_weight.max(1));
+            let mut acc = 0;
+            route
+                .destinations
+                .iter()
+                .find(|d| {
+                    acc += d.weight;
+                    roll < acc
+                })
+                .unwrap_or(&route.destinations[0])
+        }
+    };
+    let balancer = dp
+        .balancers
+        .get(&destination.cluster)
+        .filter(|b| b.cluster.problem.is_none())
+        .ok_or_else(|| format!("no cluster {}", destination.cluster))?;
+    let in_flight = balancer.pick(None).ok_or("no healthy upstream")?;
+    let mut upstream = TcpStream::connect(in_flight.endpoint().authority.as_str())
+        .await
+        .map_err(|e| format!("upstream connect: {e}"))?;
+    let _ = upstream.set_nodelay(true);
+    upstream
+        .write_all(&hello)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Each direction is shut down for writing when the other side finishes (half-close).
+    tokio::io::copy_bidirectional(&mut client, &mut upstream)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Reads until the ClientHello is complete and returns its SNI; the bytes read stay in `buf`
+/// to be sent on.
+async fn read_sni(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<String, String> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed before the ClientHello".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        // rustls parses the ClientHello for us; it only needs to see the bytes.
+        let mut acceptor = rustls::server::Acceptor::default();
+        let mut input = &buf[..];
+        acceptor.read_tls(&mut input).map_err(|e| e.to_string())?;
+        match acceptor.accept() {
+            Ok(Some(accepted)) => {
+                return accepted
+                    .client_hello()
+                    .server_name()
+                    .map(str::to_ascii_lowercase)
+                    .ok_or_else(|| "ClientHello without SNI".to_string())
+            }
+            Ok(None) if buf.len() < MAX_HELLO => continue,
+            Ok(None) => return Err("ClientHello too large".into()),
+            Err((e, _)) => return Err(format!("not a TLS ClientHello: {e}")),
+        }
+    }
+}

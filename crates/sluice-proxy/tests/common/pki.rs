@@ -1,0 +1,123 @@
+//! Certificates made at test time (rcgen) and a TLS backend that uses them.
+#![allow(dead_code)]
+use bytes::Bytes;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::sync::Arc;
+
+pub struct Ca {
+    pub issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+pub struct Leaf {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub der: CertificateDer<'static>,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        Ca {
+            issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap(),
+        }
+    }
+
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    pub fn leaf(&self, names: &[&str]) -> Leaf {
+        let dns: Vec<String> = names
+            .iter()
+            .filter(|n| !n.contains("://"))
+            .map(|s| s.to_string())
+            .collect();
+        let mut params = CertificateParams::new(dns).unwrap();
+        for uri in names.iter().filter(|n| n.contains("://")) {
+            params.subject_alt_names.push(rcgen::SanType::URI(
+                rcgen::string::Ia5String::try_from(*uri).unwrap(),
+            ));
+        }
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, names[0]);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().clone(),
+        }
+    }
+}
+
+pub fn indent(pem: &str) -> String {
+    pem.lines().map(|l| format!("      {l}\n")).collect()
+}
+
+/// A TLS backend with a certificate for `names` from `ca`; with `client_ca` it requires a
+/// client certificate from that CA. Answers `secure` and says whether a client cert came.
+pub async fn tls_backend(ca: &Ca, names: &[&str], client_ca: Option<&Ca>) -> std::net::SocketAddr {
+    let leaf = ca.leaf(names);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let b = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let b = match client_ca {
+        Some(cca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(cca.issuer.der().clone()).unwrap();
+            b.with_client_cert_verifier(
+                rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .unwrap(),
+            )
+        }
+        None => b.with_no_client_auth(),
+    };
+    let config = Arc::new(
+        b.with_single_cert(
+            vec![leaf.der.clone()],
+            PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap(),
+        )
+        .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let client_cert = tls.get_ref().1.peer_certificates().is_some();
+                let service = hyper::service::service_fn(move |_req| async move {
+                    let mut resp = hyper::Response::new(http_body_util::Full::new(
+                        Bytes::from_static(b"secure"),
+                    ));
+                    resp.headers_mut().insert(
+                        "x-client-cert",
+                        if client_cert { "yes" } else { "no" }.parse().unwrap(),
+                    );
+                    Ok::<_, std::convert::Infallible>(resp)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}

@@ -78,7 +78,7 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
     };
     // Servers by Gateway port, Gateways in creation order.
     let mut by_port: BTreeMap<u32, Vec<HttpServer>> = BTreeMap::new();
-    let mut l4_by_port: BTreeMap<u32, Vec<(&Arc<Object>, &[String], L4Kind)>> = BTreeMap::new();
+    let mut l4_by_port: BTreeMap<u32, Vec<L4Server>> = BTreeMap::new();
     for gw in store.of_kind(Kind::Gateway) {
         let spec = gw.gateway().expect("kind");
         if !id.selects(&spec.selector) {
@@ -209,6 +209,9 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
     (snapshot, c.diags)
 }
 
+/// A TCP or PASSTHROUGH server: its Gateway, hosts and kind.
+type L4Server<'a> = (&'a Arc<Object>, &'a [String], L4Kind);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum L4Kind {
     Tcp,
@@ -218,12 +221,7 @@ enum L4Kind {
 impl Compiler<'_> {
     /// `tcp[]` (or, for PASSTHROUGH servers, `tls[]`) routes of the VirtualServices bound to
     /// these servers, in creation order.
-    fn l4_routes(
-        &mut self,
-        port: u32,
-        servers: &[(&Arc<Object>, &[String], L4Kind)],
-        passthrough: bool,
-    ) -> Vec<L4Route> {
+    fn l4_routes(&mut self, port: u32, servers: &[L4Server], passthrough: bool) -> Vec<L4Route> {
         let gateways: Vec<(String, String)> = servers
             .iter()
             .map(|(gw, _, _)| (gw.namespace.clone(), gw.name.clone()))

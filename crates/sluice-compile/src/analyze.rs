@@ -18,6 +18,9 @@ pub struct AnalyzeOptions {
     pub domain_suffix: String,
     /// Where the gateway workload runs; `credentialName` Secrets are read from here.
     pub gateway_namespace: String,
+    /// Seconds since the epoch, to warn about expired certificates; `None` skips the check
+    /// (the analysis reads no clock itself).
+    pub now_unix: Option<i64>,
 }
 
 impl Default for AnalyzeOptions {
@@ -25,6 +28,7 @@ impl Default for AnalyzeOptions {
         AnalyzeOptions {
             domain_suffix: "cluster.local".into(),
             gateway_namespace: "istio-system".into(),
+            now_unix: None,
         }
     }
 }
@@ -39,7 +43,57 @@ pub fn analyze(store: &Store, opts: &AnalyzeOptions) -> Vec<Diagnostic> {
         destination_rule(dr, &mut out);
     }
     gateways(store, opts, &mut out);
+    passthrough_without_tls_routes(store, opts, &mut out);
     out
+}
+
+/// A VirtualService bound to a PASSTHROUGH server for one of its hosts routes that traffic
+/// only with `tls[]` routes; `http[]` routes never see it (the gateway cannot read it).
+fn passthrough_without_tls_routes(store: &Store, opts: &AnalyzeOptions, out: &mut Vec<Diagnostic>) {
+    for vs in store.of_kind(Kind::VirtualService) {
+        let spec = vs.virtual_service().expect("kind");
+        if !spec.tls.is_empty() || spec.http.is_empty() {
+            continue;
+        }
+        for g in &spec.gateways {
+            let Some((ns, name)) = gateway_ref(g, &vs.namespace) else {
+                continue;
+            };
+            let Some(gw) = store.get(Kind::Gateway, &ns, &name) else {
+                continue;
+            };
+            let passthrough_host = gw
+                .gateway()
+                .expect("kind")
+                .servers
+                .iter()
+                .find_map(|server| {
+                    let pass = server.tls.as_ref().and_then(|t| t.mode)
+                        == Some(ServerTlsMode::Passthrough);
+                    if !pass {
+                        return None;
+                    }
+                    spec.hosts.iter().find(|h| {
+                        let fqdn = hosts::fqdn(h, &vs.namespace, &opts.domain_suffix);
+                        server.hosts.iter().any(|sh| {
+                            ServerHost::parse(sh)
+                                .bind(&fqdn, &vs.namespace, &ns)
+                                .is_some()
+                        })
+                    })
+                });
+            if let Some(host) = passthrough_host {
+                report(vs, out).push(
+                    Severity::Error,
+                    codes::PASSTHROUGH_WITHOUT_TLS_ROUTES,
+                    &P::spec().k("http"),
+                    format!("host {host} is served by a PASSTHROUGH server of Gateway {ns}/{name}, but this VirtualService has only http routes: that traffic stays encrypted and is never routed"),
+                    Some("add `tls: [{match: [{sniHosts: [<host>]}], route: [{destination: {host: <service>}}]}]`, or terminate TLS on the server (mode SIMPLE) to use http routes".into()),
+                );
+                break;
+            }
+        }
+    }
 }
 
 fn report<'a>(object: &'a Object, out: &'a mut Vec<Diagnostic>) -> Report<'a> {
@@ -448,5 +502,32 @@ fn credential(
     }
     if !missing.is_empty() {
         r.push(Severity::Error, codes::INVALID_GATEWAY_CREDENTIAL, p, format!("The credential referenced by the Gateway {} in namespace {} is invalid: Secret {ns}/{name} has no {}", gw.name, gw.namespace, missing.join(", ")), None);
+        return;
+    }
+    if let Ok(crate::tls::TlsSettings {
+        cert_chain: crate::tls::Pem::Inline(cert),
+        private_key: crate::tls::Pem::Inline(key),
+        ..
+    }) = crate::tls::settings(
+        &sluice_api::istio::ServerTlsSettings {
+            credential_name: Some(name.to_string()),
+            ..Default::default()
+        },
+        store,
+        ns,
+    ) {
+        for problem in crate::pem_check::check_pair(&cert, &key, opts.now_unix) {
+            let (severity, message) = match problem {
+                crate::pem_check::Problem::Expired(when) => (Severity::Warning, format!("the certificate in Secret {ns}/{name} expired on {when}")),
+                other => (Severity::Error, format!("The credential referenced by the Gateway {} in namespace {} is invalid: Secret {ns}/{name}: {other}", gw.name, gw.namespace)),
+            };
+            r.push(
+                severity,
+                codes::INVALID_GATEWAY_CREDENTIAL,
+                p,
+                message,
+                None,
+            );
+        }
     }
 }

@@ -61,6 +61,7 @@ fn sort(diags: &mut Vec<Diagnostic>) {
 pub mod compile;
 pub mod delegate;
 pub mod explain;
+pub mod pem_check;
 pub mod policy;
 pub mod select;
 pub mod snapshot;

@@ -65,12 +65,15 @@ fn missing_or_incomplete_credential_is_ist0161() {
         )),
         vec![("IST0161", 10)]
     );
+    // Both keys present but not PEM: still unusable (checked in certificate_material_is_checked).
     let full = "---\napiVersion: v1\nkind: Secret\nmetadata: {name: cert, namespace: istio-system}\nstringData: {tls.crt: x, tls.key: y}\n";
-    assert!(codes(&format!(
-        "{}{full}",
-        gateway("gw", 443, "HTTPS", "a.com", tls)
-    ))
-    .is_empty());
+    assert_eq!(
+        codes(&format!(
+            "{}{full}",
+            gateway("gw", 443, "HTTPS", "a.com", tls)
+        )),
+        vec![("IST0161", 10)]
+    );
 }
 
 #[test]
@@ -86,4 +89,81 @@ fn multi_port_destination_without_port_is_ist0112() {
 fn destination_rule_tls_without_ca_is_ist0128() {
     let yaml = format!("---\n{HEAD} DestinationRule\nmetadata: {{name: d}}\nspec:\n  host: a\n  trafficPolicy:\n    tls: {{mode: SIMPLE}}\n    portLevelSettings: [{{port: {{number: 443}}, tls: {{mode: SIMPLE, caCertificates: /ca}}}}, {{port: {{number: 8443}}, tls: {{mode: SIMPLE}}}}]\n");
     assert_eq!(codes(&yaml), vec![("IST0128", 8), ("IST0129", 9)]);
+}
+
+#[test]
+fn passthrough_server_with_only_http_routes_is_slu0013() {
+    let tls = "    tls: {mode: PASSTHROUGH}\n";
+    let vs = |routes: &str| {
+        format!("---\n{HEAD} VirtualService\nmetadata: {{name: v, namespace: default}}\nspec:\n  hosts: [a.com]\n  gateways: [istio-system/gw]\n{routes}")
+    };
+    let http_only = format!(
+        "{}{}",
+        gateway("gw", 443, "TLS", "a.com", tls),
+        vs("  http: [{directResponse: {status: 200}}]\n")
+    );
+    assert!(codes(&http_only).iter().any(|(c, _)| *c == "SLU0013"));
+    let with_tls = format!(
+        "{}{}",
+        gateway("gw", 443, "TLS", "a.com", tls),
+        vs("  tls: [{match: [{sniHosts: [a.com]}], route: [{destination: {host: a.com}}]}]\n")
+    );
+    assert!(!codes(&with_tls).iter().any(|(c, _)| *c == "SLU0013"));
+}
+
+/// A kubernetes.io/tls Secret from PEM text.
+fn tls_secret(name: &str, cert: &str, key: &str) -> String {
+    let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    format!(
+        "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: istio-system}}\nstringData:\n  tls.crt: |\n{}  tls.key: |\n{}",
+        indent(cert),
+        indent(key)
+    )
+}
+
+#[test]
+fn certificate_material_is_checked() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let other_key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["a.com".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let mut old = rcgen::CertificateParams::new(vec!["a.com".to_string()]).unwrap();
+    old.not_before = rcgen::date_time_ymd(2019, 1, 1);
+    old.not_after = rcgen::date_time_ymd(2020, 1, 1);
+    let expired = old.self_signed(&key).unwrap();
+    let server = "    tls: {mode: SIMPLE, credentialName: c}\n";
+    let run = |secret: String| {
+        let yaml = format!("{}{secret}", gateway("gw", 443, "HTTPS", "a.com", server));
+        let mut l = Loader::new();
+        l.add_text("t.yaml".into(), &yaml);
+        let opts = AnalyzeOptions {
+            now_unix: Some(1_800_000_000),
+            ..Default::default()
+        };
+        let (_, diags) = check(&l.finish(), &opts);
+        diags
+            .iter()
+            .filter(|d| d.code == "IST0161")
+            .map(|d| format!("{:?} {}", d.severity, d.message))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        run(tls_secret("c", &cert.pem(), &key.serialize_pem())),
+        Vec::<String>::new()
+    );
+    let mismatch = run(tls_secret("c", &cert.pem(), &other_key.serialize_pem()));
+    assert!(
+        mismatch
+            .iter()
+            .any(|m| m.starts_with("Error") && m.contains("do not belong together")),
+        "{mismatch:?}"
+    );
+    let old = run(tls_secret("c", &expired.pem(), &key.serialize_pem()));
+    assert!(
+        old.iter()
+            .any(|m| m.starts_with("Warning") && m.contains("expired")),
+        "{old:?}"
+    );
 }

@@ -120,6 +120,7 @@ pub mod codes {
     pub const RETRY_NON_IDEMPOTENT: &str = "SLU0010";
     pub const PREFIX_REWRITE_NOT_SEGMENT_AWARE: &str = "SLU0011";
     pub const FAULT_NEVER_INJECTED: &str = "SLU0012";
+    pub const PASSTHROUGH_WITHOUT_TLS_ROUTES: &str = "SLU0013";
 }
 
 pub const CODES: &[CodeInfo] = &[
@@ -146,4 +147,5 @@ pub const CODES: &[CodeInfo] = &[
     CodeInfo { code: "SLU0010", name: "RetryNonIdempotent", summary: "a route retries on 5xx, gateway-error or reset for methods that are not idempotent (POST, PATCH): a request may run twice" },
     CodeInfo { code: "SLU0011", name: "PrefixRewriteNotSegmentAware", summary: "rewrite.uri replaces a prefix that does not end in '/': /foo -> /bar also turns /foobar into /barbar" },
     CodeInfo { code: "SLU0012", name: "FaultNeverInjected", summary: "a fault without percentage is never injected (Istio 1.28 sends no percentage, so Envoy uses 0%)" },
+    CodeInfo { code: "SLU0013", name: "PassthroughWithoutTlsRoutes", summary: "a VirtualService bound to a PASSTHROUGH server has only http routes, which never see that traffic" },
 ];

@@ -78,7 +78,7 @@ enum Command {
         /// Configuration files or directories.
         #[arg(long = "config", short = 'c', required = true)]
         config: Vec<PathBuf>,
-        /// Only plaintext HTTP is compiled by this version.
+        /// http, https, tcp or tls (with https and tls, --host is also the SNI).
         #[arg(long, default_value = "http")]
         protocol: String,
         /// The Gateway (service) port the request arrives on.
@@ -217,6 +217,7 @@ fn main() -> ExitCode {
                     analyze: AnalyzeOptions {
                         domain_suffix: identity.domain_suffix.clone(),
                         gateway_namespace: identity.namespace.clone(),
+                        now_unix: Some(now_unix()),
                     },
                     identity: identity.identity(),
                 },
@@ -244,6 +245,7 @@ fn main() -> ExitCode {
                 AnalyzeOptions {
                     domain_suffix,
                     gateway_namespace: namespace,
+                    now_unix: Some(now_unix()),
                 },
                 verbose,
             )
@@ -259,10 +261,10 @@ fn main() -> ExitCode {
             output,
             identity,
         } => {
-            if protocol != "http" {
-                eprintln!(
-                    "error: --protocol {protocol}: only http is compiled by this version of sluice"
-                );
+            // The port decides what the listener speaks; the flag guards against asking the
+            // wrong question.
+            if !matches!(protocol.as_str(), "http" | "https" | "tcp" | "tls") {
+                eprintln!("error: --protocol {protocol}: expected http, https, tcp or tls");
                 return ExitCode::from(2);
             }
             let mut parsed = Vec::new();
@@ -287,6 +289,7 @@ fn main() -> ExitCode {
             let opts = AnalyzeOptions {
                 domain_suffix: identity.domain_suffix.clone(),
                 gateway_namespace: identity.namespace.clone(),
+                now_unix: Some(now_unix()),
             };
             let (store, diags) = sluice_compile::admit(&loaded, &opts);
             let Some(store) = store else {
@@ -313,6 +316,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// The clock the analysis is given (it reads none itself), for certificate expiry.
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Writes to stdout; a closed pipe (`sluice explain … | head`) is not an error worth a panic.

@@ -439,3 +439,68 @@ async fn upstream_mutual_tls_presents_the_gateway_certificate() {
         .await;
     assert_eq!(r.status, 503);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_rotation_under_load_loses_nothing() {
+    let ca = Ca::new("test root");
+    let pods = backends(vec![Identity::new("app", "v1", "pod")]).await;
+    let config_with = |leaf: &Leaf| {
+        service_entry("app", &[(&pods[0], 1)])
+            + &secret("shop-cert", leaf, None)
+            + &app_routes("    - route: [{destination: {host: app}}]").replace(
+                r#"[{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]"#,
+                "[{port: {number: 443, name: https, protocol: HTTPS}, hosts: [shop.example], tls: {mode: SIMPLE, credentialName: shop-cert}}]",
+            )
+    };
+    let first = ca.leaf(&["shop.example"]);
+    let gw = Arc::new(gateway(snapshot(&config_with(&first), &[]), test_options()));
+    let addr = gw.local_addr(443).unwrap();
+    let client = client_config(&ca, None, false, false);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..2 {
+        let (client, stop) = (client.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let mut ok = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let tcp = TcpStream::connect(addr).await.unwrap();
+                let tls = tokio_rustls::TlsConnector::from(client.clone())
+                    .connect(ServerName::try_from("shop.example").unwrap(), tcp)
+                    .await
+                    .expect("handshake during rotation");
+                assert_eq!(
+                    get(tls, "shop.example")
+                        .await
+                        .expect("request during rotation")
+                        .who(),
+                    "pod"
+                );
+                ok += 1;
+            }
+            ok
+        }));
+    }
+    let mut last = first.der.clone();
+    for _ in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        let next = ca.leaf(&["shop.example"]);
+        gw.apply(snapshot(&config_with(&next), &[])).unwrap();
+        last = next.der.clone();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for l in load {
+        total += l.await.unwrap();
+    }
+    assert!(total > 20, "{total}");
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(client)
+        .connect(ServerName::try_from("shop.example").unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(
+        tls.get_ref().1.peer_certificates().unwrap()[0],
+        last,
+        "new connections get the new certificate"
+    );
+}

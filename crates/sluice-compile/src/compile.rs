@@ -174,15 +174,9 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
             snapshot.route_tables.insert(name.clone(), Arc::new(table));
             ListenerProtocol::Http { route_table: name }
         };
-        snapshot.listeners.insert(
-            bind,
-            Listener {
-                name: format!("0.0.0.0_{bind}"),
-                bind_port: bind,
-                service_port: port,
-                protocol,
-            },
-        );
+        snapshot
+            .listeners
+            .insert(bind, Listener::new(bind, port, protocol));
     }
     for (port, servers) in l4_by_port {
         let bind = id.bind_port(port);
@@ -191,19 +185,14 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
         }
         let passthrough = servers[0].2 == L4Kind::Passthrough;
         let routes = c.l4_routes(port, &servers, passthrough);
-        snapshot.listeners.insert(
-            bind,
-            Listener {
-                name: format!("0.0.0.0_{bind}"),
-                bind_port: bind,
-                service_port: port,
-                protocol: if passthrough {
-                    ListenerProtocol::TlsPassthrough { routes }
-                } else {
-                    ListenerProtocol::Tcp { routes }
-                },
-            },
-        );
+        let protocol = if passthrough {
+            ListenerProtocol::TlsPassthrough { routes }
+        } else {
+            ListenerProtocol::Tcp { routes }
+        };
+        snapshot
+            .listeners
+            .insert(bind, Listener::new(bind, port, protocol));
     }
     snapshot.clusters = c.clusters;
     (snapshot, c.diags)

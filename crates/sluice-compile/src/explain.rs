@@ -194,19 +194,7 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
             name: None,
         });
         e.action = "forward";
-        e.clusters = route
-            .destinations
-            .iter()
-            .map(|d| ClusterShare {
-                name: d.cluster.clone(),
-                weight: d.weight,
-                endpoints: snapshot
-                    .clusters
-                    .get(&d.cluster)
-                    .map(|c| endpoint_names(c))
-                    .unwrap_or_default(),
-            })
-            .collect();
+        e.clusters = shares(snapshot, &route.destinations);
         e.cluster = e.clusters.first().map(|c| c.name.clone());
         e.endpoints = e
             .clusters
@@ -249,19 +237,7 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
             e.virtual_host = Some(virtual_host.name.clone());
             e.route = Some(route_ref(route));
             e.action = "forward";
-            e.clusters = forward
-                .destinations
-                .iter()
-                .map(|d| ClusterShare {
-                    name: d.cluster.clone(),
-                    weight: d.weight,
-                    endpoints: snapshot
-                        .clusters
-                        .get(&d.cluster)
-                        .map(|c| endpoint_names(c))
-                        .unwrap_or_default(),
-                })
-                .collect();
+            e.clusters = shares(snapshot, &forward.destinations);
             let first = pick_weighted(forward, 0);
             e.cluster = Some(first.cluster.clone());
             e.policy = Some(policy_view(route, first, matched, req.path));
@@ -316,6 +292,24 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
         }
     }
     e
+}
+
+fn shares(
+    snapshot: &Snapshot,
+    destinations: &[crate::snapshot::WeightedCluster],
+) -> Vec<ClusterShare> {
+    destinations
+        .iter()
+        .map(|d| ClusterShare {
+            name: d.cluster.clone(),
+            weight: d.weight,
+            endpoints: snapshot
+                .clusters
+                .get(&d.cluster)
+                .map(|c| endpoint_names(c))
+                .unwrap_or_default(),
+        })
+        .collect()
 }
 
 fn endpoint_names(c: &crate::snapshot::Cluster) -> Vec<String> {

@@ -69,6 +69,15 @@ pub struct Listener {
 }
 
 impl Listener {
+    pub fn new(bind_port: u32, service_port: u32, protocol: ListenerProtocol) -> Listener {
+        Listener {
+            name: format!("0.0.0.0_{bind_port}"),
+            bind_port,
+            service_port,
+            protocol,
+        }
+    }
+
     /// The route table for a connection with this SNI (ignored for plaintext).
     pub fn route_table(&self, sni: Option<&str>) -> Option<&str> {
         match &self.protocol {

@@ -1,0 +1,553 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: sluice, Envoy, nginx and HAProxy doing the same routing (the seed:
+prefix /tasks and /users to one upstream pool), plus the direct path to the upstream as the
+ceiling. The proxy under test runs alone on CPU 0; the load generator and the upstream share
+CPU 1. Results: bench/results/<time>.json and BENCHMARKS.md.
+
+Run through bench/run (which installs and builds first): `bench/run --quick` or `bench/run`.
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+WORK = BENCH / ".work"
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+PROXY_CPU, LOAD_CPU = "0", "1"
+UPSTREAM_PORT = 9000
+PORTS = {"direct": UPSTREAM_PORT, "sluice": 8081, "envoy": 8082, "nginx": 8083, "haproxy": 8084}
+PROXIES = ["sluice", "envoy", "nginx", "haproxy"]
+PATH = "/tasks/1"
+
+
+def tool(name):
+    for candidate in [BENCH / ".tools/bin" / name, BENCH / ".venv/bin" / name, Path("/usr/sbin") / name]:
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        sys.exit(f"bench: {name} not found; run bench/setup")
+    return found
+
+
+def wait_port(port, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def tree_pids(pid):
+    pids = [pid]
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+        for child in out.split():
+            pids.extend(tree_pids(int(child)))
+    except OSError:
+        pass
+    return pids
+
+
+def rss_kib(pid):
+    total = 0
+    for p in tree_pids(pid):
+        try:
+            for line in open(f"/proc/{p}/status"):
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def cpu_seconds(pid):
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in tree_pids(pid):
+        try:
+            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / ticks
+
+
+# ---------------------------------------------------------------- configurations (one description)
+
+ROUTES = ["/tasks", "/users"]
+
+
+def sluice_config(d, hosts=1):
+    cfg = d / "sluice"
+    cfg.mkdir(parents=True, exist_ok=True)
+    docs = [
+        """apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]""",
+        f"""apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: demo, namespace: default}}
+spec:
+  hosts: [demo.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: 8000, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {UPSTREAM_PORT}}}}}]""",
+        """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: demo, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http:
+""" + "".join(f"    - match: [{{uri: {{prefix: {r}}}}}]\n      route: [{{destination: {{host: demo, port: {{number: 8000}}}}}}]\n" for r in ROUTES),
+    ]
+    for i in range(hosts - 1):
+        docs.append(f"""apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: vs-{i}, namespace: default}}
+spec:
+  hosts: [svc-{i}.example.com]
+  gateways: [gw]
+  http:
+    - match: [{{uri: {{prefix: /api}}}}]
+      route: [{{destination: {{host: demo, port: {{number: 8000}}}}}}]""")
+    (cfg / "routes.yaml").write_text("\n---\n".join(docs) + "\n")
+    return cfg
+
+
+def envoy_config(d):
+    routes = "".join(
+        f"""
+              - match: {{prefix: "{r}"}}
+                route: {{cluster: upstream}}"""
+        for r in ROUTES
+    )
+    text = f"""static_resources:
+  listeners:
+  - name: http
+    address: {{socket_address: {{address: 127.0.0.1, port_value: {PORTS['envoy']}}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ingress
+          codec_type: AUTO
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:{routes}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}
+  clusters:
+  - name: upstream
+    type: STATIC
+    connect_timeout: 10s
+    load_assignment:
+      cluster_name: upstream
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {UPSTREAM_PORT}}}}}}}
+"""
+    path = d / "envoy.yaml"
+    path.write_text(text)
+    return path
+
+
+def nginx_config(d):
+    prefix = d / "nginx"
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    locations = "".join(
+        f"""
+        location {r} {{
+            proxy_pass http://upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}"""
+        for r in ROUTES
+    )
+    text = f"""worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log error;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    upstream upstream {{
+        server 127.0.0.1:{UPSTREAM_PORT};
+        keepalive 256;
+    }}
+    server {{
+        listen 127.0.0.1:{PORTS['nginx']} http2 reuseport;
+        listen 127.0.0.1:{PORTS['nginx'] + 100};
+        keepalive_requests 1000000;{locations}
+        location / {{ return 404; }}
+    }}
+}}
+"""
+    path = prefix / "nginx.conf"
+    path.write_text(text)
+    return prefix, path
+
+
+def haproxy_config(d):
+    acls = "\n".join(f"    acl r{i} path_beg {r}\n    use_backend upstream if r{i}" for i, r in enumerate(ROUTES))
+    text = f"""global
+    nbthread 1
+    maxconn 20000
+defaults
+    mode http
+    timeout connect 10s
+    timeout client 60s
+    timeout server 60s
+    option http-keep-alive
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:{PORTS['haproxy']} proto h2
+    bind 127.0.0.1:{PORTS['haproxy'] + 100}
+{acls}
+    http-request return status 404
+backend upstream
+    server s1 127.0.0.1:{UPSTREAM_PORT}
+"""
+    path = d / "haproxy.cfg"
+    path.write_text(text)
+    return path
+
+
+# ---------------------------------------------------------------- processes
+
+class Running:
+    def __init__(self, name, argv, port, env=None):
+        self.name, self.port = name, port
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=open(WORK / f"{name}.log", "w"),
+            env={**os.environ, **(env or {})}, start_new_session=True,
+        )
+        wait_port(port)
+        time.sleep(0.3)
+
+    def stop(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def pinned(cpu, argv):
+    return ["taskset", "-c", cpu] + argv
+
+
+def start_upstream(body_bytes):
+    return Running("upstream", pinned(LOAD_CPU, [str(TARGET / "bench-upstream"), "--listen",
+                   f"127.0.0.1:{UPSTREAM_PORT}", "--body-bytes", str(body_bytes), "--threads", "1"]), UPSTREAM_PORT)
+
+
+def start_proxy(name, sluice_dir=None):
+    if name == "direct":
+        return None
+    if name == "sluice":
+        cfg = sluice_dir or sluice_config(WORK)
+        return Running(name, pinned(PROXY_CPU, [str(TARGET / "sluice"), "run", "--config", str(cfg),
+                       "--bind-address", "127.0.0.1", "--port-map", f"80={PORTS['sluice']}"]),
+                       PORTS[name], env={"RUST_LOG": "warn"})
+    if name == "envoy":
+        return Running(name, pinned(PROXY_CPU, [tool("envoy"), "-c", str(envoy_config(WORK)), "--concurrency", "1",
+                       "--log-level", "error", "--disable-hot-restart"]), PORTS[name])
+    if name == "nginx":
+        prefix, conf = nginx_config(WORK)
+        return Running(name, pinned(PROXY_CPU, [tool("nginx"), "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"]),
+                       PORTS[name])
+    if name == "haproxy":
+        return Running(name, pinned(PROXY_CPU, [tool("haproxy"), "-f", str(haproxy_config(WORK))]), PORTS[name])
+    raise ValueError(name)
+
+
+def http1_port(name):
+    """nginx and HAProxy serve h2c with prior knowledge on their main port, HTTP/1.1 on +100."""
+    return PORTS[name] + 100 if name in ("nginx", "haproxy") else PORTS[name]
+
+
+# ---------------------------------------------------------------- load generators
+
+def wrk(port, conns, seconds):
+    out = subprocess.run(pinned(LOAD_CPU, [tool("wrk"), "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
+                         f"http://127.0.0.1:{port}{PATH}"]), capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    failed = (int(errors.group(1)) if errors else 0) + (sum(map(int, sock.groups())) if sock else 0)
+
+    def pct(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        if not m:
+            return None
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+        return float(m.group(1)) * scale
+    return {"rps": rps, "requests": total, "failed": failed, "p50_ms": pct(50), "p99_ms": pct(99)}
+
+
+def h2load(port, seconds):
+    out = subprocess.run(pinned(LOAD_CPU, [tool("h2load"), "-c", "16", "-m", "32", "-t", "1", "-D", str(seconds),
+                         f"http://127.0.0.1:{port}{PATH}"]), capture_output=True, text=True).stdout
+    m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
+    ok = re.search(r"(\d+) succeeded, (\d+) failed", out)
+    return {"rps": float(m.group(1)) if m else 0.0, "failed": int(ok.group(2)) if ok else None}
+
+
+def oha(port, rate, seconds):
+    out = subprocess.run(pinned(LOAD_CPU, [tool("oha"), "-z", f"{seconds}s", "-q", str(rate), "-c", "16",
+                         "--latency-correction", "--no-tui", "--output-format", "json",
+                         f"http://127.0.0.1:{port}{PATH}"]), capture_output=True, text=True).stdout
+    data = json.loads(out)
+    lp = data["latencyPercentiles"]
+    return {k: lp[src] * 1000 for k, src in [("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9")]}
+
+
+def hold_connections(port, n):
+    """Opens n keep-alive connections, one request each, and keeps them open."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, n * 2 + 256)), hard))
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(f"GET {PATH} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+        socks.append(s)
+    for s in socks:
+        s.settimeout(5)
+        try:
+            s.recv(65536)
+        except OSError:
+            pass
+    return socks
+
+
+# ---------------------------------------------------------------- scenarios
+
+def median(runs, key):
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def measure(name, args, results):
+    """Every per-proxy scenario for one proxy (or the direct path)."""
+    r = results.setdefault(name, {})
+    reps, secs = args.reps, args.seconds
+    for body in args.bodies:
+        up = start_upstream(body)
+        proxy = start_proxy(name)
+        try:
+            if proxy and body == args.bodies[0]:
+                r["rss_idle_kib"] = rss_kib(proxy.proc.pid)
+            for conns in args.conns:
+                runs = []
+                for _ in range(reps):
+                    before = cpu_seconds(proxy.proc.pid) if proxy else 0
+                    w = wrk(http1_port(name), conns, secs)
+                    if proxy:
+                        w["cpu_s_per_100k"] = (cpu_seconds(proxy.proc.pid) - before) / max(w["requests"], 1) * 100_000
+                    runs.append(w)
+                key = f"h1_c{conns}_b{body}"
+                r[key] = {k: median(runs, k) for k in ["rps", "p50_ms", "p99_ms", "cpu_s_per_100k", "failed"]}
+                print(f"  {name:8} {key:16} {r[key]['rps']:>10.0f} rps  p99 {r[key]['p99_ms']} ms", flush=True)
+            if body == args.bodies[0]:
+                r["h2c_c16_m32"] = {"rps": median([h2load(PORTS[name], secs) for _ in range(reps)], "rps")}
+                print(f"  {name:8} h2c              {r['h2c_c16_m32']['rps']:>10.0f} rps", flush=True)
+                for rate in args.rates:
+                    r[f"fixed_{rate}rps"] = oha(http1_port(name), rate, secs)
+                    print(f"  {name:8} fixed {rate:5} rps  {r[f'fixed_{rate}rps']}", flush=True)
+                if proxy:
+                    socks = hold_connections(http1_port(name), 1000)
+                    time.sleep(0.5)
+                    r["rss_1000_conns_kib"] = rss_kib(proxy.proc.pid)
+                    for s in socks:
+                        s.close()
+        finally:
+            if proxy:
+                proxy.stop()
+            up.stop()
+
+
+def config_scale(args, results):
+    """sluice with 10,000 VirtualServices: compile time, RSS and rps."""
+    d = WORK / "scale"
+    cfg = sluice_config(d, hosts=10_000)
+    t = time.time()
+    subprocess.run([str(TARGET / "sluice"), "validate", str(cfg)], capture_output=True)
+    validate_s = time.time() - t
+    up = start_upstream(0)
+    t = time.time()
+    proxy = start_proxy("sluice", sluice_dir=cfg)
+    startup_s = time.time() - t
+    try:
+        results["sluice"]["scale_10k_vs"] = {
+            "validate_s": validate_s, "startup_to_listening_s": startup_s,
+            "rss_kib": rss_kib(proxy.proc.pid), "rps_c64": wrk(PORTS["sluice"], 64, args.seconds)["rps"],
+        }
+        print(f"  sluice   10k VS           {results['sluice']['scale_10k_vs']}", flush=True)
+    finally:
+        proxy.stop()
+        up.stop()
+
+
+def reloads_under_load(args, results):
+    """50 configuration reloads (SIGHUP) while wrk runs: failed requests."""
+    up = start_upstream(0)
+    proxy = start_proxy("sluice")
+    try:
+        seconds = max(args.seconds, 6)
+        load = subprocess.Popen(pinned(LOAD_CPU, [tool("wrk"), "-t1", "-c32", f"-d{seconds}s",
+                                f"http://127.0.0.1:{PORTS['sluice']}{PATH}"]), stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        for _ in range(50):
+            os.kill(proxy.proc.pid, signal.SIGHUP)
+            time.sleep((seconds - 1.5) / 50)
+        out = load.communicate()[0]
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+        failed = (int(errors.group(1)) if errors else 0) + (sum(map(int, sock.groups())) if sock else 0)
+        total = int(re.search(r"(\d+) requests in", out).group(1))
+        log = (WORK / "sluice.log").read_text()
+        results["sluice"]["reloads_50"] = {"requests": total, "failed": failed,
+                                           "reloads_logged": log.count("configuration reloaded")}
+        print(f"  sluice   50 reloads       {results['sluice']['reloads_50']}", flush=True)
+    finally:
+        proxy.stop()
+        up.stop()
+
+
+# ---------------------------------------------------------------- report
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    versions = {}
+    for name, argv in [("envoy", [tool("envoy"), "--version"]), ("nginx", [tool("nginx"), "-v"]),
+                       ("haproxy", [tool("haproxy"), "-v"])]:
+        p = subprocess.run(argv, capture_output=True, text=True)
+        versions[name] = (p.stdout + p.stderr).strip().splitlines()[0][:100]
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": os.uname().release, "versions": versions}
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "–"
+    return f"{v:,.{digits}f}"
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}×" if a and b else "–"
+
+
+def write_markdown(results, meta, args):
+    names = ["sluice", "envoy", "nginx", "haproxy", "direct"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Produced by `bench/run{' --quick' if args.quick else ''}` on {meta['date']}. "
+        f"Machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores, Linux {meta['machine']['kernel']}. "
+        "The proxy runs alone on CPU 0 (`taskset`); load generator (wrk, h2load, oha) and upstream "
+        "(`bench/upstream`, hyper, fixed body) share CPU 1, so the direct path is the ceiling. "
+        f"{args.reps} run(s) of {args.seconds} s per point, median kept. Same routing everywhere: prefix "
+        "`/tasks` and `/users` to one upstream with keep-alive; access logs off; one worker.",
+        "",
+        "Versions: " + "; ".join(f"{k}: `{v}`" for k, v in meta["machine"]["versions"].items()),
+        "",
+        "## Throughput, HTTP/1.1 keep-alive (requests/s; higher is better)",
+        "",
+        "| scenario | " + " | ".join(names) + " | sluice/envoy | sluice/nginx | sluice/haproxy |",
+        "|---|" + "---:|" * (len(names) + 3),
+    ]
+    keys = [k for k in results["sluice"] if k.startswith("h1_")]
+    for k in keys:
+        row = [results.get(n, {}).get(k, {}).get("rps") for n in names]
+        lines.append(f"| {k} | " + " | ".join(fmt(v) for v in row) +
+                     f" | {ratio(row[0], row[1])} | {ratio(row[0], row[2])} | {ratio(row[0], row[3])} |")
+    row = [results.get(n, {}).get("h2c_c16_m32", {}).get("rps") for n in names]
+    lines.append("| h2c 16 conns × 32 streams | " + " | ".join(fmt(v) for v in row) +
+                 f" | {ratio(row[0], row[1])} | {ratio(row[0], row[2])} | {ratio(row[0], row[3])} |")
+    lines += ["", "`h1_c64_b1024`: 64 connections, 1 KiB responses.", "",
+              "## CPU per 100,000 requests (proxy process, seconds; lower is better)", "",
+              "| scenario | " + " | ".join(names[:4]) + " |", "|---|" + "---:|" * 4]
+    for k in keys:
+        row = [results.get(n, {}).get(k, {}).get("cpu_s_per_100k") for n in names[:4]]
+        lines.append(f"| {k} | " + " | ".join(fmt(v, 2) for v in row) + " |")
+    lines += ["", "## Latency at a fixed rate (oha, latency-corrected; ms)", "",
+              "| rate | metric | " + " | ".join(names) + " | sluice added over direct |", "|---|---|" + "---:|" * (len(names) + 1)]
+    for rate in args.rates:
+        for m in ["p50_ms", "p99_ms", "p999_ms"]:
+            row = [results.get(n, {}).get(f"fixed_{rate}rps", {}).get(m) for n in names]
+            added = row[0] - row[4] if row[0] is not None and row[4] is not None else None
+            lines.append(f"| {rate}/s | {m[:-3]} | " + " | ".join(fmt(v, 3) for v in row) + f" | {fmt(added, 3)} |")
+    lines += ["", "## Memory (RSS, MiB)", "", "| state | " + " | ".join(names[:4]) + " |", "|---|" + "---:|" * 4]
+    for k, label in [("rss_idle_kib", "idle"), ("rss_1000_conns_kib", "1,000 open connections")]:
+        row = [results.get(n, {}).get(k) for n in names[:4]]
+        lines.append(f"| {label} | " + " | ".join(fmt(v / 1024 if v else None, 1) for v in row) + " |")
+    s = results["sluice"]
+    if "scale_10k_vs" in s:
+        sc = s["scale_10k_vs"]
+        lines += ["", "## sluice only", "",
+                  f"- 10,000 VirtualServices: `validate` {sc['validate_s']:.2f} s; start to listening "
+                  f"{sc['startup_to_listening_s']:.2f} s; RSS {sc['rss_kib'] / 1024:.1f} MiB; "
+                  f"{fmt(sc['rps_c64'])} rps at 64 connections."]
+    if "reloads_50" in s:
+        rl = s["reloads_50"]
+        lines.append(f"- 50 reloads (SIGHUP) under load: {rl['failed']} failed of {fmt(rl['requests'])} requests "
+                     f"({rl['reloads_logged']} reloads logged).")
+    lines += ["", "Not measured yet: HTTPS termination (keep-alive and handshakes), 16/256 connections and "
+              "100 KiB bodies in the quick run (run without `--quick`), reloads for the other proxies.", ""]
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="one short run per point, fewer points")
+    ap.add_argument("--only", nargs="*", default=None, help="proxies to measure (default: all and direct)")
+    args = ap.parse_args()
+    if args.quick:
+        args.reps, args.seconds, args.conns, args.bodies, args.rates = 1, 3, [64], [0, 1024], [1000]
+    else:
+        args.reps, args.seconds, args.conns, args.bodies, args.rates = 3, 10, [16, 64, 256], [0, 1024, 102400], [1000, 5000]
+    WORK.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name in args.only or (PROXIES + ["direct"]):
+        print(f"bench: {name}", flush=True)
+        measure(name, args, results)
+    if "sluice" in results:
+        config_scale(args, results)
+        reloads_under_load(args, results)
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "quick": args.quick}
+    out = BENCH / "results" / time.strftime("%Y%m%dT%H%M%S.json", time.gmtime())
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    if "sluice" in results and len(results) == 5:
+        write_markdown(results, meta, args)
+        print(f"bench: wrote {out.relative_to(ROOT)} and BENCHMARKS.md")
+    else:
+        print(f"bench: wrote {out.relative_to(ROOT)} (BENCHMARKS.md needs every proxy)")
+
+
+if __name__ == "__main__":
+    main()

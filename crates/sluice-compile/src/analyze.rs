@@ -376,7 +376,21 @@ fn destination_rule(o: &Object, out: &mut Vec<Diagnostic>) {
                 && t.credential_name.is_none()
         })
     };
+    let istio_mutual = |t: &Option<ClientTlsSettings>| {
+        t.as_ref().and_then(|t| t.mode) == Some(ClientTlsMode::IstioMutual)
+    };
     let mut check = |p: P, tp: &sluice_api::istio::TrafficPolicy| {
+        let levels = std::iter::once((p.k("tls"), &tp.tls)).chain(
+            tp.port_level_settings
+                .iter()
+                .enumerate()
+                .map(|(i, pl)| (p.k("portLevelSettings").i(i).k("tls"), &pl.tls)),
+        );
+        for (at, tls) in levels {
+            if istio_mutual(tls) {
+                r.push(Severity::Error, codes::ISTIO_MUTUAL_UNAVAILABLE, &at.k("mode"), format!("ISTIO_MUTUAL needs the mesh's workload certificates, which a standalone gateway does not have; requests to {host} get 503"), Some("use mode MUTUAL with credentialName (a Secret with tls.crt, tls.key and ca.crt) or client certificate files".into()));
+            }
+        }
         if unverified(&tp.tls) {
             let mode = tp
                 .tls

@@ -167,3 +167,12 @@ fn certificate_material_is_checked() {
         "{old:?}"
     );
 }
+
+#[test]
+fn istio_mutual_is_slu0014() {
+    let dr = |mode: &str| {
+        format!("---\n{HEAD} DestinationRule\nmetadata: {{name: d, namespace: default}}\nspec:\n  host: a.default.svc.cluster.local\n  trafficPolicy:\n    portLevelSettings: [{{port: {{number: 80}}, tls: {{mode: {mode}}}}}]\n")
+    };
+    assert_eq!(codes(&dr("ISTIO_MUTUAL")), vec![("SLU0014", 8)]);
+    assert_eq!(codes(&dr("DISABLE")), vec![]);
+}

@@ -121,6 +121,7 @@ pub mod codes {
     pub const PREFIX_REWRITE_NOT_SEGMENT_AWARE: &str = "SLU0011";
     pub const FAULT_NEVER_INJECTED: &str = "SLU0012";
     pub const PASSTHROUGH_WITHOUT_TLS_ROUTES: &str = "SLU0013";
+    pub const ISTIO_MUTUAL_UNAVAILABLE: &str = "SLU0014";
 }
 
 pub const CODES: &[CodeInfo] = &[
@@ -148,4 +149,5 @@ pub const CODES: &[CodeInfo] = &[
     CodeInfo { code: "SLU0011", name: "PrefixRewriteNotSegmentAware", summary: "rewrite.uri replaces a prefix that does not end in '/': /foo -> /bar also turns /foobar into /barbar" },
     CodeInfo { code: "SLU0012", name: "FaultNeverInjected", summary: "a fault without percentage is never injected (Istio 1.28 sends no percentage, so Envoy uses 0%)" },
     CodeInfo { code: "SLU0013", name: "PassthroughWithoutTlsRoutes", summary: "a VirtualService bound to a PASSTHROUGH server has only http routes, which never see that traffic" },
+    CodeInfo { code: "SLU0014", name: "IstioMutualUnavailable", summary: "a DestinationRule asks for ISTIO_MUTUAL, which needs mesh certificates a standalone gateway does not have" },
 ];

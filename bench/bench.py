@@ -215,7 +215,7 @@ def haproxy_config(d):
     acls = "\n".join(f"    acl r{i} path_beg {r}\n    use_backend upstream if r{i}" for i, r in enumerate(ROUTES))
     text = f"""global
     nbthread 1
-    maxconn 20000
+    maxconn 8000
 defaults
     mode http
     timeout connect 10s
@@ -227,6 +227,8 @@ frontend fe
     bind 127.0.0.1:{PORTS['haproxy']} proto h2
     bind 127.0.0.1:{PORTS['haproxy'] + 100}
 {acls}
+    default_backend notfound
+backend notfound
     http-request return status 404
 backend upstream
     server s1 127.0.0.1:{UPSTREAM_PORT}
@@ -272,7 +274,7 @@ def start_proxy(name, sluice_dir=None):
         cfg = sluice_dir or sluice_config(WORK)
         return Running(name, pinned(PROXY_CPU, [str(TARGET / "sluice"), "run", "--config", str(cfg),
                        "--bind-address", "127.0.0.1", "--port-map", f"80={PORTS['sluice']}"]),
-                       PORTS[name], env={"RUST_LOG": "warn"})
+                       PORTS[name], env={"RUST_LOG": "warn,sluice::run=info"})
     if name == "envoy":
         return Running(name, pinned(PROXY_CPU, [tool("envoy"), "-c", str(envoy_config(WORK)), "--concurrency", "1",
                        "--log-level", "error", "--disable-hot-restart"]), PORTS[name])

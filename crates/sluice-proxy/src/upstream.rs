@@ -21,6 +21,8 @@ pub struct UpstreamOptions {
     pub connect_timeout: Duration,
     /// Idle pooled connections are closed after this long.
     pub pool_idle_timeout: Duration,
+    /// Idle connections kept per endpoint after a burst (like nginx's `keepalive`).
+    pub max_idle_per_endpoint: usize,
 }
 
 impl Default for UpstreamOptions {
@@ -28,6 +30,7 @@ impl Default for UpstreamOptions {
         UpstreamOptions {
             connect_timeout: Duration::from_secs(10),
             pool_idle_timeout: Duration::from_secs(90),
+            max_idle_per_endpoint: 256,
         }
     }
 }
@@ -49,6 +52,7 @@ impl Upstreams {
             b.timer(TokioTimer::new())
                 .pool_timer(TokioTimer::new())
                 .pool_idle_timeout(opts.pool_idle_timeout)
+                .pool_max_idle_per_host(opts.max_idle_per_endpoint)
                 .http2_only(http2);
             b.build(connector.clone())
         };

@@ -103,6 +103,7 @@ pub fn client(
     b.timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(opts.pool_idle_timeout)
+        .pool_max_idle_per_host(opts.max_idle_per_endpoint)
         .http2_only(cluster.http2);
     Ok(b.build(connector))
 }

@@ -27,6 +27,7 @@ TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
 PROXY_CPU, LOAD_CPU = "0", "1"
 UPSTREAM_PORT = 9000
 PORTS = {"direct": UPSTREAM_PORT, "sluice": 8081, "envoy": 8082, "nginx": 8083, "haproxy": 8084}
+TLS_PORTS = {"sluice": 8443, "envoy": 8444, "nginx": 8445, "haproxy": 8446}
 PROXIES = ["sluice", "envoy", "nginx", "haproxy"]
 PATH = "/tasks/1"
 
@@ -89,19 +90,36 @@ def cpu_seconds(pid):
 
 # ---------------------------------------------------------------- configurations (one description)
 
+def certificate(d):
+    """A P-256 self-signed certificate for every proxy's HTTPS listener."""
+    cert, key = d / "cert.pem", d / "key.pem"
+    if not cert.exists():
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "30", "-subj", "/CN=bench.local",
+                        "-addext", "subjectAltName=DNS:bench.local"], check=True, capture_output=True)
+        (d / "combined.pem").write_text(cert.read_text() + key.read_text())
+    return cert, key
+
+
 ROUTES = ["/tasks", "/users"]
 
 
 def sluice_config(d, hosts=1):
     cfg = d / "sluice"
     cfg.mkdir(parents=True, exist_ok=True)
+    cert, key = certificate(d)
+    indent = lambda text: "".join(f"    {line}\n" for line in text.splitlines())
     docs = [
         """apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: default}
 spec:
   selector: {istio: ingressgateway}
-  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]""",
+  servers:
+    - {port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}
+    - {port: {number: 443, name: https, protocol: HTTPS}, hosts: ["*"], tls: {mode: SIMPLE, credentialName: bench-cert}}""",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: bench-cert, namespace: istio-system}\nstringData:\n"
+        f"  tls.crt: |\n{indent(cert.read_text())}  tls.key: |\n{indent(key.read_text())}",
         f"""apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {{name: demo, namespace: default}}
@@ -134,6 +152,7 @@ spec:
 
 
 def envoy_config(d):
+    cert, key = certificate(d)
     routes = "".join(
         f"""
               - match: {{prefix: "{r}"}}
@@ -159,6 +178,32 @@ def envoy_config(d):
           http_filters:
           - name: envoy.filters.http.router
             typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}
+  - name: https
+    address: {{socket_address: {{address: 127.0.0.1, port_value: {TLS_PORTS['envoy']}}}}}
+    filter_chains:
+    - transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          common_tls_context:
+            alpn_protocols: ["h2", "http/1.1"]
+            tls_certificates:
+            - certificate_chain: {{filename: "{cert}"}}
+              private_key: {{filename: "{key}"}}
+      filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ingress_tls
+          codec_type: AUTO
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:{routes}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}
   clusters:
   - name: upstream
     type: STATIC
@@ -175,6 +220,7 @@ def envoy_config(d):
 
 
 def nginx_config(d):
+    cert, key = certificate(d)
     prefix = d / "nginx"
     (prefix / "logs").mkdir(parents=True, exist_ok=True)
     locations = "".join(
@@ -201,6 +247,9 @@ http {{
     server {{
         listen 127.0.0.1:{PORTS['nginx']} http2 reuseport;
         listen 127.0.0.1:{PORTS['nginx'] + 100};
+        listen 127.0.0.1:{TLS_PORTS['nginx']} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
         keepalive_requests 1000000;{locations}
         location / {{ return 404; }}
     }}
@@ -212,6 +261,7 @@ http {{
 
 
 def haproxy_config(d):
+    certificate(d)
     acls = "\n".join(f"    acl r{i} path_beg {r}\n    use_backend upstream if r{i}" for i, r in enumerate(ROUTES))
     text = f"""global
     nbthread 1
@@ -226,6 +276,7 @@ defaults
 frontend fe
     bind 127.0.0.1:{PORTS['haproxy']} proto h2
     bind 127.0.0.1:{PORTS['haproxy'] + 100}
+    bind 127.0.0.1:{TLS_PORTS['haproxy']} ssl crt {d / "combined.pem"}
 {acls}
     default_backend notfound
 backend notfound
@@ -273,7 +324,7 @@ def start_proxy(name, sluice_dir=None):
     if name == "sluice":
         cfg = sluice_dir or sluice_config(WORK)
         return Running(name, pinned(PROXY_CPU, [str(TARGET / "sluice"), "run", "--config", str(cfg),
-                       "--bind-address", "127.0.0.1", "--port-map", f"80={PORTS['sluice']}"]),
+                       "--bind-address", "127.0.0.1", "--port-map", f"80={PORTS['sluice']},443={TLS_PORTS['sluice']}"]),
                        PORTS[name], env={"RUST_LOG": "warn,sluice::run=info"})
     if name == "envoy":
         return Running(name, pinned(PROXY_CPU, [tool("envoy"), "-c", str(envoy_config(WORK)), "--concurrency", "1",
@@ -329,6 +380,22 @@ def oha(port, rate, seconds):
     return {k: lp[src] * 1000 for k, src in [("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9")]}
 
 
+def https_keepalive(port, seconds):
+    out = subprocess.run(pinned(LOAD_CPU, [tool("wrk"), "-t1", "-c64", f"-d{seconds}s",
+                         f"https://127.0.0.1:{port}{PATH}"]), capture_output=True, text=True).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return float(m.group(1)) if m else None
+
+
+def handshakes(port, seconds):
+    """New TLS connection per request (oha --disable-keepalive): handshakes per second."""
+    out = subprocess.run(pinned(LOAD_CPU, [tool("oha"), "-z", f"{seconds}s", "-c", "16", "--disable-keepalive",
+                         "--insecure", "--no-tui", "--output-format", "json", f"https://127.0.0.1:{port}{PATH}"]),
+                         capture_output=True, text=True).stdout
+    data = json.loads(out)
+    return data["summary"]["requestsPerSec"]
+
+
 def hold_connections(port, n):
     """Opens n keep-alive connections, one request each, and keeps them open."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -382,6 +449,9 @@ def measure(name, args, results):
                     r[f"fixed_{rate}rps"] = oha(http1_port(name), rate, secs)
                     print(f"  {name:8} fixed {rate:5} rps  {r[f'fixed_{rate}rps']}", flush=True)
                 if proxy:
+                    r["https_c64_rps"] = https_keepalive(TLS_PORTS[name], secs)
+                    r["tls_handshakes_per_s"] = handshakes(TLS_PORTS[name], secs)
+                    print(f"  {name:8} https            {r['https_c64_rps']} rps, {r['tls_handshakes_per_s']:.0f} handshakes/s", flush=True)
                     socks = hold_connections(http1_port(name), 1000)
                     time.sleep(0.5)
                     r["rss_1000_conns_kib"] = rss_kib(proxy.proc.pid)
@@ -490,7 +560,12 @@ def write_markdown(results, meta, args):
     row = [results.get(n, {}).get("h2c_c16_m32", {}).get("rps") for n in names]
     lines.append("| h2c 16 conns × 32 streams | " + " | ".join(fmt(v) for v in row) +
                  f" | {ratio(row[0], row[1])} | {ratio(row[0], row[2])} | {ratio(row[0], row[3])} |")
-    lines += ["", "`h1_c64_b1024`: 64 connections, 1 KiB responses.", "",
+    for key, label in [("https_c64_rps", "HTTPS keep-alive, 64 conns"), ("tls_handshakes_per_s", "TLS handshakes/s (new connection per request)")]:
+        row = [results.get(n, {}).get(key) for n in names[:4]] + [None]
+        lines.append(f"| {label} | " + " | ".join(fmt(v) for v in row) +
+                     f" | {ratio(row[0], row[1])} | {ratio(row[0], row[2])} | {ratio(row[0], row[3])} |")
+    lines += ["", "`h1_c64_b1024`: 64 connections, 1 KiB responses. HTTPS: TLS 1.3, P-256 certificate; "
+              "the direct path has no TLS.", "",
               "## CPU per 100,000 requests (proxy process, seconds; lower is better)", "",
               "| scenario | " + " | ".join(names[:4]) + " |", "|---|" + "---:|" * 4]
     for k in keys:
@@ -518,8 +593,8 @@ def write_markdown(results, meta, args):
         rl = s["reloads_50"]
         lines.append(f"- 50 reloads (SIGHUP) under load: {rl['failed']} failed of {fmt(rl['requests'])} requests "
                      f"({rl['reloads_logged']} reloads logged).")
-    lines += ["", "Not measured yet: HTTPS termination (keep-alive and handshakes), 16/256 connections and "
-              "100 KiB bodies in the quick run (run without `--quick`), reloads for the other proxies.", ""]
+    lines += ["", "Not measured yet: reloads for the other proxies; 16/256 connections, 100 KiB bodies and "
+              "5,000/s fixed rate are in the full run only (without `--quick`).", ""]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
 
 

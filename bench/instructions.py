@@ -5,6 +5,7 @@ timed benchmark cannot. Compares with bench/instructions-baseline.json (10% tole
 
     bench/instructions.py             measure and compare (exit 1 on a regression)
     bench/instructions.py --update    measure and write the baseline
+    bench/instructions.py --keep      keep the callgrind dump (bench/.work/callgrind.out.1) to annotate
 """
 import http.client
 import json
@@ -61,8 +62,9 @@ def main():
     measured = bench.WORK / "callgrind.out.1"
     totals = next(int(line.split()[1]) for line in measured.read_text(errors="replace").splitlines()
                   if line.startswith(("summary:", "totals:")))
-    for dump in bench.WORK.glob("callgrind.out*"):
-        dump.unlink()
+    if "--keep" not in sys.argv:
+        for dump in bench.WORK.glob("callgrind.out*"):
+            dump.unlink()
     per_request = totals / REQUESTS
     print(f"instructions per request: {per_request:,.0f}")
     if "--update" in sys.argv:

@@ -94,9 +94,29 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
             let path = sluice_config::validate::P::spec().k("servers").i(i);
             let passthrough = server.tls.as_ref().and_then(|t| t.mode)
                 == Some(sluice_api::istio::ServerTlsMode::Passthrough);
+            // A server's certificate, or a warning and the server skipped.
+            let settings_or_skip = |c: &mut Compiler| match server
+                .tls
+                .as_ref()
+                .map(|t| tls::settings(t, store, &id.namespace))
+            {
+                Some(Ok(settings)) => Some(Arc::new(settings)),
+                problem => {
+                    c.diags.push(Diagnostic {
+                        resource: Some(gw.resource()),
+                        ..Diagnostic::new(Severity::Warning, codes::INVALID_GATEWAY_CREDENTIAL, format!("server {i} of Gateway {} (port {number}) has no usable certificate ({problem:?}); it is skipped", gw.key()))
+                            .at(gw.origin_at(&path.k("tls").0))
+                    });
+                    None
+                }
+            };
             let l4 = match proto.to_ascii_uppercase().as_str() {
                 "TCP" => Some(L4Kind::Tcp),
                 "TLS" if passthrough => Some(L4Kind::Passthrough),
+                "TLS" => match settings_or_skip(&mut c) {
+                    Some(settings) => Some(L4Kind::Terminated(settings)),
+                    None => continue,
+                },
                 _ => None,
             };
             if let Some(kind) = l4 {
@@ -108,20 +128,9 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
             }
             let tls = match proto.to_ascii_uppercase().as_str() {
                 "HTTP" | "HTTP2" | "GRPC" => None,
-                "HTTPS" => match server
-                    .tls
-                    .as_ref()
-                    .map(|t| tls::settings(t, store, &id.namespace))
-                {
-                    Some(Ok(settings)) => Some(Arc::new(settings)),
-                    problem => {
-                        c.diags.push(Diagnostic {
-                            resource: Some(gw.resource()),
-                            ..Diagnostic::new(Severity::Warning, codes::INVALID_GATEWAY_CREDENTIAL, format!("server {i} of Gateway {} (port {number}) has no usable certificate ({problem:?}); it is skipped", gw.key()))
-                                .at(gw.origin_at(&path.k("tls").0))
-                        });
-                        continue;
-                    }
+                "HTTPS" => match settings_or_skip(&mut c) {
+                    Some(settings) => Some(settings),
+                    None => continue,
                 },
                 other => {
                     c.diags.push(Diagnostic {
@@ -185,10 +194,27 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
         }
         let passthrough = servers[0].2 == L4Kind::Passthrough;
         let routes = c.l4_routes(port, &servers, passthrough);
+        // TLS servers with a terminating mode: the certificate by SNI, then `tcp[]` routes.
+        let tls = servers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (gw, hosts, kind))| match kind {
+                L4Kind::Terminated(settings) => Some(TlsServer {
+                    name: format!("tcp.{port}.{i}.{}.{}", gw.name, gw.namespace),
+                    sni: hosts
+                        .iter()
+                        .map(|h| ServerHost::parse(h).host.to_ascii_lowercase())
+                        .collect(),
+                    settings: settings.clone(),
+                    route_table: String::new(),
+                }),
+                _ => None,
+            })
+            .collect();
         let protocol = if passthrough {
             ListenerProtocol::TlsPassthrough { routes }
         } else {
-            ListenerProtocol::Tcp { routes }
+            ListenerProtocol::Tcp { routes, tls }
         };
         snapshot
             .listeners
@@ -198,13 +224,15 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
     (snapshot, c.diags)
 }
 
-/// A TCP or PASSTHROUGH server: its Gateway, hosts and kind.
+/// A TCP or TLS (passthrough or terminated) server: its Gateway, hosts and kind.
 type L4Server<'a> = (&'a Arc<Object>, &'a [String], L4Kind);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum L4Kind {
     Tcp,
     Passthrough,
+    /// TLS terminated here, then `tcp[]` routes.
+    Terminated(Arc<tls::TlsSettings>),
 }
 
 impl Compiler<'_> {

@@ -176,7 +176,7 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
     e.listener = Some(listener.name.clone());
     // Over TLS the client's SNI is taken to be the Host it asks for.
     let sni = crate::select::host_of(req.host);
-    if let crate::snapshot::ListenerProtocol::Tcp { routes }
+    if let crate::snapshot::ListenerProtocol::Tcp { routes, .. }
     | crate::snapshot::ListenerProtocol::TlsPassthrough { routes } = &listener.protocol
     {
         let passthrough = matches!(

@@ -28,8 +28,13 @@ pub enum ListenerProtocol {
     Http { route_table: String },
     /// TLS-terminating HTTP: the server (certificate and route table) is chosen by SNI.
     Https { servers: Vec<TlsServer> },
-    /// Raw TCP: VirtualService `tcp[]` routes, the first that matches wins.
-    Tcp { routes: Vec<L4Route> },
+    /// Raw TCP: VirtualService `tcp[]` routes, the first that matches wins. With `tls`
+    /// (servers of protocol TLS with a terminating mode) the connection is decrypted first, the
+    /// certificate chosen by SNI as for HTTPS (`route_table` is empty there).
+    Tcp {
+        routes: Vec<L4Route>,
+        tls: Vec<TlsServer>,
+    },
     /// TLS passed through untouched, routed by the ClientHello's SNI (`tls[]` routes).
     TlsPassthrough { routes: Vec<L4Route> },
 }
@@ -90,9 +95,12 @@ impl Listener {
     }
 
     pub fn scheme(&self) -> &'static str {
-        match self.protocol {
-            ListenerProtocol::Http { .. } | ListenerProtocol::Tcp { .. } => "http",
-            ListenerProtocol::Https { .. } | ListenerProtocol::TlsPassthrough { .. } => "https",
+        match &self.protocol {
+            ListenerProtocol::Http { .. } => "http",
+            ListenerProtocol::Tcp { tls, .. } if tls.is_empty() => "http",
+            ListenerProtocol::Https { .. }
+            | ListenerProtocol::Tcp { .. }
+            | ListenerProtocol::TlsPassthrough { .. } => "https",
         }
     }
 }

@@ -25,7 +25,12 @@ pub enum PortKind {
         servers: Vec<TlsServer>,
         runtimes: Vec<TlsRuntime>,
     },
-    Tcp(Vec<L4Route>),
+    /// `tcp[]` routes; with TLS servers (terminated TLS), `servers[i]` is ready as `runtimes[i]`.
+    Tcp {
+        routes: Vec<L4Route>,
+        servers: Vec<TlsServer>,
+        runtimes: Vec<TlsRuntime>,
+    },
     Passthrough(Vec<L4Route>),
 }
 
@@ -39,7 +44,11 @@ pub struct TlsRuntime {
 impl PortRoutes {
     /// The TLS server for an SNI (exact, longest wildcard, `*`), as at handshake time.
     pub fn tls_server(&self, sni: Option<&str>) -> Option<(&TlsServer, &TlsRuntime)> {
-        let PortKind::Tls { servers, runtimes } = &self.kind else {
+        let (PortKind::Tls { servers, runtimes }
+        | PortKind::Tcp {
+            servers, runtimes, ..
+        }) = &self.kind
+        else {
             return None;
         };
         let i = sluice_compile::tls::select_index(servers, sni)?;
@@ -63,23 +72,30 @@ impl Dataplane {
         upstream: &crate::upstream::UpstreamOptions,
     ) -> Result<Dataplane, Error> {
         let table = |name: &str| snapshot.route_tables.get(name).cloned().unwrap_or_default();
+        let runtimes = |servers: &[TlsServer]| -> Result<Vec<TlsRuntime>, Error> {
+            servers
+                .iter()
+                .map(|s| {
+                    Ok(TlsRuntime {
+                        config: crate::tls::server_config(&s.settings, &s.name)?,
+                        table: table(&s.route_table),
+                    })
+                })
+                .collect()
+        };
         let mut ports = HashMap::new();
         for (bind, l) in &snapshot.listeners {
             let kind = match &l.protocol {
                 ListenerProtocol::Http { route_table } => PortKind::Plain(table(route_table)),
                 ListenerProtocol::Https { servers } => PortKind::Tls {
-                    runtimes: servers
-                        .iter()
-                        .map(|s| {
-                            Ok(TlsRuntime {
-                                config: crate::tls::server_config(&s.settings, &s.name)?,
-                                table: table(&s.route_table),
-                            })
-                        })
-                        .collect::<Result<_, Error>>()?,
+                    runtimes: runtimes(servers)?,
                     servers: servers.clone(),
                 },
-                ListenerProtocol::Tcp { routes } => PortKind::Tcp(routes.clone()),
+                ListenerProtocol::Tcp { routes, tls } => PortKind::Tcp {
+                    routes: routes.clone(),
+                    runtimes: runtimes(tls)?,
+                    servers: tls.clone(),
+                },
                 ListenerProtocol::TlsPassthrough { routes } => {
                     PortKind::Passthrough(routes.clone())
                 }

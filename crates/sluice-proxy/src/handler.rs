@@ -125,7 +125,7 @@ async fn route(
             None => return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc),
         },
         // The port became a TCP port after this connection was opened.
-        PortKind::Tcp(_) | PortKind::Passthrough(_) => {
+        PortKind::Tcp { .. } | PortKind::Passthrough(_) => {
             return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc)
         }
     };

@@ -4,20 +4,23 @@ use crate::dataplane::Dataplane;
 use rand::Rng;
 use sluice_compile::snapshot::L4Route;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The most of a ClientHello read while looking for SNI.
 const MAX_HELLO: usize = 16 * 1024;
 
 /// Proxies one TCP connection by the routes of its port; `passthrough` reads SNI first.
-pub(crate) async fn proxy(
-    mut client: TcpStream,
+pub(crate) async fn proxy<S>(
+    mut client: S,
     dp: &Dataplane,
     routes: &[L4Route],
     passthrough: bool,
     hello_timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut hello = Vec::new();
     let route = if passthrough {
         let sni = tokio::time::timeout(hello_timeout, read_sni(&mut client, &mut hello))
@@ -68,7 +71,10 @@ pub(crate) async fn proxy(
 
 /// Reads until the ClientHello is complete and returns its SNI; the bytes read stay in `buf`
 /// to be sent on.
-async fn read_sni(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<String, String> {
+async fn read_sni<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+) -> Result<String, String> {
     let mut chunk = [0u8; 4096];
     loop {
         let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;

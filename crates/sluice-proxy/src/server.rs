@@ -286,54 +286,59 @@ fn serve(
         let builder = &serving.builder;
         let dataplane = shared.current.load_full();
         let kind = dataplane.ports.get(&bind_port).map(|p| &p.kind);
-        if let Some(PortKind::Tcp(routes) | PortKind::Passthrough(routes)) = kind {
-            let passthrough = matches!(kind, Some(PortKind::Passthrough(_)));
-            if let Err(reason) = crate::l4::proxy(
-                stream,
-                &dataplane,
-                routes,
-                passthrough,
-                serving.handshake_timeout,
-            )
-            .await
-            {
-                tracing::debug!(%peer, reason, "tcp connection closed");
+        let timeout = serving.handshake_timeout;
+        // A TCP connection has no requests to finish: draining waits for it as for any.
+        let result = match kind {
+            Some(PortKind::Passthrough(routes)) => {
+                crate::l4::proxy(stream, &dataplane, routes, true, timeout).await
             }
-            // A TCP connection has no requests to finish: draining waits for it as for any.
-            drop(watcher);
-            return;
-        }
-        let tls = matches!(kind, Some(PortKind::Tls { .. }));
-        drop(dataplane);
-        if !tls {
-            let downstream = Downstream {
-                peer,
-                bind_port,
-                scheme: "http",
-                sni: None,
-                client_cert: None,
-            };
-            http(stream, downstream, shared, builder, watcher).await;
-            return;
-        }
-        match tokio::time::timeout(
-            serving.handshake_timeout,
-            handshake(stream, bind_port, &shared),
-        )
-        .await
-        {
-            Ok(Ok((stream, sni, client_cert))) => {
+            Some(PortKind::Tcp {
+                routes, servers, ..
+            }) if servers.is_empty() => {
+                crate::l4::proxy(stream, &dataplane, routes, false, timeout).await
+            }
+            Some(PortKind::Tcp { routes, .. }) => {
+                match tokio::time::timeout(timeout, handshake(stream, bind_port, &shared)).await {
+                    Ok(Ok((tls, _, _))) => {
+                        crate::l4::proxy(tls, &dataplane, routes, false, timeout).await
+                    }
+                    Ok(Err(reason)) => Err(reason),
+                    Err(_) => Err("TLS handshake timed out".into()),
+                }
+            }
+            Some(PortKind::Tls { .. }) => {
+                drop(dataplane);
+                match tokio::time::timeout(timeout, handshake(stream, bind_port, &shared)).await {
+                    Ok(Ok((stream, sni, client_cert))) => {
+                        let downstream = Downstream {
+                            peer,
+                            bind_port,
+                            scheme: "https",
+                            sni,
+                            client_cert,
+                        };
+                        http(stream, downstream, shared, builder, watcher).await;
+                        Ok(())
+                    }
+                    Ok(Err(reason)) => Err(format!("TLS handshake refused: {reason}")),
+                    Err(_) => Err("TLS handshake timed out".into()),
+                }
+            }
+            Some(PortKind::Plain(_)) | None => {
+                drop(dataplane);
                 let downstream = Downstream {
                     peer,
                     bind_port,
-                    scheme: "https",
-                    sni,
-                    client_cert,
+                    scheme: "http",
+                    sni: None,
+                    client_cert: None,
                 };
                 http(stream, downstream, shared, builder, watcher).await;
+                Ok(())
             }
-            Ok(Err(reason)) => tracing::debug!(%peer, reason, "TLS handshake refused"),
-            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        };
+        if let Err(reason) = result {
+            tracing::debug!(%peer, reason, "connection closed");
         }
     }
 }

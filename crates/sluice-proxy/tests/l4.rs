@@ -181,3 +181,64 @@ spec:
         Some("outbound|7000||one.default.svc.cluster.local")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_terminated_at_the_gateway_then_tcp() {
+    let a = tcp_echo("A").await;
+    let ca = Ca::new("gateway root");
+    let leaf = ca.leaf(&["db.example"]);
+    let yaml = tcp_service("a", a, "TCP")
+        + &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: db-cert, namespace: istio-system}}\nstringData:\n  tls.crt: |\n{}  tls.key: |\n{}---\n",
+            indent(&leaf.cert_pem),
+            indent(&leaf.key_pem)
+        )
+        + r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+    - port: {number: 9443, name: tls, protocol: TLS}
+      hosts: [db.example]
+      tls: {mode: SIMPLE, credentialName: db-cert}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db, namespace: default}
+spec:
+  hosts: [db.example]
+  gateways: [gw]
+  tcp: [{route: [{destination: {host: a, port: {number: 7000}}}]}]
+"#;
+    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.issuer.der().clone()).unwrap();
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let tcp = TcpStream::connect(gw.local_addr(9443).unwrap())
+        .await
+        .unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(ServerName::try_from("db.example").unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(
+        tls.get_ref().1.peer_certificates().unwrap()[0],
+        leaf.der,
+        "the gateway's certificate"
+    );
+    tls.write_all(b"ping").await.unwrap();
+    tls.shutdown().await.unwrap();
+    let mut out = String::new();
+    let _ = tls.read_to_string(&mut out).await;
+    assert_eq!(out, "A\nping");
+}

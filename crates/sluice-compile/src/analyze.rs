@@ -21,6 +21,8 @@ pub struct AnalyzeOptions {
     /// Seconds since the epoch, to warn about expired certificates; `None` skips the check
     /// (the analysis reads no clock itself).
     pub now_unix: Option<i64>,
+    /// The gateway runs with the mesh's certificates (`--mesh-cert-dir`): ISTIO_MUTUAL works.
+    pub mesh_certs: bool,
 }
 
 impl Default for AnalyzeOptions {
@@ -29,6 +31,7 @@ impl Default for AnalyzeOptions {
             domain_suffix: "cluster.local".into(),
             gateway_namespace: "istio-system".into(),
             now_unix: None,
+            mesh_certs: false,
         }
     }
 }
@@ -40,7 +43,7 @@ pub fn analyze(store: &Store, opts: &AnalyzeOptions) -> Vec<Diagnostic> {
         virtual_service(store, &registry, opts, vs, &mut out);
     }
     for dr in store.of_kind(Kind::DestinationRule) {
-        destination_rule(dr, &mut out);
+        destination_rule(dr, opts, &mut out);
     }
     gateways(store, opts, &mut out);
     passthrough_without_tls_routes(store, opts, &mut out);
@@ -365,7 +368,7 @@ fn destination(
     }
 }
 
-fn destination_rule(o: &Object, out: &mut Vec<Diagnostic>) {
+fn destination_rule(o: &Object, opts: &AnalyzeOptions, out: &mut Vec<Diagnostic>) {
     let dr = o.destination_rule().expect("kind");
     let host = dr.host.clone().unwrap_or_default();
     let mut r = report(o, out);
@@ -387,8 +390,8 @@ fn destination_rule(o: &Object, out: &mut Vec<Diagnostic>) {
                 .map(|(i, pl)| (p.k("portLevelSettings").i(i).k("tls"), &pl.tls)),
         );
         for (at, tls) in levels {
-            if istio_mutual(tls) {
-                r.push(Severity::Error, codes::ISTIO_MUTUAL_UNAVAILABLE, &at.k("mode"), format!("ISTIO_MUTUAL needs the mesh's workload certificates, which a standalone gateway does not have; requests to {host} get 503"), Some("use mode MUTUAL with credentialName (a Secret with tls.crt, tls.key and ca.crt) or client certificate files".into()));
+            if istio_mutual(tls) && !opts.mesh_certs {
+                r.push(Severity::Error, codes::ISTIO_MUTUAL_UNAVAILABLE, &at.k("mode"), format!("ISTIO_MUTUAL needs the mesh's workload certificates, which a standalone gateway does not have; requests to {host} get 503"), Some("run the gateway with --mesh-cert-dir (cert-chain.pem, key.pem, root-cert.pem), or use mode MUTUAL with credentialName (a Secret with tls.crt, tls.key and ca.crt)".into()));
             }
         }
         if unverified(&tp.tls) {

@@ -24,6 +24,8 @@ pub struct GatewayIdentity {
     pub domain_suffix: String,
     /// Gateway (service) port → port to bind; unmapped ports bind as they are.
     pub port_map: BTreeMap<u32, u32>,
+    /// The mesh's workload certificates, for ISTIO_MUTUAL toward backends.
+    pub mesh_certs: Option<tls::MeshCerts>,
 }
 
 impl Default for GatewayIdentity {
@@ -33,6 +35,7 @@ impl Default for GatewayIdentity {
             namespace: "istio-system".into(),
             domain_suffix: "cluster.local".into(),
             port_map: BTreeMap::new(),
+            mesh_certs: None,
         }
     }
 }
@@ -699,7 +702,17 @@ impl Compiler<'_> {
             port,
         );
         if let Some(tls) = tls {
-            match tls::upstream_settings(&tls, self.store, &self.id.namespace) {
+            let identities = service
+                .object
+                .service_entry()
+                .map(|se| se.subject_alt_names.as_slice())
+                .unwrap_or_default();
+            let target = tls::MeshTarget {
+                sni: format!("outbound_.{port}_.{}_.{fqdn}", subset.unwrap_or("")),
+                identities,
+            };
+            let mesh = (self.id.mesh_certs.as_ref(), target);
+            match tls::upstream_settings(&tls, self.store, &self.id.namespace, mesh) {
                 Ok(settings) => cluster.tls = settings.map(Arc::new),
                 Err(problem) => {
                     cluster.problem = Some(ClusterProblem::Tls(problem));

@@ -108,6 +108,23 @@ pub struct UpstreamTls {
     /// Names the backend's certificate must carry (any of them); empty: the SNI.
     pub subject_alt_names: Vec<String>,
     pub insecure_skip_verify: bool,
+    /// ISTIO_MUTUAL: the chain is verified against the mesh root and `subject_alt_names` are
+    /// SPIFFE URIs (none: any workload of the mesh), not DNS names.
+    pub mesh: bool,
+}
+
+/// The mesh's workload certificates (`--mesh-cert-dir`), as Istio's agent writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshCerts {
+    pub dir: PathBuf,
+}
+
+/// What ISTIO_MUTUAL needs to know about the destination.
+pub struct MeshTarget<'a> {
+    /// Istio's SNI: `outbound_.<port>_.<subset>_.<host>`.
+    pub sni: String,
+    /// The service's `subjectAltNames` (ServiceEntry), the identities it may present.
+    pub identities: &'a [String],
 }
 
 /// A DestinationRule's client TLS settings as the data plane needs them; `Ok(None)` for
@@ -116,12 +133,30 @@ pub fn upstream_settings(
     tls: &ClientTlsSettings,
     store: &Store,
     gateway_namespace: &str,
+    mesh: (Option<&MeshCerts>, MeshTarget),
 ) -> Result<Option<UpstreamTls>, TlsProblem> {
     let mutual = match tls.mode {
         None | Some(ClientTlsMode::Disable) => return Ok(None),
         Some(ClientTlsMode::Simple) => false,
         Some(ClientTlsMode::Mutual) => true,
-        Some(ClientTlsMode::IstioMutual) => return Err(TlsProblem::IstioMutual),
+        Some(ClientTlsMode::IstioMutual) => {
+            let (Some(certs), target) = mesh else {
+                return Err(TlsProblem::IstioMutual);
+            };
+            let file = |name: &str| Pem::File(certs.dir.join(name));
+            return Ok(Some(UpstreamTls {
+                ca: Some(file("root-cert.pem")),
+                client_cert: Some((file("cert-chain.pem"), file("key.pem"))),
+                sni: Some(tls.sni.clone().unwrap_or(target.sni)),
+                subject_alt_names: if tls.subject_alt_names.is_empty() {
+                    target.identities.to_vec()
+                } else {
+                    tls.subject_alt_names.clone()
+                },
+                insecure_skip_verify: false,
+                mesh: true,
+            }));
+        }
     };
     let (secret_cert, ca_from_secret) = match &tls.credential_name {
         Some(name) => {
@@ -152,6 +187,7 @@ pub fn upstream_settings(
         sni: tls.sni.clone().filter(|s| !s.is_empty()),
         subject_alt_names: tls.subject_alt_names.clone(),
         insecure_skip_verify: tls.insecure_skip_verify.unwrap_or(false),
+        mesh: false,
     }))
 }
 

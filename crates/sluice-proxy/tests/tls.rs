@@ -504,3 +504,57 @@ async fn certificate_rotation_under_load_loses_nothing() {
         "new connections get the new certificate"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_mutual_with_mesh_certificates() {
+    let mesh = Ca::new("mesh root");
+    let backend = tls_backend(
+        &mesh,
+        &["spiffe://cluster.local/ns/default/sa/app"],
+        Some(&mesh),
+    )
+    .await;
+    let gateway_leaf =
+        mesh.leaf(&["spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway"]);
+    let dir = std::env::temp_dir().join(format!("sluice-mesh-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cert-chain.pem"), &gateway_leaf.cert_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &gateway_leaf.key_pem).unwrap();
+    std::fs::write(dir.join("root-cert.pem"), mesh.pem()).unwrap();
+    let id = sluice_compile::GatewayIdentity {
+        mesh_certs: Some(sluice_compile::tls::MeshCerts { dir: dir.clone() }),
+        ..Default::default()
+    };
+    for (identity, want) in [
+        ("spiffe://cluster.local/ns/default/sa/app", 200),
+        ("spiffe://cluster.local/ns/default/sa/other", 503),
+    ] {
+        let yaml = upstream_world(backend, "{mode: ISTIO_MUTUAL}", "").replace(
+            "  resolution: STATIC\n",
+            &format!("  resolution: STATIC\n  subjectAltNames: [\"{identity}\"]\n"),
+        );
+        let gw = gateway(snapshot_for(&yaml, &id), test_options());
+        let r = TestClient::http1(gw.local_addr(80).unwrap())
+            .get("a", "/")
+            .await;
+        assert_eq!(r.status.as_u16(), want, "{identity}");
+        if want == 200 {
+            assert_eq!(
+                r.headers["x-client-cert"], "yes",
+                "the gateway presented its mesh certificate"
+            );
+        }
+        gw.shutdown().await;
+    }
+    // Without mesh certificates the cluster cannot be reached: 503.
+    let yaml = upstream_world(backend, "{mode: ISTIO_MUTUAL}", "");
+    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    assert_eq!(
+        TestClient::http1(gw.local_addr(80).unwrap())
+            .get("a", "/")
+            .await
+            .status,
+        503
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

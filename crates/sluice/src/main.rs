@@ -114,6 +114,10 @@ struct IdentityArgs {
     port_map: std::collections::BTreeMap<u32, u32>,
     #[arg(long, default_value = "cluster.local")]
     domain_suffix: String,
+    /// The mesh's workload certificates (cert-chain.pem, key.pem, root-cert.pem), for
+    /// DestinationRules with ISTIO_MUTUAL.
+    #[arg(long)]
+    mesh_cert_dir: Option<PathBuf>,
 }
 
 /// Edge limits (Envoy-like defaults).
@@ -172,6 +176,19 @@ impl IdentityArgs {
             namespace: self.namespace.clone(),
             domain_suffix: self.domain_suffix.clone(),
             port_map: self.port_map.clone(),
+            mesh_certs: self
+                .mesh_cert_dir
+                .clone()
+                .map(|dir| sluice_compile::tls::MeshCerts { dir }),
+        }
+    }
+
+    fn analyze(&self) -> AnalyzeOptions {
+        AnalyzeOptions {
+            domain_suffix: self.domain_suffix.clone(),
+            gateway_namespace: self.namespace.clone(),
+            now_unix: Some(now_unix()),
+            mesh_certs: self.mesh_cert_dir.is_some(),
         }
     }
 }
@@ -214,11 +231,7 @@ fn main() -> ExitCode {
             run::serve(
                 run::Config {
                     source: run::Source::Paths(config),
-                    analyze: AnalyzeOptions {
-                        domain_suffix: identity.domain_suffix.clone(),
-                        gateway_namespace: identity.namespace.clone(),
-                        now_unix: Some(now_unix()),
-                    },
+                    analyze: identity.analyze(),
                     identity: identity.identity(),
                 },
                 limits.options(bind_address),
@@ -246,6 +259,7 @@ fn main() -> ExitCode {
                     domain_suffix,
                     gateway_namespace: namespace,
                     now_unix: Some(now_unix()),
+                    mesh_certs: false,
                 },
                 verbose,
             )
@@ -286,11 +300,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let opts = AnalyzeOptions {
-                domain_suffix: identity.domain_suffix.clone(),
-                gateway_namespace: identity.namespace.clone(),
-                now_unix: Some(now_unix()),
-            };
+            let opts = identity.analyze();
             let (store, diags) = sluice_compile::admit(&loaded, &opts);
             let Some(store) = store else {
                 let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();

@@ -18,11 +18,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub fn snapshot(yaml: &str, labels: &[(&str, &str)]) -> Arc<Snapshot> {
-    let mut l = Loader::new();
-    l.add_text("test.yaml".into(), yaml);
-    let loaded = l.finish();
-    let (store, diags) = sluice_compile::admit(&loaded, &Default::default());
-    let store = store.unwrap_or_else(|| panic!("refused: {diags:#?}"));
     let mut id = GatewayIdentity::default();
     if !labels.is_empty() {
         id.labels = labels
@@ -30,7 +25,17 @@ pub fn snapshot(yaml: &str, labels: &[(&str, &str)]) -> Arc<Snapshot> {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
     }
-    Arc::new(compile(&store, &id).0)
+    snapshot_for(yaml, &id)
+}
+
+/// The snapshot an instance with identity `id` serves for `yaml` (refused configs panic).
+pub fn snapshot_for(yaml: &str, id: &GatewayIdentity) -> Arc<Snapshot> {
+    let mut l = Loader::new();
+    l.add_text("test.yaml".into(), yaml);
+    let loaded = l.finish();
+    let (store, diags) = sluice_compile::admit(&loaded, &Default::default());
+    let store = store.unwrap_or_else(|| panic!("refused: {diags:#?}"));
+    Arc::new(compile(&store, id).0)
 }
 
 /// Starts an echo backend per identity, on 127.0.0.1 and a free port.

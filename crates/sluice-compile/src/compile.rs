@@ -671,6 +671,7 @@ impl Compiler<'_> {
             problem: None,
             http2: false,
             tls: None,
+            tcp_idle_timeout: DEFAULT_TCP_IDLE,
         };
         let Some(service) = service else {
             cluster.problem = Some(ClusterProblem::UnknownHost);
@@ -696,6 +697,16 @@ impl Compiler<'_> {
             port,
         );
         cluster.lb = LbPolicy::from_istio(policy);
+        cluster.tcp_idle_timeout = [
+            subset_def.as_ref().and_then(|s| s.traffic_policy.as_ref()),
+            rule.as_ref().and_then(|r| r.traffic_policy.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|tp| tp.connection_pool.as_ref()?.tcp.as_ref()?.idle_timeout)
+        .map(|d| d.as_std())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(DEFAULT_TCP_IDLE);
         let tls = effective_tls(
             rule.as_ref().and_then(|r| r.traffic_policy.as_ref()),
             subset_def.as_ref().and_then(|s| s.traffic_policy.as_ref()),
@@ -809,6 +820,9 @@ fn effective_lb(
     };
     level(subset).or_else(|| level(top)).flatten()
 }
+
+/// Istio's TCP idle timeout when a DestinationRule sets none.
+const DEFAULT_TCP_IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The DestinationRule `tls` for a port: the subset's (port-level first), else the rule's.
 fn effective_tls(

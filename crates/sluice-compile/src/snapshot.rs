@@ -318,4 +318,7 @@ pub struct Cluster {
     pub http2: bool,
     /// TLS to the endpoints (DestinationRule `tls` SIMPLE or MUTUAL).
     pub tls: Option<Arc<crate::tls::UpstreamTls>>,
+    /// TCP proxying: a connection with no bytes either way for this long is closed
+    /// (`connectionPool.tcp.idleTimeout`; Istio's default is 1h).
+    pub tcp_idle_timeout: std::time::Duration,
 }

@@ -62,11 +62,40 @@ where
         .write_all(&hello)
         .await
         .map_err(|e| e.to_string())?;
-    // Each direction is shut down for writing when the other side finishes (half-close).
-    tokio::io::copy_bidirectional(&mut client, &mut upstream)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    splice(
+        &mut client,
+        &mut upstream,
+        balancer.cluster.tcp_idle_timeout,
+    )
+    .await
+}
+
+/// Copies both ways until both sides are done; each direction is shut down for writing when
+/// its source ends (half-close). No bytes either way for `idle` closes both.
+async fn splice<A, B>(a: &mut A, b: &mut B, idle: Duration) -> Result<(), String>
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut a_read, mut a_write) = tokio::io::split(a);
+    let (mut b_read, mut b_write) = tokio::io::split(b);
+    let (mut a_buf, mut b_buf) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    let (mut a_done, mut b_done) = (false, false);
+    let io = |e: std::io::Error| e.to_string();
+    while !(a_done && b_done) {
+        tokio::select! {
+            n = a_read.read(&mut a_buf), if !a_done => match n.map_err(io)? {
+                0 => { b_write.shutdown().await.map_err(io)?; a_done = true; }
+                n => b_write.write_all(&a_buf[..n]).await.map_err(io)?,
+            },
+            n = b_read.read(&mut b_buf), if !b_done => match n.map_err(io)? {
+                0 => { a_write.shutdown().await.map_err(io)?; b_done = true; }
+                n => a_write.write_all(&b_buf[..n]).await.map_err(io)?,
+            },
+            _ = tokio::time::sleep(idle) => return Err(format!("idle for {idle:?}")),
+        }
+    }
+    Ok(())
 }
 
 /// Reads until the ClientHello is complete and returns its SNI; the bytes read stay in `buf`

@@ -223,6 +223,7 @@ mod tests {
             problem: None,
             http2: false,
             tls: None,
+            tcp_idle_timeout: std::time::Duration::from_secs(3600),
         })))
     }
 

@@ -242,3 +242,58 @@ spec:
     let _ = tls.read_to_string(&mut out).await;
     assert_eq!(out, "A\nping");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_tcp_connections_close_after_the_destination_rule_timeout() {
+    let a = tcp_echo("A").await;
+    let yaml = tcp_service("a", a, "TCP")
+        + r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 9000, name: tcp, protocol: TCP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: tcp, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  tcp: [{route: [{destination: {host: a, port: {number: 7000}}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: a, namespace: default}
+spec:
+  host: a
+  trafficPolicy: {connectionPool: {tcp: {idleTimeout: 300ms}}}
+"#;
+    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    let mut s = TcpStream::connect(gw.local_addr(9000).unwrap())
+        .await
+        .unwrap();
+    let mut greeting = [0u8; 2];
+    s.read_exact(&mut greeting).await.unwrap();
+    // Activity keeps it open...
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        s.write_all(b"x").await.unwrap();
+        let mut one = [0u8; 1];
+        s.read_exact(&mut one).await.unwrap();
+    }
+    // ...silence closes it.
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut rest))
+        .await
+        .expect("closed by the gateway")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(250),
+        "{waited:?}"
+    );
+}

@@ -70,10 +70,26 @@ pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
 
     let (changed_tx, mut changed) = mpsc::channel::<()>(1);
-    let _watcher = match &config.source {
+    let mut watcher = match &config.source {
         Source::Paths(paths) => Some(watch(paths, changed_tx).map_err(|e| e.to_string())?),
         Source::Embedded(_) => None,
     };
+    // Certificates named by path live outside the configuration; their directories are watched
+    // too, so a rotated file is picked up like a changed Secret.
+    let mut watched_dirs = std::collections::BTreeSet::new();
+    let mut watch_certificates = |snapshot: &Snapshot| {
+        if let Some(w) = watcher.as_mut() {
+            for dir in certificate_dirs(snapshot) {
+                if watched_dirs.insert(dir.clone()) {
+                    use notify::Watcher;
+                    if let Err(e) = w.watch(&dir, notify::RecursiveMode::NonRecursive) {
+                        tracing::warn!(dir = %dir.display(), error = %e, "cannot watch certificate directory");
+                    }
+                }
+            }
+        }
+    };
+    watch_certificates(&gateway.snapshot());
     let mut hangup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -83,8 +99,12 @@ pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
                 tokio::time::sleep(DEBOUNCE).await;
                 while changed.try_recv().is_ok() {}
                 reload(&config, &gateway, "files changed");
+                watch_certificates(&gateway.snapshot());
             }
-            _ = hangup.recv() => reload(&config, &gateway, "SIGHUP"),
+            _ = hangup.recv() => {
+                reload(&config, &gateway, "SIGHUP");
+                watch_certificates(&gateway.snapshot());
+            }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
@@ -139,6 +159,39 @@ fn describe(snapshot: &Snapshot) {
             "no Gateway selects this instance: nothing to listen on (check --gateway-labels)"
         );
     }
+}
+
+/// Directories of the certificate and key files a snapshot names (TLS servers, upstream TLS).
+fn certificate_dirs(snapshot: &Snapshot) -> Vec<PathBuf> {
+    use sluice_compile::tls::Pem;
+    let mut pems: Vec<&Pem> = Vec::new();
+    for l in snapshot.listeners.values() {
+        let servers = match &l.protocol {
+            ListenerProtocol::Https { servers } | ListenerProtocol::Tcp { tls: servers, .. } => {
+                servers
+            }
+            _ => continue,
+        };
+        for s in servers {
+            pems.extend([&s.settings.cert_chain, &s.settings.private_key]);
+            pems.extend(s.settings.ca.as_ref());
+        }
+    }
+    for c in snapshot.clusters.values() {
+        if let Some(t) = &c.tls {
+            pems.extend(t.ca.as_ref());
+            if let Some((cert, key)) = &t.client_cert {
+                pems.extend([cert, key]);
+            }
+        }
+    }
+    pems.into_iter()
+        .filter_map(|p| match p {
+            Pem::File(path) => path.parent().map(|d| d.to_path_buf()),
+            Pem::Inline(_) => None,
+        })
+        .filter(|d| d.is_dir())
+        .collect()
 }
 
 /// Watches each path's directory (so ConfigMap symlink swaps and editors' rename-on-save are

@@ -321,3 +321,124 @@ async fn demo_serves_the_seed_without_files() {
     assert!(versions["v1"] > versions["v3"], "{versions:?}");
     assert_eq!(get(&c, addr, "/other").await.0, 404);
 }
+
+/// A self-signed certificate for `name`, as PEM (certificate, key).
+fn self_signed(name: &str) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+/// The certificate a TLS server at `addr` presents for `sni` (verification skipped).
+async fn presented_cert(addr: SocketAddr, sni: &str) -> Vec<u8> {
+    #[derive(Debug)]
+    struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+    impl rustls::client::danger::ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &[rustls::pki_types::CertificateDer<'_>],
+            _: &rustls::pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &rustls::pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &rustls::pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from(sni.to_string()).unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_certificate_files_are_picked_up() {
+    let root = std::env::temp_dir().join(format!("sluice-certs-{}", std::process::id()));
+    let (config_dir, cert_dir) = (root.join("config"), root.join("certs"));
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::create_dir_all(&cert_dir).unwrap();
+    let (cert, key) = self_signed("shop.example");
+    write(&cert_dir.join("tls.crt"), &cert);
+    write(&cert_dir.join("tls.key"), &key);
+    std::fs::write(
+        config_dir.join("gateway.yaml"),
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: gw, namespace: default}}\nspec:\n  selector: {{istio: ingressgateway}}\n  servers:\n    - port: {{number: 443, name: https, protocol: HTTPS}}\n      hosts: [\"*\"]\n      tls: {{mode: SIMPLE, serverCertificate: {0}/tls.crt, privateKey: {0}/tls.key}}\n",
+            cert_dir.display()
+        ),
+    )
+    .unwrap();
+    let sluice = Sluice::start(&[
+        "run",
+        "--config",
+        config_dir.to_str().unwrap(),
+        "--bind-address",
+        "127.0.0.1",
+        "--port-map",
+        "443=0",
+    ]);
+    let addr = sluice.listening();
+    let first = presented_cert(addr, "shop.example").await;
+
+    // Rotate the files in place (key first, then certificate), as cert-manager or an agent does.
+    let (cert2, key2) = self_signed("shop.example");
+    write(&cert_dir.join("tls.key"), &key2);
+    write(&cert_dir.join("tls.crt"), &cert2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = presented_cert(addr, "shop.example").await;
+        if now != first {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rotated certificate was not picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

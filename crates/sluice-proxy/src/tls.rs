@@ -9,11 +9,12 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sluice_compile::tls::{ClientAuth, Pem, TlsSettings};
 use std::sync::Arc;
 
-fn read(pem: &Pem, what: &str, server: &str) -> Result<Vec<u8>, Error> {
+/// PEM bytes, inline or read from their file; errors name `owner` (a server or cluster).
+pub(crate) fn read(pem: &Pem, what: &str, owner: &str) -> Result<Vec<u8>, Error> {
     match pem {
         Pem::Inline(b) => Ok(b.to_vec()),
         Pem::File(path) => std::fs::read(path).map_err(|e| Error::Tls {
-            server: server.to_string(),
+            server: owner.to_string(),
             reason: format!("cannot read {what} {}: {e}", path.display()),
         }),
     }

@@ -1,6 +1,6 @@
 //! TLS toward backends (DestinationRule `tls` SIMPLE/MUTUAL): a rustls client config per
 //! cluster and a pooled client that speaks TLS to the cluster's endpoints.
-use crate::tls::certs;
+use crate::tls::{certs, read};
 use crate::upstream::{RequestBody, UpstreamOptions};
 use crate::Error;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
@@ -14,20 +14,10 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use sluice_compile::snapshot::Cluster;
-use sluice_compile::tls::{Pem, UpstreamTls};
+use sluice_compile::tls::UpstreamTls;
 use std::sync::Arc;
 
 pub type TlsClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
-
-fn read(pem: &Pem, what: &str, cluster: &str) -> Result<Vec<u8>, Error> {
-    match pem {
-        Pem::Inline(b) => Ok(b.to_vec()),
-        Pem::File(path) => std::fs::read(path).map_err(|e| Error::Tls {
-            server: cluster.to_string(),
-            reason: format!("cannot read {what} {}: {e}", path.display()),
-        }),
-    }
-}
 
 /// A pooled client for a TLS cluster: SNI is the DestinationRule's `sni`, else the service's
 /// host name; ALPN h2 for HTTP/2 clusters.
@@ -59,31 +49,28 @@ pub fn client(
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAny(provider.clone())))
-    } else if tls.mesh {
+    } else {
         let webpki =
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots.clone()), provider.clone())
                 .build()
                 .map_err(|e| err(e.to_string()))?;
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(MeshVerifier {
+        let names = if tls.mesh {
+            Names::Spiffe {
                 roots,
                 provider: provider.clone(),
                 identities: tls.subject_alt_names.clone(),
-                webpki,
-            }))
-    } else {
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .map_err(|e| err(e.to_string()))?;
-        let names: Vec<ServerName<'static>> = tls
-            .subject_alt_names
-            .iter()
-            .filter_map(|n| ServerName::try_from(n.clone()).ok())
-            .collect();
+            }
+        } else {
+            Names::Dns(
+                tls.subject_alt_names
+                    .iter()
+                    .filter_map(|n| ServerName::try_from(n.clone()).ok())
+                    .collect(),
+            )
+        };
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(SanVerifier { webpki, names }))
+            .with_custom_certificate_verifier(Arc::new(BackendVerifier { webpki, names }))
     };
     let config = match &tls.client_cert {
         Some((cert, key)) => {
@@ -121,15 +108,63 @@ pub fn client(
     Ok(b.build(connector))
 }
 
-/// Verifies the chain with the web PKI rules and the name against the DestinationRule's
-/// `subjectAltNames` (any of them) when it lists some, else against the SNI.
+/// Verifies a backend's certificate: the chain by the web PKI rules, and the name either
+/// against the DestinationRule's `subjectAltNames` as DNS names (any of them; none: the SNI), or
+/// for ISTIO_MUTUAL against the mesh root and SPIFFE identities.
 #[derive(Debug)]
-struct SanVerifier {
+struct BackendVerifier {
     webpki: Arc<WebPkiServerVerifier>,
-    names: Vec<ServerName<'static>>,
+    names: Names,
 }
 
-impl ServerCertVerifier for SanVerifier {
+#[derive(Debug)]
+enum Names {
+    Dns(Vec<ServerName<'static>>),
+    Spiffe {
+        roots: RootCertStore,
+        provider: Arc<CryptoProvider>,
+        /// Empty: any workload of the mesh.
+        identities: Vec<String>,
+    },
+}
+
+impl BackendVerifier {
+    fn spiffe(
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        (roots, provider, identities): (&RootCertStore, &CryptoProvider, &[String]),
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_cert_signed_by_trust_anchor(
+            &parsed,
+            roots,
+            intermediates,
+            now,
+            provider.signature_verification_algorithms.all,
+        )?;
+        if identities.is_empty() {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let bad = || rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding);
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(end_entity.as_ref()).map_err(|_| bad())?;
+        let presented = cert.subject_alternative_name().ok().flatten().is_some_and(|san| {
+            san.value.general_names.iter().any(|n| {
+                matches!(n, x509_parser::extensions::GeneralName::URI(u) if identities.iter().any(|i| i == u))
+            })
+        });
+        if presented {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName,
+            ))
+        }
+    }
+}
+
+impl ServerCertVerifier for BackendVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -138,17 +173,24 @@ impl ServerCertVerifier for SanVerifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.names.is_empty() {
-            return self.webpki.verify_server_cert(
-                end_entity,
-                intermediates,
-                server_name,
-                ocsp,
-                now,
-            );
-        }
+        let names = match &self.names {
+            Names::Spiffe {
+                roots,
+                provider,
+                identities,
+            } => {
+                return Self::spiffe(
+                    end_entity,
+                    intermediates,
+                    now,
+                    (roots, provider, identities),
+                )
+            }
+            Names::Dns(names) if names.is_empty() => std::slice::from_ref(server_name),
+            Names::Dns(names) => names.as_slice(),
+        };
         let mut last = None;
-        for name in &self.names {
+        for name in names {
             match self
                 .webpki
                 .verify_server_cert(end_entity, intermediates, name, ocsp, now)
@@ -157,87 +199,7 @@ impl ServerCertVerifier for SanVerifier {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.expect("names is not empty"))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
-}
-
-/// ISTIO_MUTUAL: the chain must lead to the mesh root; the name checked is a SPIFFE identity
-/// (URI SAN) from the service's `subjectAltNames`, or none (any workload of the mesh).
-#[derive(Debug)]
-struct MeshVerifier {
-    roots: RootCertStore,
-    provider: Arc<CryptoProvider>,
-    identities: Vec<String>,
-    webpki: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for MeshVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
-        rustls::client::verify_server_cert_signed_by_trust_anchor(
-            &parsed,
-            &self.roots,
-            intermediates,
-            now,
-            self.provider.signature_verification_algorithms.all,
-        )?;
-        if self.identities.is_empty() {
-            return Ok(ServerCertVerified::assertion());
-        }
-        let (_, cert) = x509_parser::parse_x509_certificate(end_entity.as_ref()).map_err(|_| {
-            rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
-        })?;
-        let presented: Vec<String> = cert
-            .subject_alternative_name()
-            .ok()
-            .flatten()
-            .map(|san| {
-                san.value
-                    .general_names
-                    .iter()
-                    .filter_map(|n| match n {
-                        x509_parser::extensions::GeneralName::URI(u) => Some(u.to_string()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        if self.identities.iter().any(|want| presented.contains(want)) {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForName,
-            ))
-        }
+        Err(last.expect("at least one name"))
     }
 
     fn verify_tls12_signature(

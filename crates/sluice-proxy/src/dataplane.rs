@@ -70,6 +70,7 @@ impl Dataplane {
     pub fn new(
         snapshot: Arc<Snapshot>,
         upstream: &crate::upstream::UpstreamOptions,
+        pools: &crate::pool::Registry,
     ) -> Result<Dataplane, Error> {
         let table = |name: &str| snapshot.route_tables.get(name).cloned().unwrap_or_default();
         let runtimes = |servers: &[TlsServer]| -> Result<Vec<TlsRuntime>, Error> {
@@ -112,7 +113,15 @@ impl Dataplane {
         let balancers = snapshot
             .clusters
             .iter()
-            .map(|(name, c)| (name.clone(), Arc::new(Balancer::new(c.clone()))))
+            .map(|(name, c)| {
+                // Plaintext HTTP/1.1 clusters use the per-endpoint pools; HTTP/2 and TLS clusters
+                // the shared multiplexing clients.
+                let pooled = !c.http2 && c.tls.is_none();
+                let balancer = Balancer::with_pools(c.clone(), |authority| {
+                    pooled.then(|| pools.pool(authority, upstream))
+                });
+                (name.clone(), Arc::new(balancer))
+            })
             .collect();
         let mut tls_clients = HashMap::new();
         for (name, c) in &snapshot.clusters {

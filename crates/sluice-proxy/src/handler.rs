@@ -4,6 +4,7 @@
 use crate::dataplane::{Dataplane, PortKind};
 use crate::headers::{self, View};
 use crate::lb::Balancer;
+use crate::pool::{Lease, SendError};
 use crate::tls::ClientCert;
 use crate::upstream::{full, Prepared, ProxyBody, RequestBody, Tracked, Upstreams};
 use arc_swap::ArcSwap;
@@ -361,13 +362,15 @@ impl Context<'_> {
                 None => once.take().expect("a single try"),
             };
             let more = attempt + 1 < tries;
-            let sent = self.send(balancer, in_flight.endpoint(), out, body, false);
+            let sent = self
+                .send(balancer, in_flight.endpoint(), out, body, false)
+                .run();
             let result = match retry.per_try_timeout {
                 Some(t) => tokio::time::timeout(t, sent).await.map_err(|_| ()),
                 None => Ok(sent.await),
             };
             match result {
-                Ok(Ok(mut resp)) => {
+                Ok(Ok((mut resp, lease))) => {
                     let grpc_status = grpc_status(resp.headers());
                     if more && retry.retries_status(resp.status().as_u16(), grpc_status) {
                         tracing::debug!(status = resp.status().as_u16(), attempt, "retrying");
@@ -381,9 +384,9 @@ impl Context<'_> {
                         }
                     }
                     let (parts, body) = resp.into_parts();
-                    return Response::from_parts(parts, Tracked::boxed(body, in_flight));
+                    return Response::from_parts(parts, Tracked::boxed(body, in_flight, lease));
                 }
-                Ok(Err(e)) if e.is_connect() => {
+                Ok(Err(SendError::Connect(e))) => {
                     tracing::debug!(error = %e, cluster = %balancer.cluster.name, "upstream connect failed");
                     last = local(
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -432,7 +435,7 @@ impl Context<'_> {
         out: &Outgoing,
         body: RequestBody,
         mirror: bool,
-    ) -> hyper_util::client::legacy::ResponseFuture {
+    ) -> Dispatch {
         let cluster = &balancer.cluster;
         let tls = self.dp.tls_clients.get(&cluster.name);
         let scheme = if tls.is_some() {
@@ -442,7 +445,11 @@ impl Context<'_> {
         };
         let mut req = Request::new(body);
         *req.method_mut() = out.method.clone();
-        *req.uri_mut() = upstream_uri(scheme, &endpoint.authority, &out.path_and_query);
+        *req.uri_mut() = match endpoint.pool {
+            // A connection of our own pool speaks origin-form.
+            Some(_) => Uri::from(out.path_and_query.clone()),
+            None => upstream_uri(scheme, &endpoint.authority, &out.path_and_query),
+        };
         *req.version_mut() = if cluster.http2 {
             Version::HTTP_2
         } else {
@@ -454,11 +461,14 @@ impl Context<'_> {
                 req.headers_mut().insert(HOST, host);
             }
         }
-        match tls {
+        if let Some(pool) = &endpoint.pool {
+            return Dispatch::Pool(pool.clone(), req);
+        }
+        Dispatch::Client(match tls {
             Some(client) => client.request(req),
             None if cluster.http2 => self.shared.upstreams.http2.request(req),
             None => self.shared.upstreams.http1.request(req),
-        }
+        })
     }
 
     /// Sends a copy of the request to `cluster` and forgets it: bounded in flight, the answer
@@ -486,12 +496,36 @@ impl Context<'_> {
             let _permit = permit;
             let _in_flight = in_flight;
             let _ = tokio::time::timeout(limit, async {
-                if let Ok(resp) = sent.await {
+                if let Ok((resp, lease)) = sent.run().await {
                     let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
+                    if let Some(mut lease) = lease {
+                        lease.give_back();
+                    }
                 }
             })
             .await;
         });
+    }
+}
+
+/// A request ready to go, on its endpoint's own pool or on a shared client. It lives on the
+/// stack for one await; boxing the request would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum Dispatch {
+    Pool(Arc<crate::pool::EndpointPool>, Request<RequestBody>),
+    Client(hyper_util::client::legacy::ResponseFuture),
+}
+
+impl Dispatch {
+    async fn run(self) -> Result<(Response<Incoming>, Option<Lease>), SendError> {
+        match self {
+            Dispatch::Pool(pool, req) => pool.send(req).await.map(|(r, lease)| (r, Some(lease))),
+            Dispatch::Client(sent) => match sent.await {
+                Ok(resp) => Ok((resp, None)),
+                Err(e) if e.is_connect() => Err(SendError::Connect(e.to_string())),
+                Err(e) => Err(SendError::Other(e.to_string())),
+            },
+        }
     }
 }
 

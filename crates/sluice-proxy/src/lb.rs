@@ -17,6 +17,8 @@ pub struct Endpoint {
     pub weight: u32,
     /// Requests in flight (for LEAST_REQUEST); decremented when the response body ends.
     active: AtomicU32,
+    /// Kept-alive HTTP/1.1 connections (plaintext HTTP/1.1 clusters; others use shared clients).
+    pub pool: Option<Arc<crate::pool::EndpointPool>>,
 }
 
 #[derive(Debug)]
@@ -58,6 +60,14 @@ impl Drop for InFlight {
 
 impl Balancer {
     pub fn new(cluster: Arc<Cluster>) -> Balancer {
+        Balancer::with_pools(cluster, |_| None)
+    }
+
+    /// `pool` gives the connection pool of an endpoint (`address:port`), if it has one.
+    pub fn with_pools(
+        cluster: Arc<Cluster>,
+        pool: impl Fn(&str) -> Option<Arc<crate::pool::EndpointPool>>,
+    ) -> Balancer {
         let endpoints: Vec<Endpoint> = cluster
             .endpoints
             .iter()
@@ -69,6 +79,7 @@ impl Balancer {
                     format!("{}:{}", e.address, e.port)
                 };
                 Some(Endpoint {
+                    pool: pool(&authority),
                     authority: authority.parse().ok()?,
                     weight: e.weight,
                     active: AtomicU32::new(0),

@@ -7,6 +7,7 @@ mod handler;
 pub mod headers;
 mod l4;
 pub mod lb;
+pub mod pool;
 pub mod server;
 pub mod tls;
 pub mod upstream;

@@ -90,6 +90,8 @@ pub struct Gateway {
     /// Sockets bound by the caller (tests, socket activation), taken by port before binding.
     prebound: Mutex<HashMap<u32, std::net::TcpListener>>,
     drains: Mutex<JoinSet<()>>,
+    /// HTTP/1.1 upstream connections by endpoint, kept across snapshots.
+    pools: crate::pool::Registry,
 }
 
 impl Gateway {
@@ -128,6 +130,7 @@ impl Gateway {
             listeners: Mutex::default(),
             prebound: Mutex::default(),
             drains: Mutex::default(),
+            pools: crate::pool::Registry::default(),
         }
     }
 
@@ -157,7 +160,7 @@ impl Gateway {
     /// cannot be bound, nothing changes), swaps the dataplane atomically (requests in flight keep
     /// the one they started with) and drains listeners it removes. Needs a Tokio runtime.
     pub fn apply(&self, snapshot: Arc<Snapshot>) -> Result<(), Error> {
-        let dataplane = Dataplane::new(snapshot, &self.opts.upstream)?;
+        let dataplane = Dataplane::new(snapshot, &self.opts.upstream, &self.pools)?;
         let mut listeners = self.listeners.lock().expect("listeners");
         let mut opened = Vec::new();
         for &port in dataplane.ports.keys() {

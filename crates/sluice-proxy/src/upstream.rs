@@ -63,19 +63,37 @@ impl Upstreams {
     }
 }
 
-/// A backend's response body that keeps its endpoint's in-flight count until it ends.
+/// A backend's response body that keeps its endpoint's in-flight count until it ends, and
+/// hands the connection back to its pool when it was read to the end.
 pub struct Tracked {
     inner: Incoming,
     _in_flight: InFlight,
+    lease: Option<crate::pool::Lease>,
 }
 
 impl Tracked {
-    pub fn boxed(inner: Incoming, in_flight: InFlight) -> ProxyBody {
+    pub fn boxed(
+        inner: Incoming,
+        in_flight: InFlight,
+        lease: Option<crate::pool::Lease>,
+    ) -> ProxyBody {
         Tracked {
             inner,
             _in_flight: in_flight,
+            lease,
         }
         .boxed()
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        // A body that ended (or never had bytes) leaves the connection ready for the next request.
+        if self.inner.is_end_stream() {
+            if let Some(lease) = self.lease.as_mut() {
+                lease.give_back();
+            }
+        }
     }
 }
 
@@ -87,7 +105,13 @@ impl Body for Tracked {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            if let Some(lease) = self.lease.as_mut() {
+                lease.give_back();
+            }
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -31,6 +31,24 @@ async fn tcp_echo(name: &'static str) -> SocketAddr {
     addr
 }
 
+/// A TCP server on Gateway port 9000 for every host, and the head of a VirtualService `tcp`
+/// bound to it (its `tcp:` list follows).
+const TCP_9000: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 9000, name: tcp, protocol: TCP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: tcp, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+"#;
+
 fn tcp_service(name: &str, addr: SocketAddr, protocol: &str) -> String {
     format!(
         "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {name}, namespace: default}}\n\
@@ -47,21 +65,8 @@ async fn tcp_route_with_a_weighted_split_and_half_close() {
     let b = tcp_echo("B").await;
     let yaml = tcp_service("a", a, "TCP")
         + &tcp_service("b", b, "TCP")
-        + r#"
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: default}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: 9000, name: tcp, protocol: TCP}, hosts: ["*"]}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: tcp, namespace: default}
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  tcp:
+        + TCP_9000
+        + r#"  tcp:
     - match: [{port: 9000}]
       route:
         - {destination: {host: a, port: {number: 7000}}, weight: 75}
@@ -247,21 +252,8 @@ spec:
 async fn idle_tcp_connections_close_after_the_destination_rule_timeout() {
     let a = tcp_echo("A").await;
     let yaml = tcp_service("a", a, "TCP")
-        + r#"
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: default}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: 9000, name: tcp, protocol: TCP}, hosts: ["*"]}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: tcp, namespace: default}
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  tcp: [{route: [{destination: {host: a, port: {number: 7000}}}]}]
+        + TCP_9000
+        + r#"  tcp: [{route: [{destination: {host: a, port: {number: 7000}}}]}]
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule

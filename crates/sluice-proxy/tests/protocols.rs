@@ -9,36 +9,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn config(pod_port: u16, protocol: &str) -> String {
-    format!(
-        r#"
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers: [{{port: {{number: 80, name: http, protocol: HTTP}}, hosts: ["*"]}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: app, namespace: default}}
-spec:
-  hosts: [app.default.svc.cluster.local]
-  resolution: STATIC
-  ports: [{{number: 8000, name: web, protocol: {protocol}}}]
-  endpoints: [{{address: 127.0.0.1, ports: {{web: {pod_port}}}}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: app, namespace: default}}
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http: [{{route: [{{destination: {{host: app}}}}]}}]
-"#
-    )
-}
-
 async fn setup(
     protocol: &str,
     opts: sluice_proxy::ServerOptions,
@@ -46,7 +16,9 @@ async fn setup(
     let pod = backends(vec![Identity::new("app", "v1", "pod")])
         .await
         .remove(0);
-    let gw = gateway(snapshot(&config(pod.addr.port(), protocol), &[]), opts);
+    let yaml = service_entry_speaking("app", &[(&pod, 1)], protocol)
+        + &app_routes("    - route: [{destination: {host: app}}]");
+    let gw = gateway(snapshot(&yaml, &[]), opts);
     (gw, pod)
 }
 

@@ -219,30 +219,10 @@ async fn private_instance_serves_only_private_hosts() {
 
 fn lb_yaml(pods: &[(&Echo, u32)], policy: &str) -> String {
     service_entry("lb", pods)
+        + &app_routes("    - route: [{destination: {host: lb}}]")
         + &format!(
-            r#"
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers: [{{port: {{number: 80, name: http, protocol: HTTP}}, hosts: ["*"]}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: lb, namespace: default}}
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http: [{{route: [{{destination: {{host: lb}}}}]}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: lb, namespace: default}}
-spec:
-  host: lb
-  trafficPolicy: {{loadBalancer: {{simple: {policy}}}}}
-"#
+            "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: lb, namespace: default}}\n\
+             spec:\n  host: lb\n  trafficPolicy: {{loadBalancer: {{simple: {policy}}}}}\n"
         )
 }
 

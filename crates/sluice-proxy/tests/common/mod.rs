@@ -215,6 +215,11 @@ pub fn agree(e: &sluice_compile::explain::Explanation, r: &Reply, pods: &[Echo])
 /// A STATIC ServiceEntry for `<name>.default.svc.cluster.local:8000` over the given pods, with
 /// each pod's `version` label and endpoint weight.
 pub fn service_entry(name: &str, pods: &[(&Echo, u32)]) -> String {
+    service_entry_speaking(name, pods, "HTTP")
+}
+
+/// `service_entry` whose port has the given protocol (HTTP2, GRPC, TCP…).
+pub fn service_entry_speaking(name: &str, pods: &[(&Echo, u32)], protocol: &str) -> String {
     let endpoints: String = pods
         .iter()
         .map(|(p, w)| {
@@ -228,7 +233,7 @@ pub fn service_entry(name: &str, pods: &[(&Echo, u32)]) -> String {
     format!(
         "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {name}, namespace: default}}\n\
          spec:\n  hosts: [{name}.default.svc.cluster.local]\n  resolution: STATIC\n  \
-         ports: [{{number: 8000, name: http, protocol: HTTP}}]\n  endpoints:\n{endpoints}---\n"
+         ports: [{{number: 8000, name: http, protocol: {protocol}}}]\n  endpoints:\n{endpoints}---\n"
     )
 }
 

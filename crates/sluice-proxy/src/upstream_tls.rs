@@ -45,16 +45,14 @@ pub fn client(
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| err(e.to_string()))?;
-    let builder = if tls.insecure_skip_verify {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider.clone())))
-    } else {
+    let builder = {
         let webpki =
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots.clone()), provider.clone())
                 .build()
                 .map_err(|e| err(e.to_string()))?;
-        let names = if tls.mesh {
+        let names = if tls.insecure_skip_verify {
+            Names::Any
+        } else if tls.mesh {
             Names::Spiffe {
                 roots,
                 provider: provider.clone(),
@@ -119,6 +117,8 @@ struct BackendVerifier {
 
 #[derive(Debug)]
 enum Names {
+    /// `insecureSkipVerify`: any certificate (handshake signatures are still checked).
+    Any,
     Dns(Vec<ServerName<'static>>),
     Spiffe {
         roots: RootCertStore,
@@ -174,6 +174,7 @@ impl ServerCertVerifier for BackendVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let names = match &self.names {
+            Names::Any => return Ok(ServerCertVerified::assertion()),
             Names::Spiffe {
                 roots,
                 provider,
@@ -222,54 +223,5 @@ impl ServerCertVerifier for BackendVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.webpki.supported_verify_schemes()
-    }
-}
-
-/// `insecureSkipVerify`: any certificate is accepted (handshake signatures are still checked).
-#[derive(Debug)]
-struct AcceptAny(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -314,7 +314,7 @@ def pinned(cpu, argv):
 
 
 def start_upstream(body_bytes):
-    return Running("upstream", pinned(LOAD_CPU, [str(TARGET / "bench-upstream"), "--listen",
+    return Running("upstream", pinned(LOAD_CPU, [str(TARGET / "examples" / "bench-upstream"), "--listen",
                    f"127.0.0.1:{UPSTREAM_PORT}", "--body-bytes", str(body_bytes), "--threads", "1"]), UPSTREAM_PORT)
 
 
@@ -551,7 +551,7 @@ def write_markdown(results, meta, args):
         f"Produced by `bench/run{' --quick' if args.quick else ''}` on {meta['date']}. "
         f"Machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores, Linux {meta['machine']['kernel']}. "
         "The proxy runs alone on CPU 0 (`taskset`); load generator (wrk, h2load, oha) and upstream "
-        "(`bench/upstream`, hyper, fixed body) share CPU 1, so the direct path is the ceiling. "
+        "(`bench-upstream`, an example of sluice-echo: hyper, fixed body) share CPU 1, so the direct path is the ceiling. "
         f"{args.reps} run(s) of {args.seconds} s per point, median kept. Same routing everywhere: prefix "
         "`/tasks` and `/users` to one upstream with keep-alive; access logs off; one worker.",
         "",

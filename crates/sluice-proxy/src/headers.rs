@@ -75,16 +75,24 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 
 /// Adds what a gateway tells the backend about the client.
 pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr, scheme: &'static str) {
-    let ip = client.to_canonical().to_string();
+    // The address is written on the stack: no allocation for the common case.
+    let mut buf = [0u8; 64];
+    let ip = {
+        use std::io::Write;
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cursor, "{}", client.to_canonical());
+        let n = cursor.position() as usize;
+        &buf[..n]
+    };
     let xff = match headers.get(&X_FORWARDED_FOR) {
         Some(prev) if !prev.is_empty() => {
             let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
             v.extend_from_slice(prev.as_bytes());
             v.extend_from_slice(b", ");
-            v.extend_from_slice(ip.as_bytes());
+            v.extend_from_slice(ip);
             HeaderValue::from_bytes(&v).ok()
         }
-        _ => HeaderValue::from_str(&ip).ok(),
+        _ => HeaderValue::from_bytes(ip).ok(),
     };
     if let Some(xff) = xff {
         headers.insert(X_FORWARDED_FOR.clone(), xff);

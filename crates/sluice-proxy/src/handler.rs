@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     pub mirror_slots: Arc<Semaphore>,
     /// Append `-shadow` to a mirror's Host (Istio before 1.28).
     pub mirror_host_suffix: bool,
+    /// Write one access-log line per request (target `sluice::access`).
+    pub access_log: bool,
 }
 
 /// The downstream connection a request came on.
@@ -79,7 +81,48 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let dataplane = shared.current.load_full();
-    Ok(route(&shared, &dataplane, &conn, req).await)
+    if !shared.access_log {
+        return Ok(route(&shared, &dataplane, &conn, req).await);
+    }
+    let started = std::time::Instant::now();
+    let line = format!(
+        "\"{} {} {:?}\" authority=\"{}\" request_id=\"{}\"",
+        req.method(),
+        req.uri().path_and_query().map_or("/", |p| p.as_str()),
+        req.version(),
+        req.uri()
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()))
+            .unwrap_or("-"),
+        req.headers()
+            .get(&headers::X_REQUEST_ID)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("-"),
+    );
+    let resp = route(&shared, &dataplane, &conn, req).await;
+    let flag = resp
+        .extensions()
+        .get::<Flag>()
+        .map_or("-".to_string(), |f| format!("{f:?}"));
+    let upstream = resp.extensions().get::<Upstream>();
+    tracing::info!(
+        target: "sluice::access",
+        "{line} status={} flags={flag} duration_ms={} upstream_cluster={} upstream_host={} downstream={}",
+        resp.status().as_u16(),
+        started.elapsed().as_millis(),
+        upstream.map_or("-", |u| u.cluster.as_str()),
+        upstream.map_or("-".to_string(), |u| u.host.to_string()),
+        conn.peer,
+    );
+    Ok(resp)
+}
+
+/// Where a forwarded request went, for the access log.
+#[derive(Clone)]
+struct Upstream {
+    cluster: String,
+    host: http::uri::Authority,
 }
 
 async fn route(
@@ -383,7 +426,13 @@ impl Context<'_> {
                             return Response::from_parts(parts, full(""));
                         }
                     }
-                    let (parts, body) = resp.into_parts();
+                    let (mut parts, body) = resp.into_parts();
+                    if self.shared.access_log {
+                        parts.extensions.insert(Upstream {
+                            cluster: balancer.cluster.name.clone(),
+                            host: in_flight.endpoint().authority.clone(),
+                        });
+                    }
                     return Response::from_parts(parts, Tracked::boxed(body, in_flight, lease));
                 }
                 Ok(Err(SendError::Connect(e))) => {
@@ -654,6 +703,13 @@ fn abort_reply(abort: Abort, grpc: bool) -> Response<ProxyBody> {
 /// status gRPC maps the HTTP status to (504 → DEADLINE_EXCEEDED, 503 → UNAVAILABLE, …).
 fn local(status: StatusCode, flag: Flag, body: &'static str, grpc: bool) -> Response<ProxyBody> {
     tracing::debug!(status = status.as_u16(), flag = ?flag, "local reply");
+    let mut resp = local_reply(status, body, grpc);
+    // Local replies are the rare path; the flag rides along for the access log.
+    resp.extensions_mut().insert(flag);
+    resp
+}
+
+fn local_reply(status: StatusCode, body: &'static str, grpc: bool) -> Response<ProxyBody> {
     if grpc {
         let code = match status.as_u16() {
             504 => 4,

@@ -44,6 +44,8 @@ pub struct ServerOptions {
     pub max_mirrors_in_flight: usize,
     /// Mirrors get `Host: <host>-shadow`, as Istio before 1.28 sent them.
     pub mirror_host_suffix: bool,
+    /// One log line per request (target `sluice::access`), with Envoy's response flags.
+    pub access_log: bool,
     pub upstream: UpstreamOptions,
 }
 
@@ -62,6 +64,7 @@ impl Default for ServerOptions {
             replay_buffer_bytes: 64 * 1024,
             max_mirrors_in_flight: 1024,
             mirror_host_suffix: false,
+            access_log: false,
             upstream: UpstreamOptions::default(),
         }
     }
@@ -116,6 +119,7 @@ impl Gateway {
             replay_buffer: opts.replay_buffer_bytes,
             mirror_slots: Arc::new(Semaphore::new(opts.max_mirrors_in_flight)),
             mirror_host_suffix: opts.mirror_host_suffix,
+            access_log: opts.access_log,
         });
         Gateway {
             serving: Arc::new(Serving {

@@ -62,6 +62,10 @@ enum Command {
         /// Address listeners bind.
         #[arg(long, default_value = "0.0.0.0")]
         bind_address: std::net::IpAddr,
+        /// Log one line per request (method, path, status, Envoy response flags, duration,
+        /// upstream cluster and host) to stderr.
+        #[arg(long)]
+        access_log: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -226,6 +230,7 @@ fn main() -> ExitCode {
             config,
             identity,
             bind_address,
+            access_log,
             limits,
         } => serve(|| {
             run::serve(
@@ -234,7 +239,10 @@ fn main() -> ExitCode {
                     analyze: identity.analyze(),
                     identity: identity.identity(),
                 },
-                limits.options(bind_address),
+                sluice_proxy::ServerOptions {
+                    access_log,
+                    ..limits.options(bind_address)
+                },
             )
         }),
         Command::Demo { port } => serve(|| demo::demo(port)),

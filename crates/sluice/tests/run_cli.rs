@@ -442,3 +442,44 @@ async fn rotated_certificate_files_are_picked_up() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_names_status_flags_and_upstream() {
+    let pod = Echo::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Identity::new("app", "v1", "pod-a"),
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("sluice-access-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("gateway.yaml"), gateway_yaml()).unwrap();
+    let routes = route_yaml(pod.addr.port()).replace(
+        "    - route: [{destination: {host: app, port: {number: 8000}}}]",
+        "    - match: [{uri: {prefix: /app}}]\n      route: [{destination: {host: app, port: {number: 8000}}}]",
+    );
+    std::fs::write(dir.join("routes.yaml"), routes).unwrap();
+    let sluice = Sluice::start(&[
+        "run",
+        "--config",
+        dir.to_str().unwrap(),
+        "--bind-address",
+        "127.0.0.1",
+        "--port-map",
+        "80=0",
+        "--access-log",
+    ]);
+    let addr = sluice.listening();
+    let c = client();
+    assert_eq!(get(&c, addr, "/app/x").await.0, 200);
+    assert_eq!(get(&c, addr, "/nothing").await.0, 404);
+    sluice.wait_for("sluice::access", 2);
+    let log = sluice.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("\"GET /app/x HTTP/1.1\"") && log.contains("status=200 flags=-"),
+        "{log}"
+    );
+    assert!(log.contains(&format!("upstream_cluster=outbound|8000||app.default.svc.cluster.local upstream_host=127.0.0.1:{}", pod.addr.port())), "{log}");
+    assert!(log.contains("status=404 flags=NR"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

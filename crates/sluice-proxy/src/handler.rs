@@ -318,7 +318,8 @@ impl Context<'_> {
             }
         }
 
-        let attempts = self.attempts(balancer, &out, body, downstream_upgrade);
+        let deadline = policy.timeout.map(|t| tokio::time::Instant::now() + t);
+        let attempts = self.attempts(balancer, &out, body, downstream_upgrade, deadline);
         let mut resp = match policy.timeout {
             Some(t) => match tokio::time::timeout(t, attempts).await {
                 Ok(r) => r,
@@ -368,6 +369,7 @@ impl Context<'_> {
         out: &Outgoing,
         body: Prepared,
         downstream_upgrade: Option<hyper::upgrade::OnUpgrade>,
+        deadline: Option<tokio::time::Instant>,
     ) -> Response<ProxyBody> {
         let retry: &Retry = &self.route.policy.retry;
         let (replay, mut once) = match body {
@@ -433,7 +435,10 @@ impl Context<'_> {
                             host: in_flight.endpoint().authority.clone(),
                         });
                     }
-                    return Response::from_parts(parts, Tracked::boxed(body, in_flight, lease));
+                    return Response::from_parts(
+                        parts,
+                        Tracked::boxed(body, in_flight, lease, deadline),
+                    );
                 }
                 Ok(Err(SendError::Connect(e))) => {
                     tracing::debug!(error = %e, cluster = %balancer.cluster.name, "upstream connect failed");

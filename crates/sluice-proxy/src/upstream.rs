@@ -8,12 +8,16 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+/// Why a response body stopped early.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// What the proxy sends downstream: a backend's body or one made here.
-pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
 
 #[derive(Debug, Clone)]
 pub struct UpstreamOptions {
@@ -69,6 +73,8 @@ pub struct Tracked {
     inner: Incoming,
     _in_flight: InFlight,
     lease: Option<crate::pool::Lease>,
+    /// The route's timeout covers the whole response, body included (as Envoy's does).
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Tracked {
@@ -76,11 +82,13 @@ impl Tracked {
         inner: Incoming,
         in_flight: InFlight,
         lease: Option<crate::pool::Lease>,
+        deadline: Option<tokio::time::Instant>,
     ) -> ProxyBody {
         Tracked {
             inner,
             _in_flight: in_flight,
             lease,
+            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
         }
         .boxed()
     }
@@ -99,19 +107,33 @@ impl Drop for Tracked {
 
 impl Body for Tracked {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            if let Some(lease) = self.lease.as_mut() {
-                lease.give_back();
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                if let Some(lease) = self.lease.as_mut() {
+                    lease.give_back();
+                }
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(Into::into))),
+            Poll::Pending => {
+                let expired = self
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                if expired {
+                    let e = "upstream request timeout while streaming the body";
+                    Poll::Ready(Some(Err(e.into())))
+                } else {
+                    Poll::Pending
+                }
             }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {

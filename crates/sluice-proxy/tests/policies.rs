@@ -651,3 +651,74 @@ spec:
     );
     assert_eq!(e.route.unwrap().virtual_service, "team/shop-routes");
 }
+
+/// A backend that sends its headers and a first chunk at once, and the rest after `stall`.
+async fn stalling_backend(stall: Duration) -> std::net::SocketAddr {
+    use futures_util::StreamExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_req| async move {
+                    let frames = futures_util::stream::iter(0..2).then(move |i| async move {
+                        if i == 1 {
+                            tokio::time::sleep(stall).await;
+                        }
+                        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(
+                            bytes::Bytes::from_static(b"chunk;"),
+                        ))
+                    });
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                        http_body_util::StreamBody::new(frames),
+                    ))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_route_timeout_also_covers_a_stalled_body() {
+    use http_body_util::BodyExt;
+    let backend = stalling_backend(Duration::from_secs(3)).await;
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: app, namespace: default}}\n\
+         spec:\n  hosts: [app.default.svc.cluster.local]\n  resolution: STATIC\n  \
+         ports: [{{number: 8000, name: http, protocol: HTTP}}]\n  \
+         endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]\n---\n",
+        backend.port()
+    ) + &app_routes(
+        "    - {match: [{uri: {prefix: /limited}}], timeout: 500ms, route: [{destination: {host: app}}]}\n    - route: [{destination: {host: app}}]",
+    );
+    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    let addr = gw.local_addr(80).unwrap();
+    let fetch = |path: &'static str| async move {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let req = hyper::Request::get(path)
+            .header("host", "a")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let t = Instant::now();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = resp.into_body().collect().await;
+        (body.map(|b| b.to_bytes()), t.elapsed())
+    };
+    let (body, took) = fetch("/limited").await;
+    assert!(body.is_err(), "the body must be cut: {body:?}");
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+    let (body, took) = fetch("/free").await;
+    assert_eq!(&body.unwrap()[..], b"chunk;chunk;");
+    assert!(took >= Duration::from_millis(2900));
+}

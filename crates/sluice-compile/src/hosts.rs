@@ -14,13 +14,19 @@ pub fn fqdn(host: &str, namespace: &str, domain_suffix: &str) -> String {
 }
 
 /// Does the (possibly wildcard) `pattern` cover the concrete or wildcard `host`?
-/// `*.example.com` covers `a.example.com` and `*.a.example.com`, but not `example.com`.
+/// `*.example.com` covers `a.example.com` and `*.a.example.com`, but not `example.com`; case is
+/// ignored (DNS names are case-insensitive).
 pub fn covers(pattern: &str, host: &str) -> bool {
     if pattern == "*" {
         return true;
     }
     match pattern.strip_prefix('*') {
-        Some(suffix) => host.len() > suffix.len() && host.ends_with(suffix) && host != "*",
+        Some(suffix) => {
+            host.len() > suffix.len()
+                && host.as_bytes()[host.len() - suffix.len()..]
+                    .eq_ignore_ascii_case(suffix.as_bytes())
+                && host != "*"
+        }
         None => pattern.eq_ignore_ascii_case(host),
     }
 }

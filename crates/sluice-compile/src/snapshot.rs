@@ -52,15 +52,9 @@ pub struct L4Route {
 }
 
 impl L4Route {
+    /// Whether the route takes this SNI.
     pub fn takes_sni(&self, sni: &str) -> bool {
-        self.sni.iter().any(|s| {
-            s == "*"
-                || s.eq_ignore_ascii_case(sni)
-                || s.strip_prefix('*').is_some_and(|suffix| {
-                    sni.len() > suffix.len()
-                        && sni[sni.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
-                })
-        })
+        self.sni.iter().any(|s| crate::hosts::covers(s, sni))
     }
 }
 

@@ -55,19 +55,14 @@ pub struct TlsServer {
 }
 
 impl TlsServer {
-    /// Whether the server covers `host` (lower-case, without port).
+    /// Whether the server covers `host` (without port).
     pub fn covers(&self, host: &str) -> bool {
-        self.sni.iter().any(|s| {
-            s == "*"
-                || s == host
-                || s.strip_prefix('*')
-                    .is_some_and(|suffix| host.len() > suffix.len() && host.ends_with(suffix))
-        })
+        self.sni.iter().any(|s| crate::hosts::covers(s, host))
     }
 }
 
-/// The server for a ClientHello's SNI: exact name, then the longest wildcard, then `*`. A
-/// client without SNI gets only a `*` server.
+/// The server for a ClientHello's SNI: exact name, then the longest wildcard, then `*` (names
+/// compared without regard to case). A client without SNI gets only a `*` server.
 pub fn select_server<'a>(servers: &'a [TlsServer], sni: Option<&str>) -> Option<&'a TlsServer> {
     select_index(servers, sni).map(|i| &servers[i])
 }
@@ -78,19 +73,18 @@ pub fn select_index(servers: &[TlsServer], sni: Option<&str>) -> Option<usize> {
     let Some(sni) = sni else {
         return any();
     };
-    let sni = sni.to_ascii_lowercase();
-    if let Some(i) = servers.iter().position(|s| s.sni.contains(&sni)) {
+    if let Some(i) = servers
+        .iter()
+        .position(|s| s.sni.iter().any(|n| n.eq_ignore_ascii_case(sni)))
+    {
         return Some(i);
     }
     servers
         .iter()
         .enumerate()
         .flat_map(|(i, s)| s.sni.iter().map(move |n| (i, n)))
-        .filter_map(|(i, n)| {
-            let suffix = n.strip_prefix('*')?;
-            (!suffix.is_empty() && sni.len() > suffix.len() && sni.ends_with(suffix))
-                .then_some((suffix.len(), i))
-        })
+        .filter(|(_, n)| n.len() > 1 && n.starts_with('*') && crate::hosts::covers(n, sni))
+        .map(|(i, n)| (n.len(), i))
         .max_by_key(|(len, _)| *len)
         .map(|(_, i)| i)
         .or_else(any)

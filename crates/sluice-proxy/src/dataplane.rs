@@ -10,8 +10,6 @@ use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct PortRoutes {
-    /// Istio's listener name, `0.0.0.0_<bind port>`.
-    pub listener: String,
     /// The Gateway port, for `port` matches and redirects.
     pub service_port: u32,
     pub kind: PortKind,
@@ -104,7 +102,6 @@ impl Dataplane {
             ports.insert(
                 *bind,
                 PortRoutes {
-                    listener: l.name.clone(),
                     service_port: l.service_port,
                     kind,
                 },

@@ -238,7 +238,7 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
             e.route = Some(route_ref(route));
             e.action = "forward";
             e.clusters = shares(snapshot, &forward.destinations);
-            let first = pick_weighted(forward, 0);
+            let first = pick_weighted(&forward.destinations, 0);
             e.cluster = Some(first.cluster.clone());
             e.policy = Some(policy_view(route, first, matched, req.path));
             match snapshot.clusters.get(&first.cluster) {

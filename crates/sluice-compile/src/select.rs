@@ -257,16 +257,16 @@ fn redirect_location<H: HeaderLookup + ?Sized>(
     loc
 }
 
-/// Picks a weighted destination with `roll` uniform in `0..total_weight`.
-pub fn pick_weighted(forward: &Forward, roll: u32) -> &WeightedCluster {
+/// Picks a weighted destination (of a non-empty list) with `roll` uniform in `0..total weight`.
+pub fn pick_weighted(destinations: &[WeightedCluster], roll: u32) -> &WeightedCluster {
     let mut acc = 0;
-    for d in &forward.destinations {
+    for d in destinations {
         acc += d.weight;
         if roll < acc {
             return d;
         }
     }
-    &forward.destinations[forward.destinations.len() - 1]
+    &destinations[destinations.len() - 1]
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! (rewrite, header edits, mirrors, retries, timeouts) and stream the response back.
 use crate::dataplane::{Dataplane, PortKind};
 use crate::headers::{self, View};
-use crate::lb::Balancer;
+use crate::lb::{pick_destination, Balancer};
 use crate::pool::{Lease, SendError};
 use crate::tls::ClientCert;
 use crate::upstream::{full, Prepared, ProxyBody, RequestBody, Tracked, Upstreams};
@@ -16,7 +16,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rand::Rng;
 use sluice_compile::policy::{Abort, Cors, Retry};
-use sluice_compile::select::pick_weighted;
 use sluice_compile::snapshot::{Forward, Route, RouteMatch};
 use sluice_compile::{select_route, RequestView, RouteDecision};
 use std::convert::Infallible;
@@ -261,10 +260,7 @@ impl Context<'_> {
             }
         }
 
-        let destination = match forward.destinations.len() {
-            1 => &forward.destinations[0],
-            _ => pick_weighted(forward, rand::rng().random_range(0..forward.total_weight)),
-        };
+        let destination = pick_destination(&forward.destinations, forward.total_weight);
         let Some(balancer) = self.dp.balancers.get(&destination.cluster) else {
             return local(StatusCode::SERVICE_UNAVAILABLE, Flag::NC, "", self.grpc);
         };

@@ -1,7 +1,6 @@
 //! TCP proxying: `tcp[]` routes (raw TCP) and `tls[]` routes (TLS passed through by SNI,
 //! read from the ClientHello without terminating it), then bytes copied both ways.
 use crate::dataplane::Dataplane;
-use rand::Rng;
 use sluice_compile::snapshot::L4Route;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -33,21 +32,7 @@ where
     } else {
         routes.first().ok_or("no tcp route")?
     };
-    let destination = match route.destinations.len() {
-        1 => &route.destinations[0],
-        _ => {
-            let roll = rand::rng().random_range(0..route.total_weight.max(1));
-            let mut acc = 0;
-            route
-                .destinations
-                .iter()
-                .find(|d| {
-                    acc += d.weight;
-                    roll < acc
-                })
-                .unwrap_or(&route.destinations[0])
-        }
-    };
+    let destination = crate::lb::pick_destination(&route.destinations, route.total_weight);
     let balancer = dp
         .balancers
         .get(&destination.cluster)

@@ -3,7 +3,8 @@
 //! immutable for the life of a snapshot.
 use http::uri::Authority;
 use rand::Rng;
-use sluice_compile::snapshot::{Cluster, LbPolicy};
+use sluice_compile::select::pick_weighted;
+use sluice_compile::snapshot::{Cluster, LbPolicy, WeightedCluster};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -186,6 +187,14 @@ impl Balancer {
     /// Requests in flight on endpoint `i`.
     pub fn active(&self, i: usize) -> u32 {
         self.endpoints[i].active.load(Ordering::Relaxed)
+    }
+}
+
+/// A route's destination by weight (`weighted` is never empty; one destination takes all).
+pub fn pick_destination(weighted: &[WeightedCluster], total_weight: u32) -> &WeightedCluster {
+    match weighted.len() {
+        1 => &weighted[0],
+        _ => pick_weighted(weighted, rand::rng().random_range(0..total_weight.max(1))),
     }
 }
 

@@ -307,31 +307,11 @@ impl Compiler<'_> {
                         .collect()
                 };
             for (index, sni, route) in routes {
-                let live: Vec<_> = route
+                let entries: Vec<_> = route
                     .iter()
-                    .filter(|d| route.len() == 1 || d.weight.unwrap_or(0) > 0)
+                    .map(|d| (d.destination.as_ref(), d.weight, None))
                     .collect();
-                let destinations: Vec<WeightedCluster> = live
-                    .iter()
-                    .filter_map(|d| {
-                        let dest = d.destination.as_ref()?;
-                        Some(WeightedCluster {
-                            cluster: self.cluster(
-                                vs,
-                                dest.host.as_deref()?,
-                                dest.subset.as_deref(),
-                                dest.port.as_ref().and_then(|p| p.number),
-                                port,
-                            ),
-                            weight: if live.len() == 1 {
-                                1
-                            } else {
-                                d.weight.unwrap_or(0).max(0) as u32
-                            },
-                            headers: None,
-                        })
-                    })
-                    .collect();
+                let destinations = self.weighted(vs, &entries, port);
                 if destinations.is_empty() {
                     continue;
                 }
@@ -528,36 +508,14 @@ impl Compiler<'_> {
                 body: body.into(),
             }
         } else {
-            let live: Vec<_> = r
+            let entries: Vec<_> = r
                 .route
                 .iter()
-                .filter(|d| r.route.len() == 1 || d.weight.unwrap_or(0) > 0)
+                .map(|d| (d.destination.as_ref(), d.weight, d.headers.as_ref()))
                 .collect();
-            let destinations: Vec<WeightedCluster> = live
-                .iter()
-                .filter_map(|d| {
-                    let dest = d.destination.as_ref()?;
-                    let cluster = self.cluster(
-                        vs,
-                        dest.host.as_deref()?,
-                        dest.subset.as_deref(),
-                        dest.port.as_ref().and_then(|p| p.number),
-                        port,
-                    );
-                    let headers = crate::policy::header_policy(d.headers.as_ref());
-                    Some(WeightedCluster {
-                        cluster,
-                        weight: if live.len() == 1 {
-                            1
-                        } else {
-                            d.weight.unwrap_or(0).max(0) as u32
-                        },
-                        headers: (!headers.is_empty()).then(|| Arc::new(headers)),
-                    })
-                })
-                .collect();
+            let destinations = self.weighted(vs, &entries, port);
             if destinations.is_empty() {
-                return None; // delegate: handled by the route-policy work
+                return None; // nothing to send to: the route is dropped
             }
             let total_weight = destinations.iter().map(|d| d.weight).sum();
             Action::Forward(Forward {
@@ -596,13 +554,7 @@ impl Compiler<'_> {
             .filter(|(_, pct)| *pct > 0.0)
             .filter_map(|(d, percentage)| {
                 Some(crate::policy::Mirror {
-                    cluster: self.cluster(
-                        vs,
-                        d.host.as_deref()?,
-                        d.subset.as_deref(),
-                        d.port.as_ref().and_then(|p| p.number),
-                        port,
-                    ),
+                    cluster: self.destination_cluster(vs, d, port)?,
                     percentage,
                 })
             })
@@ -622,6 +574,50 @@ impl Compiler<'_> {
                 .as_ref()
                 .map(|c| crate::policy::Cors::from_istio(c, string_matcher)),
         }
+    }
+
+    /// Weighted clusters of a route's destinations `(destination, weight, headers)`: with several,
+    /// weight-0 ones are dropped; a single destination takes all traffic whatever its weight.
+    fn weighted(
+        &mut self,
+        vs: &Object,
+        entries: &[(
+            Option<&Destination>,
+            Option<i32>,
+            Option<&sluice_api::istio::Headers>,
+        )],
+        port: u32,
+    ) -> Vec<WeightedCluster> {
+        let live: Vec<_> = entries
+            .iter()
+            .filter(|(_, w, _)| entries.len() == 1 || w.unwrap_or(0) > 0)
+            .collect();
+        live.iter()
+            .filter_map(|(dest, weight, headers)| {
+                let cluster = self.destination_cluster(vs, (*dest)?, port)?;
+                let headers = crate::policy::header_policy(*headers);
+                Some(WeightedCluster {
+                    cluster,
+                    weight: if live.len() == 1 {
+                        1
+                    } else {
+                        weight.unwrap_or(0).max(0) as u32
+                    },
+                    headers: (!headers.is_empty()).then(|| Arc::new(headers)),
+                })
+            })
+            .collect()
+    }
+
+    /// The cluster a VirtualService destination names (None without a host).
+    fn destination_cluster(&mut self, vs: &Object, d: &Destination, port: u32) -> Option<String> {
+        Some(self.cluster(
+            vs,
+            d.host.as_deref()?,
+            d.subset.as_deref(),
+            d.port.as_ref().and_then(|p| p.number),
+            port,
+        ))
     }
 
     /// The cluster for a destination, created on first use.

@@ -521,18 +521,9 @@ fn credential(
         r.push(Severity::Error, codes::INVALID_GATEWAY_CREDENTIAL, p, format!("The credential referenced by the Gateway {} in namespace {} is invalid: Secret {ns}/{name} has no {}", gw.name, gw.namespace, missing.join(", ")), None);
         return;
     }
-    if let Ok(crate::tls::TlsSettings {
-        cert_chain: crate::tls::Pem::Inline(cert),
-        private_key: crate::tls::Pem::Inline(key),
-        ..
-    }) = crate::tls::settings(
-        &sluice_api::istio::ServerTlsSettings {
-            credential_name: Some(name.to_string()),
-            ..Default::default()
-        },
-        store,
-        ns,
-    ) {
+    if let Ok((crate::tls::Pem::Inline(cert), crate::tls::Pem::Inline(key), _)) =
+        crate::tls::from_secret(store, ns, name)
+    {
         for problem in crate::pem_check::check_pair(&cert, &key, opts.now_unix) {
             let (severity, message) = match problem {
                 crate::pem_check::Problem::Expired(when) => (Severity::Warning, format!("the certificate in Secret {ns}/{name} expired on {when}")),

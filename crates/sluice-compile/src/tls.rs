@@ -254,7 +254,11 @@ pub fn settings(
 }
 
 /// `tls.crt`/`tls.key`/`ca.crt` (or `cert`/`key`/`cacert`), the CA possibly in `<name>-cacert`.
-fn from_secret(store: &Store, ns: &str, name: &str) -> Result<(Pem, Pem, Option<Pem>), TlsProblem> {
+pub(crate) fn from_secret(
+    store: &Store,
+    ns: &str,
+    name: &str,
+) -> Result<(Pem, Pem, Option<Pem>), TlsProblem> {
     let secret = store
         .get(Kind::Secret, ns, name)
         .ok_or_else(|| TlsProblem::SecretNotFound(format!("{ns}/{name}")))?;

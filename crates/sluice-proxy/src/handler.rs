@@ -516,8 +516,8 @@ impl Context<'_> {
         }
         Dispatch::Client(match tls {
             Some(client) => client.request(req),
-            None if cluster.http2 => self.shared.upstreams.http2.request(req),
-            None => self.shared.upstreams.http1.request(req),
+            // Plaintext HTTP/1.1 endpoints always carry a pool (Dataplane::new): this is HTTP/2.
+            None => self.shared.upstreams.http2.request(req),
         })
     }
 

@@ -39,9 +39,10 @@ impl Default for UpstreamOptions {
     }
 }
 
+/// The shared client for plaintext HTTP/2 clusters (connections multiplexed per endpoint).
+/// Plaintext HTTP/1.1 endpoints have their own pools (`pool`), TLS clusters their own clients.
 #[derive(Clone)]
 pub struct Upstreams {
-    pub http1: Client<HttpConnector, RequestBody>,
     pub http2: Client<HttpConnector, RequestBody>,
 }
 
@@ -51,18 +52,14 @@ impl Upstreams {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(opts.connect_timeout));
         connector.set_keepalive(Some(Duration::from_secs(60)));
-        let builder = |http2: bool| {
-            let mut b = Client::builder(TokioExecutor::new());
-            b.timer(TokioTimer::new())
-                .pool_timer(TokioTimer::new())
-                .pool_idle_timeout(opts.pool_idle_timeout)
-                .pool_max_idle_per_host(opts.max_idle_per_endpoint)
-                .http2_only(http2);
-            b.build(connector.clone())
-        };
+        let mut b = Client::builder(TokioExecutor::new());
+        b.timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(opts.pool_idle_timeout)
+            .pool_max_idle_per_host(opts.max_idle_per_endpoint)
+            .http2_only(true);
         Upstreams {
-            http1: builder(false),
-            http2: builder(true),
+            http2: b.build(connector),
         }
     }
 }

@@ -159,16 +159,12 @@ def envoy_config(d):
                 route: {{cluster: upstream}}"""
         for r in ROUTES
     )
-    text = f"""static_resources:
-  listeners:
-  - name: http
-    address: {{socket_address: {{address: 127.0.0.1, port_value: {PORTS['envoy']}}}}}
-    filter_chains:
-    - filters:
+    # The same HTTP connection manager serves the plaintext and the TLS listener.
+    hcm = lambda stat_prefix: f"""
       - name: envoy.filters.network.http_connection_manager
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress
+          stat_prefix: {stat_prefix}
           codec_type: AUTO
           route_config:
             virtual_hosts:
@@ -177,7 +173,13 @@ def envoy_config(d):
               routes:{routes}
           http_filters:
           - name: envoy.filters.http.router
-            typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}
+            typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}"""
+    text = f"""static_resources:
+  listeners:
+  - name: http
+    address: {{socket_address: {{address: 127.0.0.1, port_value: {PORTS['envoy']}}}}}
+    filter_chains:
+    - filters:{hcm("ingress")}
   - name: https
     address: {{socket_address: {{address: 127.0.0.1, port_value: {TLS_PORTS['envoy']}}}}}
     filter_chains:
@@ -190,20 +192,7 @@ def envoy_config(d):
             tls_certificates:
             - certificate_chain: {{filename: "{cert}"}}
               private_key: {{filename: "{key}"}}
-      filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress_tls
-          codec_type: AUTO
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:{routes}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}
+      filters:{hcm("ingress_tls")}
   clusters:
   - name: upstream
     type: STATIC
@@ -345,14 +334,19 @@ def http1_port(name):
 
 # ---------------------------------------------------------------- load generators
 
+def wrk_failures(out):
+    """Requests wrk counts as failed: non-2xx/3xx answers and socket errors."""
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return (int(errors.group(1)) if errors else 0) + (sum(map(int, sock.groups())) if sock else 0)
+
+
 def wrk(port, conns, seconds):
     out = subprocess.run(pinned(LOAD_CPU, [tool("wrk"), "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
                          f"http://127.0.0.1:{port}{PATH}"]), capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    failed = (int(errors.group(1)) if errors else 0) + (sum(map(int, sock.groups())) if sock else 0)
+    failed = wrk_failures(out)
 
     def pct(p):
         m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
@@ -507,9 +501,7 @@ def reloads_under_load(name, args, results):
             os.kill(proxy.proc.pid, RELOAD[name])
             time.sleep((seconds - 1.5) / 50)
         out = load.communicate()[0]
-        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-        sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-        failed = (int(errors.group(1)) if errors else 0) + (sum(map(int, sock.groups())) if sock else 0)
+        failed = wrk_failures(out)
         total = int(re.search(r"(\d+) requests in", out).group(1))
         r = {"requests": total, "failed": failed}
         if name == "sluice":

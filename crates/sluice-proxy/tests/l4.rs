@@ -4,7 +4,6 @@ use common::pki::*;
 use common::*;
 use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -124,17 +123,7 @@ spec:
     let snap = snapshot(&yaml, &[]);
     let gw = gateway(snap.clone(), test_options());
     let addr = gw.local_addr(443).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.issuer.der().clone()).unwrap();
-    let config = Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    );
+    let config = client_config(&ca, None, false, false);
     for (sni, backend_name) in [
         ("one.secure.example", "one.secure.example"),
         ("two.secure.example", "two.secure.example"),
@@ -218,17 +207,7 @@ spec:
   tcp: [{route: [{destination: {host: a, port: {number: 7000}}}]}]
 "#;
     let gw = gateway(snapshot(&yaml, &[]), test_options());
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.issuer.der().clone()).unwrap();
-    let config = Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    );
+    let config = client_config(&ca, None, false, false);
     let tcp = TcpStream::connect(gw.local_addr(9443).unwrap())
         .await
         .unwrap();

@@ -304,6 +304,17 @@ async fn grpc_call(
     (status, headers, collected.trailers().cloned())
 }
 
+/// A ServiceEntry for `<name>.default.svc.cluster.local:9000` (GRPC) at `backend`.
+fn grpc_service(name: &str, backend: std::net::SocketAddr) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {name}, namespace: default}}\n\
+         spec:\n  hosts: [{name}.default.svc.cluster.local]\n  resolution: STATIC\n  \
+         ports: [{{number: 9000, name: grpc, protocol: GRPC}}]\n  \
+         endpoints: [{{address: 127.0.0.1, ports: {{grpc: {}}}}}]\n---\n",
+        backend.port()
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_end_to_end_keeps_trailers_and_maps_timeouts() {
     let fast = grpc_backend(Duration::ZERO).await;
@@ -317,24 +328,7 @@ spec:
   selector: {{istio: ingressgateway}}
   servers: [{{port: {{number: 80, name: grpc, protocol: GRPC}}, hosts: ["*"]}}]
 ---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: fast, namespace: default}}
-spec:
-  hosts: [fast.default.svc.cluster.local]
-  resolution: STATIC
-  ports: [{{number: 9000, name: grpc, protocol: GRPC}}]
-  endpoints: [{{address: 127.0.0.1, ports: {{grpc: {}}}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: slow, namespace: default}}
-spec:
-  hosts: [slow.default.svc.cluster.local]
-  resolution: STATIC
-  ports: [{{number: 9000, name: grpc, protocol: GRPC}}]
-  endpoints: [{{address: 127.0.0.1, ports: {{grpc: {}}}}}]
----
+{}{}
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: grpc, namespace: default}}
@@ -348,8 +342,8 @@ spec:
     - match: [{{uri: {{prefix: /fast.Service/}}}}]
       route: [{{destination: {{host: fast}}}}]
 "#,
-        fast.port(),
-        slow.port()
+        grpc_service("fast", fast),
+        grpc_service("slow", slow)
     );
     let gw = gateway(snapshot(&yaml, &[]), test_options());
     let (status, headers, trailers) = grpc_call(&gw, "/fast.Service/Hello").await;

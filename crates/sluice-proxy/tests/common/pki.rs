@@ -121,3 +121,38 @@ pub async fn tls_backend(ca: &Ca, names: &[&str], client_ca: Option<&Ca>) -> std
     });
     addr
 }
+
+/// A TLS client trusting `ca`, optionally presenting a client certificate, limited to TLS 1.2
+/// when asked.
+pub fn client_config(
+    ca: &Ca,
+    client: Option<&Leaf>,
+    tls12_only: bool,
+    alpn_h2: bool,
+) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.issuer.der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let b = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match client {
+        Some(leaf) => b
+            .with_client_auth_cert(
+                vec![leaf.der.clone()],
+                PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => b.with_no_client_auth(),
+    };
+    if alpn_h2 {
+        config.alpn_protocols = vec![b"h2".to_vec()];
+    }
+    Arc::new(config)
+}

@@ -42,7 +42,7 @@ def main():
     cfg = bench.sluice_config(bench.WORK)
     up = bench.start_upstream(0)
     proxy = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
+        ["taskset", "-c", bench.PROXY_CPU, "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
          str(bench.TARGET / "sluice"), "run", "--config", str(cfg), "--bind-address", "127.0.0.1",
          "--port-map", f"80={bench.PORTS['sluice']},443={bench.TLS_PORTS['sluice']}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "error"},

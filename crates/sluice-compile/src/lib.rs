@@ -11,6 +11,10 @@ pub use analyze::{analyze, AnalyzeOptions};
 
 use sluice_config::{Diagnostic, Loaded, Store};
 
+/// A map read on every request and keyed by configuration (hosts, ports, cluster names): a fast
+/// hash instead of SipHash. Clients only look keys up, so they cannot grow its buckets.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Everything `validate` says about a loaded configuration: load and schema problems, each
 /// object's own rules, then the cross-object analysis; sorted by file and line.
 pub fn check(loaded: &Loaded, opts: &AnalyzeOptions) -> (Store, Vec<Diagnostic>) {

@@ -79,8 +79,7 @@ pub fn host_of(authority: &str) -> std::borrow::Cow<'_, str> {
 /// Istio's default path normalisation (BASE): `\` becomes `/`, dot-segments are removed
 /// (RFC 3986), repeated slashes and `%2F` are kept. Borrowed when nothing changes.
 pub fn normalize_path(path: &str) -> std::borrow::Cow<'_, str> {
-    let needs = path.contains('\\') || path.split('/').any(|s| s == "." || s == "..");
-    if !needs {
+    if !needs_normalizing(path.as_bytes()) {
         return path.into();
     }
     let path = path.replace('\\', "/");
@@ -104,6 +103,18 @@ pub fn normalize_path(path: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     format!("/{}", out.join("/")).into()
+}
+
+/// A backslash or a `.` / `..` segment: what normalisation would change. One pass, no allocation,
+/// since every request asks.
+fn needs_normalizing(path: &[u8]) -> bool {
+    path.iter().enumerate().any(|(i, &b)| match b {
+        b'\\' => true,
+        b'.' if i == 0 || path[i - 1] == b'/' => {
+            matches!(&path[i + 1..], [] | [b'/', ..] | [b'.'] | [b'.', b'/', ..])
+        }
+        _ => false,
+    })
 }
 
 fn split_query(path_and_query: &str) -> (&str, &str) {
@@ -281,6 +292,14 @@ mod tests {
         assert_eq!(normalize_path("/a%2Fb"), "/a%2Fb");
         assert_eq!(normalize_path("/../../x"), "/x");
         assert_eq!(normalize_path("/a/b/.."), "/a/");
+        assert_eq!(normalize_path("/a/."), "/a/");
+        assert_eq!(normalize_path("./a"), "/a");
+        for kept in ["/a.b/c..d/.e/..f/", "/tasks/1", "/", "/.well-known/x"] {
+            assert!(
+                matches!(normalize_path(kept), std::borrow::Cow::Borrowed(_)),
+                "{kept}"
+            );
+        }
     }
 
     #[test]

@@ -104,9 +104,9 @@ pub struct RouteTable {
     /// `http.<bind port>`.
     pub name: String,
     pub virtual_hosts: Vec<VirtualHost>,
-    exact: HashMap<String, usize>,
+    exact: crate::FastMap<String, usize>,
     /// `*.example.com` stored as `.example.com`.
-    wildcard: HashMap<String, usize>,
+    wildcard: crate::FastMap<String, usize>,
     any: Option<usize>,
 }
 

@@ -4,8 +4,7 @@
 use crate::lb::Balancer;
 use crate::Error;
 use sluice_compile::snapshot::{L4Route, ListenerProtocol, RouteTable, TlsServer};
-use sluice_compile::Snapshot;
-use std::collections::HashMap;
+use sluice_compile::{FastMap, Snapshot};
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -57,10 +56,10 @@ impl PortRoutes {
 #[derive(Default)]
 pub struct Dataplane {
     pub snapshot: Arc<Snapshot>,
-    pub ports: HashMap<u32, PortRoutes>,
-    pub balancers: HashMap<String, Arc<Balancer>>,
+    pub ports: FastMap<u32, PortRoutes>,
+    pub balancers: FastMap<String, Arc<Balancer>>,
     /// Pools of the clusters that speak TLS to their endpoints.
-    pub tls_clients: HashMap<String, crate::upstream_tls::TlsClient>,
+    pub tls_clients: FastMap<String, crate::upstream_tls::TlsClient>,
 }
 
 impl Dataplane {
@@ -82,7 +81,7 @@ impl Dataplane {
                 })
                 .collect()
         };
-        let mut ports = HashMap::new();
+        let mut ports = FastMap::default();
         for (bind, l) in &snapshot.listeners {
             let kind = match &l.protocol {
                 ListenerProtocol::Http { route_table } => PortKind::Plain(table(route_table)),
@@ -120,7 +119,7 @@ impl Dataplane {
                 (name.clone(), Arc::new(balancer))
             })
             .collect();
-        let mut tls_clients = HashMap::new();
+        let mut tls_clients = FastMap::default();
         for (name, c) in &snapshot.clusters {
             if let Some(tls) = &c.tls {
                 tls_clients.insert(name.clone(), crate::upstream_tls::client(c, tls, upstream)?);

@@ -47,6 +47,65 @@ pub(crate) struct Downstream {
     pub sni: Option<String>,
     /// TLS: the verified client certificate, if any.
     pub client_cert: Option<ClientCert>,
+    /// `peer`'s address as `x-forwarded-for` gets it.
+    pub client_address: HeaderValue,
+}
+
+impl Downstream {
+    pub fn new(
+        peer: SocketAddr,
+        bind_port: u32,
+        scheme: &'static str,
+        sni: Option<String>,
+        client_cert: Option<ClientCert>,
+    ) -> Downstream {
+        Downstream {
+            peer,
+            bind_port,
+            scheme,
+            sni,
+            client_cert,
+            client_address: headers::client_address(peer.ip()),
+        }
+    }
+}
+
+/// Why the last try of a request got no response; the local reply is made only when no try
+/// succeeds.
+#[derive(Clone, Copy)]
+enum Failure {
+    NoHealthyUpstream,
+    Connect,
+    Reset,
+    Timeout,
+}
+
+impl Failure {
+    fn reply(self, grpc: bool) -> Response<ProxyBody> {
+        let (status, flag, body) = match self {
+            Failure::NoHealthyUpstream => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Flag::UH,
+                "no healthy upstream",
+            ),
+            Failure::Connect => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Flag::UF,
+                "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+            ),
+            Failure::Reset => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Flag::UC,
+                "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+            ),
+            Failure::Timeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                Flag::UT,
+                "upstream request timeout",
+            ),
+        };
+        local(status, flag, body, grpc)
+    }
 }
 
 /// Envoy's response flags, for the log line of a request the gateway answered itself.
@@ -287,7 +346,11 @@ impl Context<'_> {
             out.headers.insert(HOST, v);
         }
         headers::strip_hop_by_hop(&mut out.headers, upgrade);
-        headers::add_forwarding(&mut out.headers, self.conn.peer.ip(), self.conn.scheme);
+        headers::add_forwarding(
+            &mut out.headers,
+            &self.conn.client_address,
+            self.conn.scheme,
+        );
         // Only the gateway vouches for client certificates: a client's own header is dropped.
         out.headers.remove(&headers::X_FORWARDED_CLIENT_CERT);
         if let Some(cert) = &self.conn.client_cert {
@@ -315,18 +378,11 @@ impl Context<'_> {
         }
 
         let deadline = policy.timeout.map(|t| tokio::time::Instant::now() + t);
-        let attempts = self.attempts(balancer, &out, body, downstream_upgrade, deadline);
+        let attempts = self.attempts(balancer, out, body, downstream_upgrade, deadline);
         let mut resp = match policy.timeout {
             Some(t) => match tokio::time::timeout(t, attempts).await {
                 Ok(r) => r,
-                Err(_) => {
-                    return local(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        Flag::UT,
-                        "upstream request timeout",
-                        self.grpc,
-                    )
-                }
+                Err(_) => return Failure::Timeout.reply(self.grpc),
             },
             None => attempts.await,
         };
@@ -362,7 +418,7 @@ impl Context<'_> {
     async fn attempts(
         &self,
         balancer: &Arc<Balancer>,
-        out: &Outgoing,
+        mut out: Outgoing,
         body: Prepared,
         downstream_upgrade: Option<hyper::upgrade::OnUpgrade>,
         deadline: Option<tokio::time::Instant>,
@@ -379,23 +435,13 @@ impl Context<'_> {
             1
         };
         let mut previous = None;
-        let mut last = local(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Flag::UH,
-            "no healthy upstream",
-            self.grpc,
-        );
+        let mut failure = Failure::NoHealthyUpstream;
         for attempt in 0..tries {
             if attempt > 0 {
                 tokio::time::sleep(backoff(retry.backoff, attempt)).await;
             }
             let Some(in_flight) = balancer.pick(previous) else {
-                return local(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Flag::UH,
-                    "no healthy upstream",
-                    self.grpc,
-                );
+                return Failure::NoHealthyUpstream.reply(self.grpc);
             };
             previous = Some(in_flight.index());
             let body = match &replay {
@@ -403,8 +449,14 @@ impl Context<'_> {
                 None => once.take().expect("a single try"),
             };
             let more = attempt + 1 < tries;
+            // The last try takes the headers; earlier ones send a copy.
+            let headers = if more {
+                out.headers.clone()
+            } else {
+                std::mem::take(&mut out.headers)
+            };
             let sent = self
-                .send(balancer, in_flight.endpoint(), out, body, false)
+                .send(balancer, in_flight.endpoint(), &out, headers, body, false)
                 .run();
             let result = match retry.per_try_timeout {
                 Some(t) => tokio::time::timeout(t, sent).await.map_err(|_| ()),
@@ -438,42 +490,27 @@ impl Context<'_> {
                 }
                 Ok(Err(SendError::Connect(e))) => {
                     tracing::debug!(error = %e, cluster = %balancer.cluster.name, "upstream connect failed");
-                    last = local(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        Flag::UF,
-                        "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-                        self.grpc,
-                    );
+                    failure = Failure::Connect;
                     if !retry.retries_connect_failure() {
                         break;
                     }
                 }
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, cluster = %balancer.cluster.name, "upstream reset");
-                    last = local(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        Flag::UC,
-                        "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
-                        self.grpc,
-                    );
+                    failure = Failure::Reset;
                     if !retry.retries_reset() {
                         break;
                     }
                 }
                 Err(()) => {
-                    last = local(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        Flag::UT,
-                        "upstream request timeout",
-                        self.grpc,
-                    );
+                    failure = Failure::Timeout;
                     if !retry.retries_reset() {
                         break;
                     }
                 }
             }
         }
-        last
+        failure.reply(self.grpc)
     }
 
     /// Sends the request to one endpoint of `balancer`'s cluster, on the cluster's pool (TLS or
@@ -483,6 +520,7 @@ impl Context<'_> {
         balancer: &Balancer,
         endpoint: &crate::lb::Endpoint,
         out: &Outgoing,
+        headers: HeaderMap,
         body: RequestBody,
         mirror: bool,
     ) -> Dispatch {
@@ -505,7 +543,7 @@ impl Context<'_> {
         } else {
             Version::HTTP_11
         };
-        *req.headers_mut() = out.headers.clone();
+        *req.headers_mut() = headers;
         if mirror && self.shared.mirror_host_suffix {
             if let Some(host) = shadow_host(req.headers().get(HOST)) {
                 req.headers_mut().insert(HOST, host);
@@ -538,6 +576,7 @@ impl Context<'_> {
             &balancer,
             in_flight.endpoint(),
             out,
+            out.headers.clone(),
             RequestBody::Buffered(Some(body)),
             true,
         );
@@ -626,7 +665,8 @@ fn is_grpc(headers: &HeaderMap) -> bool {
 
 /// `grpc-status` of a trailers-only response (in the headers).
 fn grpc_status(headers: &HeaderMap) -> Option<u32> {
-    headers.get("grpc-status")?.to_str().ok()?.parse().ok()
+    static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+    headers.get(&GRPC_STATUS)?.to_str().ok()?.parse().ok()
 }
 
 /// Answers a CORS preflight at the gateway, or `None` to let the request through.

@@ -44,6 +44,10 @@ fn has_token(value: &HeaderValue, token: &str) -> bool {
 /// Removes the headers that belong to one connection, including those the `Connection` header
 /// names. With `upgrade`, `Upgrade` and `Connection: upgrade` are kept for the next hop.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Most messages carry none of them: one pass over the names instead of a lookup per name.
+    if !upgrade && !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
@@ -73,26 +77,33 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
+/// A header `strip_hop_by_hop` may remove (the names `Connection` lists come with `Connection`).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TRANSFER_ENCODING
+        || name == header::TE
+        || name == header::UPGRADE
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
+
+/// The client's address as `x-forwarded-for` spells it (IPv4-mapped addresses as IPv4); made
+/// once per connection.
+pub fn client_address(client: IpAddr) -> HeaderValue {
+    HeaderValue::from_str(&client.to_canonical().to_string()).expect("an address is a valid value")
+}
+
 /// Adds what a gateway tells the backend about the client.
-pub fn add_forwarding(headers: &mut HeaderMap, client: IpAddr, scheme: &'static str) {
-    // The address is written on the stack: no allocation for the common case.
-    let mut buf = [0u8; 64];
-    let ip = {
-        use std::io::Write;
-        let mut cursor = std::io::Cursor::new(&mut buf[..]);
-        let _ = write!(cursor, "{}", client.to_canonical());
-        let n = cursor.position() as usize;
-        &buf[..n]
-    };
+pub fn add_forwarding(headers: &mut HeaderMap, client: &HeaderValue, scheme: &'static str) {
     let xff = match headers.get(&X_FORWARDED_FOR) {
         Some(prev) if !prev.is_empty() => {
-            let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
+            let mut v = Vec::with_capacity(prev.len() + 2 + client.len());
             v.extend_from_slice(prev.as_bytes());
             v.extend_from_slice(b", ");
-            v.extend_from_slice(ip);
-            HeaderValue::from_bytes(&v).ok()
+            v.extend_from_slice(client.as_bytes());
+            HeaderValue::from_maybe_shared(bytes::Bytes::from(v)).ok()
         }
-        _ => HeaderValue::from_bytes(ip).ok(),
+        _ => Some(client.clone()),
     };
     if let Some(xff) = xff {
         headers.insert(X_FORWARDED_FOR.clone(), xff);
@@ -179,14 +190,22 @@ mod tests {
             ("x-forwarded-for", "10.0.0.1"),
             ("x-forwarded-proto", "https"),
         ]);
-        add_forwarding(&mut h, "127.0.0.1".parse().unwrap(), "http");
+        add_forwarding(
+            &mut h,
+            &client_address("127.0.0.1".parse().unwrap()),
+            "http",
+        );
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         let id = h["x-request-id"].to_str().unwrap().to_string();
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
         let mut kept = map(&[("x-request-id", "abc")]);
-        add_forwarding(&mut kept, "::ffff:10.1.2.3".parse().unwrap(), "http");
+        add_forwarding(
+            &mut kept,
+            &client_address("::ffff:10.1.2.3".parse().unwrap()),
+            "http",
+        );
         assert_eq!(kept["x-request-id"], "abc");
         assert_eq!(kept["x-forwarded-for"], "10.1.2.3");
     }

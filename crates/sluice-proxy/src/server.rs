@@ -317,13 +317,8 @@ fn serve(
                 drop(dataplane);
                 match tokio::time::timeout(timeout, handshake(stream, bind_port, &shared)).await {
                     Ok(Ok((stream, sni, client_cert))) => {
-                        let downstream = Downstream {
-                            peer,
-                            bind_port,
-                            scheme: "https",
-                            sni,
-                            client_cert,
-                        };
+                        let downstream =
+                            Downstream::new(peer, bind_port, "https", sni, client_cert);
                         http(stream, downstream, shared, builder, watcher).await;
                         Ok(())
                     }
@@ -333,13 +328,7 @@ fn serve(
             }
             Some(PortKind::Plain(_)) | None => {
                 drop(dataplane);
-                let downstream = Downstream {
-                    peer,
-                    bind_port,
-                    scheme: "http",
-                    sni: None,
-                    client_cert: None,
-                };
+                let downstream = Downstream::new(peer, bind_port, "http", None, None);
                 http(stream, downstream, shared, builder, watcher).await;
                 Ok(())
             }

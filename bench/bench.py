@@ -29,6 +29,7 @@ UPSTREAM_PORT = 9000
 PORTS = {"direct": UPSTREAM_PORT, "sluice": 8081, "envoy": 8082, "nginx": 8083, "haproxy": 8084}
 TLS_PORTS = {"sluice": 8443, "envoy": 8444, "nginx": 8445, "haproxy": 8446}
 PROXIES = ["sluice", "envoy", "nginx", "haproxy"]
+ENVOY_ADMIN_PORT = 9902
 PATH = "/tasks/1"
 
 
@@ -104,7 +105,7 @@ def certificate(d):
 ROUTES = ["/tasks", "/users"]
 
 
-def sluice_config(d, hosts=1):
+def sluice_config(d, hosts=1, version=0):
     cfg = d / "sluice"
     cfg.mkdir(parents=True, exist_ok=True)
     cert, key = certificate(d)
@@ -135,7 +136,8 @@ spec:
   hosts: ["*"]
   gateways: [gw]
   http:
-""" + "".join(f"    - match: [{{uri: {{prefix: {r}}}}}]\n      route: [{{destination: {{host: demo, port: {{number: 8000}}}}}}]\n" for r in ROUTES),
+""" + "".join(f"    - match: [{{uri: {{prefix: {r}}}}}]\n      route: [{{destination: {{host: demo, port: {{number: 8000}}}}}}]\n"
+              f"      headers: {{response: {{set: {{x-config-version: \"{version}\"}}}}}}\n" for r in ROUTES),
     ]
     for i in range(hosts - 1):
         docs.append(f"""apiVersion: networking.istio.io/v1
@@ -151,14 +153,36 @@ spec:
     return cfg
 
 
-def envoy_config(d):
-    cert, key = certificate(d)
+def envoy_routes(d, version=0):
+    """Envoy's routes, served by RDS from a file as istiod serves them over xDS: a reload is a new
+    file moved into place (Envoy watches the directory). `version` becomes a response header so
+    every reload is a real change."""
     routes = "".join(
         f"""
-              - match: {{prefix: "{r}"}}
-                route: {{cluster: upstream}}"""
+    - match: {{prefix: "{r}"}}
+      route: {{cluster: upstream}}"""
         for r in ROUTES
     )
+    rds = d / "envoy-rds"
+    rds.mkdir(parents=True, exist_ok=True)
+    tmp = rds / "routes.yaml.tmp"
+    tmp.write_text(f"""resources:
+- "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+  name: routes
+  virtual_hosts:
+  - name: all
+    domains: ["*"]
+    response_headers_to_add:
+    - header: {{key: x-config-version, value: "{version}"}}
+    routes:{routes}
+""")
+    tmp.rename(rds / "routes.yaml")
+    return rds / "routes.yaml"
+
+
+def envoy_config(d):
+    cert, key = certificate(d)
+    rds = envoy_routes(d)
     # The same HTTP connection manager serves the plaintext and the TLS listener.
     hcm = lambda stat_prefix: f"""
       - name: envoy.filters.network.http_connection_manager
@@ -166,15 +190,18 @@ def envoy_config(d):
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: {stat_prefix}
           codec_type: AUTO
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:{routes}
+          rds:
+            route_config_name: routes
+            config_source:
+              resource_api_version: V3
+              path_config_source: {{path: "{rds}", watched_directory: {{path: "{rds.parent}"}}}}
           http_filters:
           - name: envoy.filters.http.router
             typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}"""
-    text = f"""static_resources:
+    text = f"""node: {{id: bench, cluster: bench}}
+admin:
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {ENVOY_ADMIN_PORT}}}}}
+static_resources:
   listeners:
   - name: http
     address: {{socket_address: {{address: 127.0.0.1, port_value: {PORTS['envoy']}}}}}
@@ -208,7 +235,7 @@ def envoy_config(d):
     return path
 
 
-def nginx_config(d):
+def nginx_config(d, version=0):
     cert, key = certificate(d)
     prefix = d / "nginx"
     (prefix / "logs").mkdir(parents=True, exist_ok=True)
@@ -239,7 +266,8 @@ http {{
         listen 127.0.0.1:{TLS_PORTS['nginx']} ssl;
         ssl_certificate {cert};
         ssl_certificate_key {key};
-        keepalive_requests 1000000;{locations}
+        keepalive_requests 1000000;
+        add_header x-config-version {version};{locations}
         location / {{ return 404; }}
     }}
 }}
@@ -249,7 +277,7 @@ http {{
     return prefix, path
 
 
-def haproxy_config(d):
+def haproxy_config(d, version=0):
     certificate(d)
     acls = "\n".join(f"    acl r{i} path_beg {r}\n    use_backend upstream if r{i}" for i, r in enumerate(ROUTES))
     text = f"""global
@@ -266,6 +294,7 @@ frontend fe
     bind 127.0.0.1:{PORTS['haproxy']} proto h2
     bind 127.0.0.1:{PORTS['haproxy'] + 100}
     bind 127.0.0.1:{TLS_PORTS['haproxy']} ssl crt {d / "combined.pem"}
+    http-response set-header x-config-version {version}
 {acls}
     default_backend notfound
 backend notfound
@@ -479,17 +508,39 @@ def config_scale(args, results):
         up.stop()
 
 
-RELOAD = {
-    # How each proxy is told to reload its configuration without a restart.
-    "sluice": signal.SIGHUP,   # re-read, recompile, swap
-    "nginx": signal.SIGHUP,    # master starts new workers, old ones finish their requests
-    "haproxy": signal.SIGUSR2, # master-worker mode (-W): new worker, old one drains
-}
+def reload(name, proxy, version):
+    """Changes the configuration (`version` becomes a response header, so every reload is a real
+    change) and tells the proxy the way its users do."""
+    if name == "sluice":
+        sluice_config(WORK, version=version)
+        os.kill(proxy.proc.pid, signal.SIGHUP)   # re-read, recompile, swap (the file watch sees it too)
+    elif name == "envoy":
+        envoy_routes(WORK, version)              # RDS from a watched file, as istiod pushes routes
+    elif name == "nginx":
+        nginx_config(WORK, version)
+        os.kill(proxy.proc.pid, signal.SIGHUP)   # master starts new workers, old ones drain
+    elif name == "haproxy":
+        haproxy_config(WORK, version)
+        os.kill(proxy.proc.pid, signal.SIGUSR2)  # master-worker mode (-W): new worker, old one drains
+
+
+def config_version(port):
+    """The x-config-version a proxy answers with now."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(f"GET {PATH} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    m = re.search(rb"(?i)\r\nx-config-version: *(\d+)", data)
+    return int(m.group(1)) if m else None
+
+
+RELOADS = 50
 
 
 def reloads_under_load(name, args, results):
-    """50 configuration reloads while wrk runs: failed requests. Envoy has no in-process
-    reload of a static bootstrap (hot restart needs an external restarter), so it is left out."""
+    """50 configuration changes while wrk runs: failed requests, and whether the last change is
+    what the proxy serves afterwards."""
     up = start_upstream(0)
     proxy = start_proxy(name)
     try:
@@ -497,17 +548,16 @@ def reloads_under_load(name, args, results):
         load = subprocess.Popen(pinned(LOAD_CPU, [tool("wrk"), "-t1", "-c32", f"-d{seconds}s",
                                 f"http://127.0.0.1:{http1_port(name)}{PATH}"]), stdout=subprocess.PIPE, text=True)
         time.sleep(0.5)
-        for _ in range(50):
-            os.kill(proxy.proc.pid, RELOAD[name])
-            time.sleep((seconds - 1.5) / 50)
+        for version in range(1, RELOADS + 1):
+            reload(name, proxy, version)
+            time.sleep((seconds - 1.5) / RELOADS)
         out = load.communicate()[0]
         failed = wrk_failures(out)
         total = int(re.search(r"(\d+) requests in", out).group(1))
-        r = {"requests": total, "failed": failed}
-        if name == "sluice":
-            r["reloads_logged"] = (WORK / "sluice.log").read_text().count("configuration reloaded")
+        time.sleep(1)
+        r = {"requests": total, "failed": failed, "serves_last_version": config_version(http1_port(name)) == RELOADS}
         results[name]["reloads_50"] = r
-        print(f"  {name:8} 50 reloads       {r}", flush=True)
+        print(f"  {name:8} {RELOADS} reloads       {r}", flush=True)
     finally:
         proxy.stop()
         up.stop()
@@ -593,13 +643,16 @@ def write_markdown(results, meta, args):
                   f"{fmt(sc['rps_c64'])} rps at 64 connections."]
     lines += ["", "## 50 configuration reloads under load (wrk, 32 connections)", "",
               "| | " + " | ".join(names[:4]) + " |", "|---|" + "---:|" * 4]
-    for key, label in [("failed", "failed requests"), ("requests", "requests")]:
+    for key, label in [("failed", "failed requests"), ("requests", "requests"),
+                       ("serves_last_version", "serves the 50th version afterwards")]:
         row = [results.get(n, {}).get("reloads_50", {}).get(key) for n in names[:4]]
-        lines.append(f"| {label} | " + " | ".join(fmt(v) for v in row) + " |")
+        cell = lambda v: ("yes" if v else "**no**") if isinstance(v, bool) else fmt(v)
+        lines.append(f"| {label} | " + " | ".join(cell(v) for v in row) + " |")
     lines.append("")
-    lines.append("Reloads: sluice SIGHUP (recompile and swap), nginx SIGHUP, HAProxy SIGUSR2 in master-worker "
-                 "mode; Envoy's static bootstrap has no in-process reload (hot restart needs an external "
-                 "restarter), so it is not measured.")
+    lines.append("Each reload is a real change (a new `x-config-version` response header), told the way users "
+                 "tell each proxy: sluice gets the file rewritten and SIGHUP (recompile and swap); Envoy gets its "
+                 "routes by RDS from a watched file (what istiod pushes over xDS, without a restart); nginx gets "
+                 "SIGHUP (new workers); HAProxy SIGUSR2 in master-worker mode (new worker).")
     lines += [""]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
 
@@ -620,7 +673,7 @@ def main():
         measure(name, args, results)
     if "sluice" in results:
         config_scale(args, results)
-    for name in RELOAD:
+    for name in PROXIES:
         if name in results:
             reloads_under_load(name, args, results)
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "quick": args.quick}

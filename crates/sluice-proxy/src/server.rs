@@ -295,36 +295,46 @@ fn serve(
         let kind = dataplane.ports.get(&bind_port).map(|p| &p.kind);
         let timeout = serving.handshake_timeout;
         // A TCP connection has no requests to finish: draining waits for it as for any.
+        // Every branch but plain HTTP is boxed: the task of each connection is as large as its
+        // largest branch, and most connections are plain HTTP.
         let result = match kind {
             Some(PortKind::Passthrough(routes)) => {
-                crate::l4::proxy(stream, &dataplane, routes, true, timeout).await
+                Box::pin(crate::l4::proxy(stream, &dataplane, routes, true, timeout)).await
             }
             Some(PortKind::Tcp {
                 routes, servers, ..
             }) if servers.is_empty() => {
-                crate::l4::proxy(stream, &dataplane, routes, false, timeout).await
+                Box::pin(crate::l4::proxy(stream, &dataplane, routes, false, timeout)).await
             }
             Some(PortKind::Tcp { routes, .. }) => {
-                match tokio::time::timeout(timeout, handshake(stream, bind_port, &shared)).await {
-                    Ok(Ok((tls, _, _))) => {
-                        crate::l4::proxy(tls, &dataplane, routes, false, timeout).await
+                Box::pin(async {
+                    match tokio::time::timeout(timeout, handshake(stream, bind_port, &shared)).await
+                    {
+                        Ok(Ok((tls, _, _))) => {
+                            crate::l4::proxy(tls, &dataplane, routes, false, timeout).await
+                        }
+                        Ok(Err(reason)) => Err(reason),
+                        Err(_) => Err("TLS handshake timed out".into()),
                     }
-                    Ok(Err(reason)) => Err(reason),
-                    Err(_) => Err("TLS handshake timed out".into()),
-                }
+                })
+                .await
             }
             Some(PortKind::Tls { .. }) => {
                 drop(dataplane);
-                match tokio::time::timeout(timeout, handshake(stream, bind_port, &shared)).await {
-                    Ok(Ok((stream, sni, client_cert))) => {
-                        let downstream =
-                            Downstream::new(peer, bind_port, "https", sni, client_cert);
-                        http(stream, downstream, shared, builder, watcher).await;
-                        Ok(())
+                Box::pin(async {
+                    match tokio::time::timeout(timeout, handshake(stream, bind_port, &shared)).await
+                    {
+                        Ok(Ok((stream, sni, client_cert))) => {
+                            let downstream =
+                                Downstream::new(peer, bind_port, "https", sni, client_cert);
+                            http(stream, downstream, shared.clone(), builder, watcher).await;
+                            Ok(())
+                        }
+                        Ok(Err(reason)) => Err(format!("TLS handshake refused: {reason}")),
+                        Err(_) => Err("TLS handshake timed out".into()),
                     }
-                    Ok(Err(reason)) => Err(format!("TLS handshake refused: {reason}")),
-                    Err(_) => Err("TLS handshake timed out".into()),
-                }
+                })
+                .await
             }
             Some(PortKind::Plain(_)) | None => {
                 drop(dataplane);

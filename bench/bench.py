@@ -588,6 +588,40 @@ def ratio(a, b):
     return f"{a / b:.2f}×" if a and b else "–"
 
 
+def targets(results):
+    """The issue's targets against this run's numbers: measured, not asserted."""
+    s, e, n, d = (results.get(k, {}) for k in ("sluice", "envoy", "nginx", "direct"))
+    small = [k for k in s if k.startswith("h1_") and not k.endswith("_b102400")]
+
+    def spread(a, b, key):
+        values = [a[k][key] / b[k][key] for k in small if a.get(k, {}).get(key) and b.get(k, {}).get(key)]
+        return (min(values), max(values)) if values else (None, None)
+
+    def verdict(ok):
+        return "–" if ok is None else ("met" if ok else "**missed**")
+
+    cpu_e, cpu_n = spread(s, e, "cpu_s_per_100k"), spread(s, n, "cpu_s_per_100k")
+    best = lambda r: max((r[k]["rps"] for k in r if k.startswith("h1_") and r[k].get("rps")), default=None)
+    rps = best(s) / best(e) if best(s) and best(e) else None
+    f1k, fd = s.get("fixed_1000rps", {}), d.get("fixed_1000rps", {})
+    added = f1k["p99_ms"] - fd["p99_ms"] if f1k.get("p99_ms") is not None and fd.get("p99_ms") is not None else None
+    idle = s.get("rss_idle_kib", 0) / 1024 or None
+    scale = s.get("scale_10k_vs", {}).get("startup_to_listening_s")
+    failed = s.get("reloads_50", {}).get("failed")
+    rng = lambda lo_hi: "–" if lo_hi[0] is None else f"{lo_hi[0]:.2f}–{lo_hi[1]:.2f}×"
+    rows = [
+        ("CPU per request ≤ 0.5× Envoy's (0 B and 1 KiB responses)", rng(cpu_e), verdict(cpu_e[1] is not None and cpu_e[1] <= 0.5 if cpu_e[0] else None)),
+        ("CPU per request ≤ nginx's (same scenarios)", rng(cpu_n), verdict(cpu_n[1] is not None and cpu_n[1] <= 1.0 if cpu_n[0] else None)),
+        ("max rps ≥ 1.5× Envoy's (best HTTP/1.1 point each)", f"{rps:.2f}×" if rps else "–", verdict(rps >= 1.5 if rps else None)),
+        ("p99 added over direct at 1,000 rps ≤ 0.3 ms", f"{added:.3f} ms" if added is not None else "–", verdict(added <= 0.3 if added is not None else None)),
+        ("RSS idle ≤ 15 MiB", f"{idle:.1f} MiB" if idle else "–", verdict(idle <= 15 if idle else None)),
+        ("10,000 VirtualServices compiled (start to listening) < 1 s", f"{scale:.2f} s" if scale else "–", verdict(scale < 1 if scale else None)),
+        ("zero failed requests across 50 reloads", fmt(failed), verdict(failed == 0 if failed is not None else None)),
+    ]
+    return (["## Targets (sluice, this run)", "", "| target | measured | |", "|---|---:|---|"]
+            + [f"| {t} | {m} | {v} |" for t, m, v in rows] + [""])
+
+
 def write_markdown(results, meta, args):
     names = ["sluice", "envoy", "nginx", "haproxy", "direct"]
     lines = [
@@ -602,6 +636,7 @@ def write_markdown(results, meta, args):
         "",
         "Versions: " + "; ".join(f"{k}: `{v}`" for k, v in meta["machine"]["versions"].items()),
         "",
+        *targets(results),
         "## Throughput, HTTP/1.1 keep-alive (requests/s; higher is better)",
         "",
         "| scenario | " + " | ".join(names) + " | sluice/envoy | sluice/nginx | sluice/haproxy |",

@@ -200,6 +200,11 @@ mod tests {
         let id = h["x-request-id"].to_str().unwrap().to_string();
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        let dashes: Vec<usize> = id.match_indices('-').map(|(i, _)| i).collect();
+        assert_eq!(dashes, [8, 13, 18, 23]);
+        assert!(id.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()));
+        assert_ne!(request_id(), request_id());
         let mut kept = map(&[("x-request-id", "abc")]);
         add_forwarding(
             &mut kept,

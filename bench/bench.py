@@ -622,7 +622,8 @@ def targets(results):
             + [f"| {t} | {m} | {v} |" for t, m, v in rows] + [""])
 
 
-def write_markdown(results, meta, args):
+def markdown(results, meta, args):
+    """The report of one run, as BENCHMARKS.md shows it."""
     names = ["sluice", "envoy", "nginx", "haproxy", "direct"]
     lines = [
         "# Benchmarks",
@@ -634,7 +635,8 @@ def write_markdown(results, meta, args):
         f"{args.reps} run(s) of {args.seconds} s per point, median kept. Same routing everywhere: prefix "
         "`/tasks` and `/users` to one upstream with keep-alive; access logs off; one worker.",
         "",
-        "Versions: " + "; ".join(f"{k}: `{v}`" for k, v in meta["machine"]["versions"].items()),
+        "Versions: " + "; ".join(f"{k}: `{v.split('version:', 1)[-1].strip()}`"
+                                 for k, v in meta["machine"]["versions"].items()),
         "",
         *targets(results),
         "## Throughput, HTTP/1.1 keep-alive (requests/s; higher is better)",
@@ -692,18 +694,30 @@ def write_markdown(results, meta, args):
                  "routes by RDS from a watched file (what istiod pushes over xDS, without a restart); nginx gets "
                  "SIGHUP (new workers); HAProxy SIGUSR2 in master-worker mode (new worker).")
     lines += [""]
-    (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
+    return "\n".join(lines)
+
+
+def settings(args):
+    """Repetitions and points of a quick or a full run."""
+    args.reps, args.seconds = (1, 2) if args.quick else (3, 10)
+    args.conns, args.bodies, args.rates = [16, 64, 256], [0, 1024, 102400], [1000, 5000]
+    return args
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="one short run per point, fewer points")
     ap.add_argument("--only", nargs="*", default=None, help="proxies to measure (default: all and direct)")
+    ap.add_argument("--render", metavar="RESULTS_JSON", help="only write the report of an earlier run next to it")
     args = ap.parse_args()
-    if args.quick:
-        args.reps, args.seconds, args.conns, args.bodies, args.rates = 1, 2, [16, 64, 256], [0, 1024, 102400], [1000, 5000]
-    else:
-        args.reps, args.seconds, args.conns, args.bodies, args.rates = 3, 10, [16, 64, 256], [0, 1024, 102400], [1000, 5000]
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        args.quick = saved["meta"]["quick"]
+        report = Path(args.render).with_suffix(".md")
+        report.write_text(markdown(saved["results"], saved["meta"], settings(args)))
+        print(f"bench: wrote {report}")
+        return
+    settings(args)
     WORK.mkdir(parents=True, exist_ok=True)
     results = {}
     for name in args.only or (PROXIES + ["direct"]):
@@ -719,10 +733,13 @@ def main():
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     if "sluice" in results and len(results) == 5:
-        write_markdown(results, meta, args)
-        print(f"bench: wrote {out.relative_to(ROOT)} and BENCHMARKS.md")
+        # Every run keeps its report next to its numbers; BENCHMARKS.md is the latest.
+        report = markdown(results, meta, args)
+        out.with_suffix(".md").write_text(report)
+        (ROOT / "BENCHMARKS.md").write_text(report)
+        print(f"bench: wrote {out.relative_to(ROOT)}, its report and BENCHMARKS.md")
     else:
-        print(f"bench: wrote {out.relative_to(ROOT)} (BENCHMARKS.md needs every proxy)")
+        print(f"bench: wrote {out.relative_to(ROOT)} (a report needs every proxy)")
 
 
 if __name__ == "__main__":

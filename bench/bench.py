@@ -692,7 +692,9 @@ def markdown(results, meta, args):
     lines.append("Each reload is a real change (a new `x-config-version` response header), told the way users "
                  "tell each proxy: sluice gets the file rewritten and SIGHUP (recompile and swap); Envoy gets its "
                  "routes by RDS from a watched file (what istiod pushes over xDS, without a restart); nginx gets "
-                 "SIGHUP (new workers); HAProxy SIGUSR2 in master-worker mode (new worker).")
+                 "SIGHUP (new workers); HAProxy SIGUSR2 in master-worker mode (new worker). A \"no\" means the last change "
+                 "was dropped: HAProxy's master acts on one SIGUSR2 at a time and merges those that arrive while it "
+                 "reloads (its log then shows fewer `Reloading HAProxy` lines than signals sent).")
     lines += [""]
     return "\n".join(lines)
 

@@ -6,7 +6,7 @@ use hyper_util::rt::TokioExecutor;
 use sluice_echo::{Echo, Identity};
 use std::io::BufRead;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,6 +38,21 @@ impl Sluice {
             }
         });
         Sluice { child, log }
+    }
+
+    /// `sluice run` on `config`, bound to loopback with `port_map` (e.g. `80=0`), plus `extra`.
+    fn run(config: &Path, port_map: &str, extra: &[&str]) -> Sluice {
+        let mut args = vec![
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--bind-address",
+            "127.0.0.1",
+            "--port-map",
+            port_map,
+        ];
+        args.extend_from_slice(extra);
+        Sluice::start(&args)
     }
 
     /// Lines containing `needle` so far.
@@ -133,6 +148,14 @@ spec:
     )
 }
 
+/// An empty directory of this test's own.
+fn scratch_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn write(path: &Path, text: &str) {
     // Write then rename, as editors and ConfigMap updates do: the reader never sees half a file.
     let tmp = path.with_extension("tmp~");
@@ -177,22 +200,12 @@ async fn reloads_under_load_lose_nothing_and_broken_config_changes_nothing() {
     )
     .await
     .unwrap();
-    let dir = std::env::temp_dir().join(format!("sluice-run-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("gateway.yaml"), gateway_yaml()).unwrap();
+    let dir = scratch_dir("run");
+    write(&dir.join("gateway.yaml"), gateway_yaml());
     let routes = dir.join("routes.yaml");
-    std::fs::write(&routes, route_yaml(a.addr.port())).unwrap();
+    write(&routes, &route_yaml(a.addr.port()));
 
-    let sluice = Sluice::start(&[
-        "run",
-        "--config",
-        dir.to_str().unwrap(),
-        "--bind-address",
-        "127.0.0.1",
-        "--port-map",
-        "80=0",
-    ]);
+    let sluice = Sluice::run(&dir, "80=0", &[]);
     let addr = sluice.listening();
     let c = client();
     assert_eq!(get(&c, addr, "/").await, (200, "pod-a".into()));
@@ -274,13 +287,11 @@ async fn reloads_under_load_lose_nothing_and_broken_config_changes_nothing() {
 
 #[test]
 fn run_refuses_to_start_on_a_broken_configuration() {
-    let dir = std::env::temp_dir().join(format!("sluice-run-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("gw.yaml"),
-        gateway_yaml().replace("servers:", "server:"),
-    )
-    .unwrap();
+    let dir = scratch_dir("run-bad");
+    write(
+        &dir.join("gw.yaml"),
+        &gateway_yaml().replace("servers:", "server:"),
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args([
             "run",
@@ -397,30 +408,21 @@ async fn presented_cert(addr: SocketAddr, sni: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_certificate_files_are_picked_up() {
-    let root = std::env::temp_dir().join(format!("sluice-certs-{}", std::process::id()));
+    let root = scratch_dir("certs");
     let (config_dir, cert_dir) = (root.join("config"), root.join("certs"));
     std::fs::create_dir_all(&config_dir).unwrap();
     std::fs::create_dir_all(&cert_dir).unwrap();
     let (cert, key) = self_signed("shop.example");
     write(&cert_dir.join("tls.crt"), &cert);
     write(&cert_dir.join("tls.key"), &key);
-    std::fs::write(
-        config_dir.join("gateway.yaml"),
-        format!(
+    write(
+        &config_dir.join("gateway.yaml"),
+        &format!(
             "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: gw, namespace: default}}\nspec:\n  selector: {{istio: ingressgateway}}\n  servers:\n    - port: {{number: 443, name: https, protocol: HTTPS}}\n      hosts: [\"*\"]\n      tls: {{mode: SIMPLE, serverCertificate: {0}/tls.crt, privateKey: {0}/tls.key}}\n",
             cert_dir.display()
         ),
-    )
-    .unwrap();
-    let sluice = Sluice::start(&[
-        "run",
-        "--config",
-        config_dir.to_str().unwrap(),
-        "--bind-address",
-        "127.0.0.1",
-        "--port-map",
-        "443=0",
-    ]);
+    );
+    let sluice = Sluice::run(&config_dir, "443=0", &[]);
     let addr = sluice.listening();
     let first = presented_cert(addr, "shop.example").await;
 
@@ -451,24 +453,14 @@ async fn access_log_names_status_flags_and_upstream() {
     )
     .await
     .unwrap();
-    let dir = std::env::temp_dir().join(format!("sluice-access-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("gateway.yaml"), gateway_yaml()).unwrap();
+    let dir = scratch_dir("access");
+    write(&dir.join("gateway.yaml"), gateway_yaml());
     let routes = route_yaml(pod.addr.port()).replace(
         "    - route: [{destination: {host: app, port: {number: 8000}}}]",
         "    - match: [{uri: {prefix: /app}}]\n      route: [{destination: {host: app, port: {number: 8000}}}]",
     );
-    std::fs::write(dir.join("routes.yaml"), routes).unwrap();
-    let sluice = Sluice::start(&[
-        "run",
-        "--config",
-        dir.to_str().unwrap(),
-        "--bind-address",
-        "127.0.0.1",
-        "--port-map",
-        "80=0",
-        "--access-log",
-    ]);
+    write(&dir.join("routes.yaml"), &routes);
+    let sluice = Sluice::run(&dir, "80=0", &["--access-log"]);
     let addr = sluice.listening();
     let c = client();
     assert_eq!(get(&c, addr, "/app/x").await.0, 200);

@@ -333,6 +333,19 @@ fn ca_secret(name: &str, ca: &Ca, client: Option<&Leaf>) -> String {
     s + "---\n"
 }
 
+/// One request for host `a` through a gateway whose DestinationRule speaks `tls` to `backend`.
+async fn through_upstream_tls(backend: std::net::SocketAddr, tls: &str, secrets: &str) -> Reply {
+    let gw = gateway(
+        snapshot(&upstream_world(backend, tls, secrets), &[]),
+        test_options(),
+    );
+    let r = TestClient::http1(gw.local_addr(80).unwrap())
+        .get("a", "/")
+        .await;
+    gw.shutdown().await;
+    r
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_simple_tls_with_a_private_ca_and_san_checks() {
     let ca = Ca::new("backend root");
@@ -346,18 +359,11 @@ async fn upstream_simple_tls_with_a_private_ca_and_san_checks() {
         ("{mode: SIMPLE, insecureSkipVerify: true}", 200),
     ];
     for (tls, want) in cases {
-        let gw = gateway(
-            snapshot(&upstream_world(backend, tls, &secrets), &[]),
-            test_options(),
-        );
-        let r = TestClient::http1(gw.local_addr(80).unwrap())
-            .get("a", "/")
-            .await;
+        let r = through_upstream_tls(backend, tls, &secrets).await;
         assert_eq!(r.status.as_u16(), want, "{tls}: {:?}", r.body);
         if want == 200 {
             assert_eq!(&r.body[..], b"secure");
         }
-        gw.shutdown().await;
     }
 }
 
@@ -367,39 +373,22 @@ async fn upstream_mutual_tls_presents_the_gateway_certificate() {
     let backend = tls_backend(&ca, &["app.internal"], Some(&ca)).await;
     let gateway_cert = ca.leaf(&["gateway.internal"]);
     let secrets = ca_secret("backend-mtls", &ca, Some(&gateway_cert));
-    let gw = gateway(
-        snapshot(
-            &upstream_world(
-                backend,
-                "{mode: MUTUAL, credentialName: backend-mtls}",
-                &secrets,
-            ),
-            &[],
-        ),
-        test_options(),
-    );
-    let r = TestClient::http1(gw.local_addr(80).unwrap())
-        .get("a", "/")
-        .await;
+    let r = through_upstream_tls(
+        backend,
+        "{mode: MUTUAL, credentialName: backend-mtls}",
+        &secrets,
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.headers["x-client-cert"], "yes");
-    gw.shutdown().await;
 
     // SIMPLE to a backend that requires a client certificate: refused, 503.
-    let gw = gateway(
-        snapshot(
-            &upstream_world(
-                backend,
-                "{mode: SIMPLE, credentialName: backend-mtls}",
-                &secrets,
-            ),
-            &[],
-        ),
-        test_options(),
-    );
-    let r = TestClient::http1(gw.local_addr(80).unwrap())
-        .get("a", "/")
-        .await;
+    let r = through_upstream_tls(
+        backend,
+        "{mode: SIMPLE, credentialName: backend-mtls}",
+        &secrets,
+    )
+    .await;
     assert_eq!(r.status, 503);
 }
 

@@ -58,8 +58,6 @@ pub struct Dataplane {
     pub snapshot: Arc<Snapshot>,
     pub ports: FastMap<u32, PortRoutes>,
     pub balancers: FastMap<String, Arc<Balancer>>,
-    /// Pools of the clusters that speak TLS to their endpoints.
-    pub tls_clients: FastMap<String, crate::upstream_tls::TlsClient>,
 }
 
 impl Dataplane {
@@ -113,23 +111,19 @@ impl Dataplane {
                 // Plaintext HTTP/1.1 clusters use the per-endpoint pools; HTTP/2 and TLS clusters
                 // the shared multiplexing clients.
                 let pooled = !c.http2 && c.tls.is_none();
-                let balancer = Balancer::with_pools(c.clone(), |authority| {
+                let mut balancer = Balancer::with_pools(c.clone(), |authority| {
                     pooled.then(|| pools.pool(authority, upstream))
                 });
-                (name.clone(), Arc::new(balancer))
+                if let Some(tls) = &c.tls {
+                    balancer.tls = Some(crate::upstream_tls::client(c, tls, upstream)?);
+                }
+                Ok((name.clone(), Arc::new(balancer)))
             })
-            .collect();
-        let mut tls_clients = FastMap::default();
-        for (name, c) in &snapshot.clusters {
-            if let Some(tls) = &c.tls {
-                tls_clients.insert(name.clone(), crate::upstream_tls::client(c, tls, upstream)?);
-            }
-        }
+            .collect::<Result<_, Error>>()?;
         Ok(Dataplane {
             snapshot,
             ports,
             balancers,
-            tls_clients,
         })
     }
 }

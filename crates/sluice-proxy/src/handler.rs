@@ -525,7 +525,7 @@ impl Context<'_> {
         mirror: bool,
     ) -> Dispatch {
         let cluster = &balancer.cluster;
-        let tls = self.dp.tls_clients.get(&cluster.name);
+        let tls = balancer.tls.as_ref();
         let scheme = if tls.is_some() {
             Scheme::HTTPS
         } else {

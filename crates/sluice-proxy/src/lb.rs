@@ -31,6 +31,8 @@ pub struct Balancer {
     /// Smooth weighted round-robin order (indices), when weights differ.
     schedule: Vec<u32>,
     next: AtomicUsize,
+    /// The pooled client of a cluster that speaks TLS to its endpoints (they have no own pool).
+    pub tls: Option<crate::upstream_tls::TlsClient>,
 }
 
 /// Holds an endpoint's in-flight count up while a request is outstanding.
@@ -101,6 +103,7 @@ impl Balancer {
             equal_weights,
             schedule,
             next: AtomicUsize::new(rand::rng().random_range(0..usize::MAX / 2)),
+            tls: None,
         }
     }
 

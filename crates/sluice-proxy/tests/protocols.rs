@@ -37,13 +37,7 @@ async fn http2_prior_knowledge_downstream_to_http1_upstream() {
     let stream = TcpStream::connect(gw.local_addr(80).unwrap())
         .await
         .unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut send = http2_sender(stream).await;
     for i in 0..3 {
         let req = hyper::Request::get(format!("http://shop.example/h2/{i}"))
             .body(Empty::<Bytes>::new())
@@ -285,13 +279,7 @@ async fn grpc_call(
     let stream = TcpStream::connect(gw.local_addr(80).unwrap())
         .await
         .unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut send = http2_sender(stream).await;
     let req = hyper::Request::post(format!("http://grpc.example{path}"))
         .header("content-type", "application/grpc")
         .header("te", "trailers")

@@ -272,13 +272,7 @@ async fn coalesced_http2_request_for_another_server_gets_421() {
         .await
         .unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(tls),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut send = http2_sender(tls).await;
     for (authority, want) in [
         ("shop.example", 200),
         ("blog.example", 421),

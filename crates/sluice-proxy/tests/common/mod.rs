@@ -259,3 +259,21 @@ spec:
 "#
     )
 }
+
+/// An HTTP/2 connection (prior knowledge, or ALPN h2 on TLS) over `io`, driven in the background.
+pub async fn http2_sender<IO, B>(io: IO) -> hyper::client::conn::http2::SendRequest<B>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    B: hyper::body::Body + Unpin + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(io),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    send
+}

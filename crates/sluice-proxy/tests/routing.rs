@@ -304,13 +304,6 @@ async fn dns_service_entry_reaches_the_resolved_host() {
     let yaml = format!(
         r#"
 apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers: [{{port: {{number: 80, name: http, protocol: HTTP}}, hosts: ["*"]}}]
----
-apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {{name: local, namespace: default}}
 spec:
@@ -318,14 +311,8 @@ spec:
   resolution: DNS
   ports: [{{number: {port}, name: http, protocol: HTTP}}]
 ---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: vs, namespace: default}}
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http: [{{route: [{{destination: {{host: localhost}}}}]}}]
-"#
+{}"#,
+        app_routes("    - route: [{destination: {host: localhost}}]")
     );
     let snap = snapshot(&yaml, &[]);
     let gw = gateway(snap.clone(), test_options());

@@ -300,7 +300,11 @@ impl Context<'_> {
         mut req: Request<Incoming>,
     ) -> Response<ProxyBody> {
         let policy = &self.route.policy;
-        let origin = req.headers().get(http::header::ORIGIN).cloned();
+        // Only a route with a CORS policy looks at Origin.
+        let origin = policy
+            .cors
+            .as_ref()
+            .and_then(|_| req.headers().get(http::header::ORIGIN).cloned());
         if let Some(cors) = &policy.cors {
             if let Some(resp) = preflight(cors, &req, origin.as_ref()) {
                 return resp;

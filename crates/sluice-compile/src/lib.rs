@@ -5,6 +5,7 @@
 pub mod analyze;
 pub mod binding;
 pub mod hosts;
+pub mod instance;
 pub mod registry;
 
 pub use analyze::{analyze, AnalyzeOptions};

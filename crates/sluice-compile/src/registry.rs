@@ -60,10 +60,6 @@ pub struct Registry {
     wildcards: Vec<usize>,
 }
 
-fn selects(selector: &Labels, labels: &Labels) -> bool {
-    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-}
-
 impl Registry {
     pub fn build(store: &Store, domain_suffix: &str) -> Registry {
         let mut services = Vec::new();
@@ -103,8 +99,10 @@ impl Registry {
                     .filter(|w| w.namespace == o.namespace)
                 {
                     let spec = we.workload_entry().expect("kind");
-                    if let (true, Some(addr)) = (selects(&sel.labels, &spec.labels), &spec.address)
-                    {
+                    if let (true, Some(addr)) = (
+                        sluice_api::meta::selects(&sel.labels, &spec.labels),
+                        &spec.address,
+                    ) {
                         endpoints.push(Endpoint {
                             address: addr.clone(),
                             labels: spec.labels.clone(),

@@ -43,21 +43,56 @@ pub struct TlsSettings {
     pub verify_hash: Vec<String>,
 }
 
-/// One terminating server of a TLS port.
+/// One server of a TLS port (Envoy's filter chain): chosen by the ClientHello's SNI, it
+/// terminates TLS (then HTTP or `tcp[]` routes) or passes the connection through by SNI.
 #[derive(Debug, Clone)]
 pub struct TlsServer {
-    /// Istio's route-config name: `https.<port>.<port name>.<gateway>.<namespace>`.
+    /// Istio's route-config name for HTTPS: `https.<port>.<port name>.<gateway>.<namespace>`;
+    /// `tcp.…`/`tls.…` for the others.
     pub name: String,
     /// Lower-case SNI names this server answers: exact, `*.suffix`, or `*` for any (and none).
     pub sni: Vec<String>,
-    pub settings: Arc<TlsSettings>,
-    pub route_table: String,
+    pub mode: ServerMode,
+}
+
+#[derive(Debug, Clone)]
+pub enum ServerMode {
+    /// TLS terminated, then HTTP routed by `route_table`.
+    Http {
+        settings: Arc<TlsSettings>,
+        route_table: String,
+    },
+    /// TLS terminated, then the bytes go by `tcp[]` routes.
+    Tcp {
+        settings: Arc<TlsSettings>,
+        routes: Vec<crate::snapshot::L4Route>,
+    },
+    /// Not terminated: `tls[]` routes by SNI (PASSTHROUGH).
+    Passthrough {
+        routes: Vec<crate::snapshot::L4Route>,
+    },
 }
 
 impl TlsServer {
     /// Whether the server covers `host` (without port).
     pub fn covers(&self, host: &str) -> bool {
         self.sni.iter().any(|s| crate::hosts::covers(s, host))
+    }
+
+    /// The certificate and handshake rules, for servers that terminate.
+    pub fn settings(&self) -> Option<&Arc<TlsSettings>> {
+        match &self.mode {
+            ServerMode::Http { settings, .. } | ServerMode::Tcp { settings, .. } => Some(settings),
+            ServerMode::Passthrough { .. } => None,
+        }
+    }
+
+    /// The HTTP route table, for servers that terminate and route HTTP.
+    pub fn route_table(&self) -> Option<&str> {
+        match &self.mode {
+            ServerMode::Http { route_table, .. } => Some(route_table),
+            _ => None,
+        }
     }
 }
 
@@ -210,6 +245,27 @@ pub enum TlsProblem {
     IstioMutual,
 }
 
+impl std::fmt::Display for TlsProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsProblem::NoCertificate => f.write_str(
+                "no certificate: set credentialName, or serverCertificate and privateKey",
+            ),
+            TlsProblem::SecretNotFound(s) => write!(f, "Secret {s} not found"),
+            TlsProblem::SecretIncomplete(s) => {
+                write!(
+                    f,
+                    "Secret {s} has no certificate and key (tls.crt and tls.key, or cert and key)"
+                )
+            }
+            TlsProblem::NotTerminating => f.write_str("the TLS mode does not terminate TLS"),
+            TlsProblem::IstioMutual => f.write_str(
+                "ISTIO_MUTUAL needs the mesh's workload certificates (run with --mesh-cert-dir)",
+            ),
+        }
+    }
+}
+
 /// Resolves a terminating server's TLS settings against the Secrets of the gateway namespace.
 pub fn settings(
     tls: &ServerTlsSettings,
@@ -282,19 +338,21 @@ mod tests {
         TlsServer {
             name: name.into(),
             sni: sni.iter().map(|s| s.to_string()).collect(),
-            settings: Arc::new(TlsSettings {
-                cert_chain: Pem::File("c".into()),
-                private_key: Pem::File("k".into()),
-                ca: None,
-                client_auth: ClientAuth::None,
-                min_tls13: false,
-                max_tls12: false,
-                cipher_suites: vec![],
-                subject_alt_names: vec![],
-                verify_spki: vec![],
-                verify_hash: vec![],
-            }),
-            route_table: name.into(),
+            mode: ServerMode::Http {
+                settings: Arc::new(TlsSettings {
+                    cert_chain: Pem::File("c".into()),
+                    private_key: Pem::File("k".into()),
+                    ca: None,
+                    client_auth: ClientAuth::None,
+                    min_tls13: false,
+                    max_tls12: false,
+                    cipher_suites: vec![],
+                    subject_alt_names: vec![],
+                    verify_spki: vec![],
+                    verify_hash: vec![],
+                }),
+                route_table: name.into(),
+            },
         }
     }
 

@@ -227,9 +227,7 @@ async fn route(
             None => return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc),
         },
         // The port became a TCP port after this connection was opened.
-        PortKind::Tcp { .. } | PortKind::Passthrough(_) => {
-            return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc)
-        }
+        PortKind::Tcp(_) => return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc),
     };
     match select_route(table, &view) {
         RouteDecision::NoRoute { .. } => local(StatusCode::NOT_FOUND, Flag::NR, "", grpc),

@@ -82,14 +82,18 @@ enum Command {
         /// Configuration files or directories.
         #[arg(long = "config", short = 'c', required = true)]
         config: Vec<PathBuf>,
-        /// http, https, tcp or tls (with https and tls, --host is also the SNI).
+        /// http, https, tcp or tls. TCP and TLS connections need no --host.
         #[arg(long, default_value = "http")]
         protocol: String,
         /// The Gateway (service) port the request arrives on.
         #[arg(long, default_value_t = 80)]
         port: u32,
+        /// Host header (required for http and https).
+        #[arg(long, required_if_eq_any([("protocol", "http"), ("protocol", "https")]))]
+        host: Option<String>,
+        /// SNI of the ClientHello (https and tls); default: the Host without its port.
         #[arg(long)]
-        host: String,
+        sni: Option<String>,
         #[arg(long, default_value = "/")]
         path: String,
         #[arg(long, default_value = "GET")]
@@ -113,9 +117,14 @@ struct IdentityArgs {
     /// Namespace the gateway runs in.
     #[arg(long, default_value = "istio-system")]
     namespace: String,
-    /// Gateway port to bound port, e.g. `80=8080,443=8443`.
+    /// Gateway port to bound port, e.g. `80=8080,443=8443`. Without it, a port of the instance's
+    /// own Service (in --namespace, selecting --gateway-labels) binds its targetPort, as in Istio.
     #[arg(long, default_value = "", value_parser = parse_port_map)]
     port_map: std::collections::BTreeMap<u32, u32>,
+    /// This instance's address: a ServiceEntry in --namespace with an endpoint here is its own
+    /// Service (its ports are translated like a Kubernetes Service's).
+    #[arg(long)]
+    instance_ip: Option<String>,
     #[arg(long, default_value = "cluster.local")]
     domain_suffix: String,
     /// The mesh's workload certificates (cert-chain.pem, key.pem, root-cert.pem), for
@@ -180,6 +189,7 @@ impl IdentityArgs {
             namespace: self.namespace.clone(),
             domain_suffix: self.domain_suffix.clone(),
             port_map: self.port_map.clone(),
+            instance_ip: self.instance_ip.clone(),
             mesh_certs: self
                 .mesh_cert_dir
                 .clone()
@@ -277,6 +287,7 @@ fn main() -> ExitCode {
             protocol,
             port,
             host,
+            sni,
             path,
             method,
             headers,
@@ -321,7 +332,10 @@ fn main() -> ExitCode {
                 &snapshot,
                 &sluice_compile::explain::Request {
                     port,
-                    host: &host,
+                    host: host
+                        .as_deref()
+                        .filter(|_| matches!(protocol.as_str(), "http" | "https")),
+                    sni: sni.as_deref(),
                     path: &path,
                     method: &method,
                     headers: &parsed,

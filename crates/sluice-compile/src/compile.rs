@@ -6,8 +6,8 @@ use crate::registry::{Registry, Service};
 use crate::snapshot::*;
 use crate::tls;
 use sluice_api::istio::{
-    Destination, DestinationRuleSpec, HttpMatchRequest, HttpRoute, RedirectPortSelection,
-    StringMatch, Subset, TrafficPolicy,
+    Destination, HttpMatchRequest, HttpRoute, RedirectPortSelection, StringMatch, Subset,
+    TrafficPolicy,
 };
 use sluice_api::meta::Labels;
 use sluice_config::diag::codes;
@@ -88,7 +88,7 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
         store,
         id,
         bind_ports: id.bind_ports(store),
-        registry: Registry::build(store, &id.domain_suffix),
+        registry: Registry::build(store, &id.domain_suffix, &id.namespace),
         clusters: BTreeMap::new(),
         diags: Vec::new(),
     };
@@ -164,6 +164,18 @@ fn lower_hosts(hosts: &[String]) -> Vec<String> {
 }
 
 impl<'a> Compiler<'a> {
+    /// VirtualServices exported to the gateway's namespace, in creation order.
+    fn visible_virtual_services(&self) -> Vec<Arc<Object>> {
+        self.store
+            .of_kind(Kind::VirtualService)
+            .filter(|o| {
+                let spec = o.virtual_service().expect("kind");
+                crate::visibility::exported(&spec.export_to, &o.namespace, &self.id.namespace)
+            })
+            .cloned()
+            .collect()
+    }
+
     fn bind_port(&self, port: u32) -> u32 {
         self.bind_ports.get(&port).copied().unwrap_or(port)
     }
@@ -185,7 +197,7 @@ impl<'a> Compiler<'a> {
         let skip = |c: &mut Compiler, at: &sluice_config::validate::P, why: String| {
             c.diags.push(Diagnostic {
                 resource: Some(gw.resource()),
-                ..Diagnostic::new(Severity::Warning, codes::UNSUPPORTED_FIELD, why)
+                ..Diagnostic::new(Severity::Warning, codes::SERVER_NOT_SERVED, why)
                     .at(gw.origin_at(&at.0))
             });
             None
@@ -287,7 +299,7 @@ impl<'a> Compiler<'a> {
                         .k("port");
                     self.diags.push(Diagnostic {
                         resource: Some(s.gateway.resource()),
-                        ..Diagnostic::new(Severity::Warning, codes::UNSUPPORTED_FIELD, format!("server {} of Gateway {} ({} on port {port}) is skipped: port {port} already serves {chosen}, and one port speaks one protocol", s.index, s.gateway.key(), s.kind.protocol()))
+                        ..Diagnostic::new(Severity::Warning, codes::SERVER_NOT_SERVED, format!("server {} of Gateway {} ({} on port {port}) is skipped: port {port} already serves {chosen}, and one port speaks one protocol", s.index, s.gateway.key(), s.kind.protocol()))
                             .at(s.gateway.origin_at(&path.0))
                     });
                 }
@@ -382,7 +394,7 @@ impl Compiler<'_> {
                         .any(|g| gateway_ref(g, vs_ns).is_some_and(|r| gateways.contains(&r))))
         };
         let mut out = Vec::new();
-        let vss: Vec<Arc<Object>> = self.store.of_kind(Kind::VirtualService).cloned().collect();
+        let vss = self.visible_virtual_services();
         for vs in &vss {
             let spec = vs.virtual_service().expect("kind");
             let bound = servers.iter().any(|(gw, hosts)| {
@@ -479,7 +491,7 @@ impl Compiler<'_> {
                 }
             }
         }
-        for vs in self.store.of_kind(Kind::VirtualService) {
+        for vs in &self.visible_virtual_services() {
             let spec = vs.virtual_service().expect("kind");
             for server in servers {
                 let gw = server.gateway;
@@ -810,7 +822,13 @@ impl Compiler<'_> {
             cluster.problem = Some(ClusterProblem::UnknownHost);
             return cluster;
         };
-        let rule = self.destination_rule(fqdn, &service.namespace);
+        let rule = crate::destination_rules::for_host(
+            self.store,
+            fqdn,
+            &service.namespace,
+            &self.id.namespace,
+            &self.id.domain_suffix,
+        );
         let subset_def: Option<Subset> = match subset {
             None => None,
             Some(s) => match rule
@@ -878,58 +896,6 @@ impl Compiler<'_> {
             })
             .collect();
         cluster
-    }
-
-    /// Istio's precedence: the gateway's namespace, then the service's namespace (if exported
-    /// to the gateway), then the root namespace; within a tier the exact host beats the most
-    /// specific wildcard, and rules for the same host merge (oldest first).
-    fn destination_rule(&self, fqdn: &str, service_ns: &str) -> Option<DestinationRuleSpec> {
-        let gw_ns = self.id.namespace.as_str();
-        let tiers = [gw_ns, service_ns, "istio-system"];
-        for (t, ns) in tiers.iter().enumerate() {
-            let candidates: Vec<(&Arc<Object>, String)> = self
-                .store
-                .of_kind(Kind::DestinationRule)
-                .filter(|o| o.namespace == *ns)
-                .filter_map(|o| {
-                    let spec = o.destination_rule()?;
-                    let host =
-                        hosts::fqdn(spec.host.as_deref()?, &o.namespace, &self.id.domain_suffix);
-                    let exported = t != 1
-                        || spec.export_to.is_empty()
-                        || spec
-                            .export_to
-                            .iter()
-                            .any(|e| e == "*" || e == gw_ns || (e == "." && o.namespace == gw_ns));
-                    (exported && hosts::covers(&host, fqdn)).then_some((o, host))
-                })
-                .collect();
-            let Some(best) = candidates.iter().map(|(_, h)| h).max_by_key(|h| {
-                if h.as_str() == fqdn {
-                    usize::MAX
-                } else {
-                    h.len()
-                }
-            }) else {
-                continue;
-            };
-            let mut merged: Option<DestinationRuleSpec> = None;
-            for (o, _) in candidates.iter().filter(|(_, h)| h == best) {
-                let spec = o.destination_rule().expect("kind");
-                match &mut merged {
-                    None => merged = Some(spec.clone()),
-                    Some(m) => {
-                        for s in &spec.subsets {
-                            if !m.subsets.iter().any(|x| x.name == s.name) {
-                                m.subsets.push(s.clone());
-                            }
-                        }
-                    }
-                }
-            }
-            return merged;
-        }
-        None
     }
 }
 

@@ -61,3 +61,23 @@ pub fn key_matches(leaf: &CertificateDer<'_>, key: &dyn rustls::sign::SigningKey
     let public = key.public_key()?;
     Some(cert.tbs_certificate.subject_pki.raw == public.as_ref())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn testdata(name: &str) -> Vec<u8> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/x509-v1");
+        std::fs::read(format!("{dir}/{name}")).unwrap()
+    }
+
+    /// The secure-gateways task's certificate (X.509 v1) and its key belong together.
+    #[test]
+    fn an_x509_v1_certificate_and_its_key_are_a_pair() {
+        let cert = testdata("httpbin.example.com.crt");
+        let key = testdata("httpbin.example.com.key");
+        assert_eq!(check_pair(&cert, &key, Some(0)), vec![]);
+        let other_key = testdata("example.com.crt");
+        assert!(check_pair(&other_key, &key, None).contains(&Problem::KeyMismatch));
+    }
+}

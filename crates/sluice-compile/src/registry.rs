@@ -61,10 +61,15 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn build(store: &Store, domain_suffix: &str) -> Registry {
+    /// The services a gateway in `viewer_ns` sees: those exported to it (`exportTo`).
+    pub fn build(store: &Store, domain_suffix: &str, viewer_ns: &str) -> Registry {
+        use crate::visibility::{exported, service_export_to};
         let mut services = Vec::new();
         for o in store.of_kind(Kind::ServiceEntry) {
             let se = o.service_entry().expect("kind");
+            if !exported(&se.export_to, &o.namespace, viewer_ns) {
+                continue;
+            }
             let ports: Vec<ServicePort> = se
                 .ports
                 .iter()
@@ -141,6 +146,9 @@ impl Registry {
         }
         for o in store.of_kind(Kind::Service) {
             let spec = o.service().expect("kind");
+            if !exported(&service_export_to(&o.meta), &o.namespace, viewer_ns) {
+                continue;
+            }
             let ports: Vec<ServicePort> = spec
                 .ports
                 .iter()

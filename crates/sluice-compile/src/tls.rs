@@ -193,12 +193,11 @@ pub fn upstream_settings(
                 .get(Kind::Secret, gateway_namespace, name)
                 .ok_or_else(|| TlsProblem::SecretNotFound(format!("{gateway_namespace}/{name}")))?;
             let body = secret.secret().expect("kind");
-            let value = |keys: &[&str]| secret_value(body, keys).map(Pem::Inline);
-            let cert = match (value(&["tls.crt", "cert"]), value(&["tls.key", "key"])) {
-                (Some(c), Some(k)) => Some((c, k)),
-                _ => None,
-            };
-            (cert, value(&["ca.crt", "cacert"]))
+            let cert = secret_pair(body).map(|(c, k)| (Pem::Inline(c), Pem::Inline(k)));
+            (
+                cert,
+                secret_ca(store, gateway_namespace, name).map(Pem::Inline),
+            )
         }
         None => (None, None),
     };
@@ -220,16 +219,42 @@ pub fn upstream_settings(
     }))
 }
 
-fn secret_value(body: &sluice_api::core::SecretBody, keys: &[&str]) -> Option<Arc<[u8]>> {
+/// Istio's key names in a credential Secret, generic before `kubernetes.io/tls`: a certificate
+/// and key as `cert`/`key`, else `tls.crt`/`tls.key`; a CA as `cacert`, else `ca.crt`.
+pub const CERT_KEY_PAIRS: [(&str, &str); 2] = [("cert", "key"), ("tls.crt", "tls.key")];
+pub const CA_KEYS: [&str; 2] = ["cacert", "ca.crt"];
+
+/// PEM bytes read from a Secret.
+pub type SecretBytes = Arc<[u8]>;
+
+/// The certificate and key of a Secret, by `CERT_KEY_PAIRS`.
+pub fn secret_pair(body: &sluice_api::core::SecretBody) -> Option<(SecretBytes, SecretBytes)> {
+    CERT_KEY_PAIRS
+        .iter()
+        .find_map(|(c, k)| Some((secret_value(body, &[c])?, secret_value(body, &[k])?)))
+}
+
+/// The CA for credential `name`: the Secret `<name>-cacert` first, else the Secret itself.
+pub fn secret_ca(store: &Store, ns: &str, name: &str) -> Option<Arc<[u8]>> {
+    [format!("{name}-cacert"), name.to_string()]
+        .iter()
+        .find_map(|n| secret_value(store.get(Kind::Secret, ns, n)?.secret()?, &CA_KEYS))
+}
+
+/// The first of `keys` the Secret holds with a non-empty value (`stringData` wins, as the API server
+/// merges it; `data` is base64).
+pub fn secret_value(body: &sluice_api::core::SecretBody, keys: &[&str]) -> Option<Arc<[u8]>> {
+    // An empty value counts as absent: Istio refuses such a Secret.
     keys.iter().find_map(|k| {
         if let Some(v) = body.string_data.get(*k) {
-            return Some(v.as_bytes().into());
+            return (!v.trim().is_empty()).then(|| v.as_bytes().into());
         }
         use base64::Engine;
         let raw = body.data.get(*k)?;
         base64::engine::general_purpose::STANDARD
             .decode(raw.split_whitespace().collect::<String>())
             .ok()
+            .filter(|v| !v.is_empty())
             .map(Into::into)
     })
 }
@@ -318,15 +343,9 @@ pub(crate) fn from_secret(
     let secret = store
         .get(Kind::Secret, ns, name)
         .ok_or_else(|| TlsProblem::SecretNotFound(format!("{ns}/{name}")))?;
-    let body = secret.secret().expect("kind");
-    let value = |keys: &[&str]| secret_value(body, keys);
-    let incomplete = || TlsProblem::SecretIncomplete(format!("{ns}/{name}"));
-    let cert = value(&["tls.crt", "cert"]).ok_or_else(incomplete)?;
-    let key = value(&["tls.key", "key"]).ok_or_else(incomplete)?;
-    let ca = value(&["ca.crt", "cacert"]).or_else(|| {
-        let ca_secret = store.get(Kind::Secret, ns, &format!("{name}-cacert"))?;
-        secret_value(ca_secret.secret().expect("kind"), &["cacert", "ca.crt"])
-    });
+    let (cert, key) = secret_pair(secret.secret().expect("kind"))
+        .ok_or_else(|| TlsProblem::SecretIncomplete(format!("{ns}/{name}")))?;
+    let ca = secret_ca(store, ns, name);
     Ok((Pem::Inline(cert), Pem::Inline(key), ca.map(Pem::Inline)))
 }
 

@@ -383,22 +383,48 @@ fn destination(
         _ => {}
     }
     // The subset must be in the rule the gateway applies (the compile's own lookup).
-    if let Some(subset) = &d.subset {
-        let defined = crate::destination_rules::for_host(
-            store,
-            &fqdn,
-            svc.map_or(o.namespace.as_str(), |s| s.namespace.as_str()),
-            &opts.gateway_namespace,
-            &opts.domain_suffix,
-        )
-        .is_some_and(|rule| {
+    let rule = crate::destination_rules::for_host(
+        store,
+        &fqdn,
+        svc.map_or(o.namespace.as_str(), |s| s.namespace.as_str()),
+        &opts.gateway_namespace,
+        &opts.domain_suffix,
+    );
+    let subset_def = d.subset.as_ref().map(|subset| {
+        rule.as_ref().and_then(|rule| {
             rule.subsets
                 .iter()
-                .any(|s| s.name.as_deref() == Some(subset))
-        });
-        if !defined {
-            r.push(Severity::Error, codes::REFERENCED_RESOURCE_NOT_FOUND, &p.k("subset"), format!("Referenced host+subset in destinationrule not found: \"{host}+{subset}\""), Some(format!("define subset \"{subset}\" in a DestinationRule for {fqdn}; until then requests routed here get 503 (NC)")));
-        }
+                .find(|s| s.name.as_deref() == Some(subset))
+        })
+    });
+    if let (Some(subset), Some(None)) = (&d.subset, &subset_def) {
+        r.push(Severity::Error, codes::REFERENCED_RESOURCE_NOT_FOUND, &p.k("subset"), format!("Referenced host+subset in destinationrule not found: \"{host}+{subset}\""), Some(format!("define subset \"{subset}\" in a DestinationRule for {fqdn}; until then requests routed here get 503 (NC)")));
+        return;
+    }
+    // A known service (and subset) without endpoints: requests get 503 (UH).
+    let Some(svc) = svc else { return };
+    let labels = subset_def.flatten().map(|s| &s.labels);
+    let endpoints = svc
+        .endpoints
+        .iter()
+        .filter(|e| labels.is_none_or(|l| sluice_api::meta::selects(l, &e.labels)))
+        .count();
+    if endpoints == 0 {
+        let (at, what) = match &d.subset {
+            Some(subset) => (p.k("subset"), format!("subset {subset} of {fqdn}")),
+            None => (p.k("host"), fqdn.clone()),
+        };
+        let help = match &d.subset {
+            Some(_) => "no endpoint carries the subset's labels; compare the DestinationRule's subset labels with the endpoints' (ServiceEntry endpoints, WorkloadEntries, Pods)",
+            None => "add endpoints to the ServiceEntry (or EndpointSlices for the Service)",
+        };
+        r.push(
+            Severity::Warning,
+            codes::NO_ENDPOINTS,
+            &at,
+            format!("{what} has no endpoints: requests routed here get 503 (UH)"),
+            Some(help.to_string()),
+        );
     }
 }
 

@@ -113,8 +113,48 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
             .listeners
             .insert(bind, Listener::new(bind, port, protocol));
     }
+    if snapshot.listeners.is_empty() {
+        c.diags.push(nothing_to_serve(store, id));
+    }
     snapshot.clusters = c.clusters;
     (snapshot, c.diags)
+}
+
+/// Why an instance has nothing to listen on, in the terms of its cause.
+fn nothing_to_serve(store: &Store, id: &GatewayIdentity) -> Diagnostic {
+    let labels = |l: &Labels| {
+        l.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let gateways: Vec<&Arc<Object>> = store.of_kind(Kind::Gateway).collect();
+    let selecting = gateways
+        .iter()
+        .filter(|g| id.selects(&g.gateway().expect("kind").selector))
+        .count();
+    let message = if gateways.is_empty() {
+        "no Gateway in the configuration: this instance has nothing to listen on".to_string()
+    } else if selecting == 0 {
+        let found: Vec<String> = gateways
+            .iter()
+            .map(|g| {
+                format!(
+                    "{} selects {}",
+                    g.key(),
+                    labels(&g.gateway().expect("kind").selector)
+                )
+            })
+            .collect();
+        format!(
+            "no Gateway selects this instance (labels {}): {}; run with --gateway-labels set to one of those selectors",
+            labels(&id.labels),
+            found.join("; ")
+        )
+    } else {
+        format!("{selecting} Gateway(s) select this instance, but none of their servers can be served (the warnings above say why for each); nothing to listen on")
+    };
+    Diagnostic::new(Severity::Warning, codes::SERVER_NOT_SERVED, message)
 }
 
 /// A server of a selected Gateway, by what its port speaks.

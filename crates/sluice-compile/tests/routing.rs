@@ -210,7 +210,14 @@ fn destination_rule_precedence_gateway_namespace_first() {
         format!("---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: dr, namespace: {ns}}}\nspec:\n  host: a.default.svc.cluster.local\n  subsets: [{{name: {subset}, labels: {{version: v2}}}}]\n")
     };
     let yaml = format!("{GW}{SVC}{}{}{}", dr("default", "fromsvc"), dr("istio-system", "fromgw"), vs("v", "[\"*\"]", "  - match: [{uri: {prefix: /g}}]\n    route: [{destination: {host: a, subset: fromgw}}]\n  - route: [{destination: {host: a, subset: fromsvc}}]\n"));
-    let s = snapshot(&yaml);
+    // validate says what the compile does: the service-namespace subset is not seen.
+    let mut l = Loader::new();
+    l.add_text("t.yaml".into(), &yaml);
+    let (_, diags) = sluice_compile::check(&l.finish(), &Default::default());
+    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].message.contains("a+fromsvc"));
+    let s = compiled(&yaml, &GatewayIdentity::default());
     let gw = &s.clusters["outbound|8000|fromgw|a.default.svc.cluster.local"];
     assert_eq!(gw.problem, None);
     assert_eq!(gw.endpoints.len(), 1);

@@ -125,6 +125,7 @@ pub mod codes {
     pub const SERVER_NOT_SERVED: &str = "SLU0030";
     pub const NOT_EXPORTED_TO_GATEWAY: &str = "SLU0031";
     pub const NO_ENDPOINTS: &str = "SLU0032";
+    pub const NO_OBJECTS: &str = "SLU0033";
 }
 
 pub const CODES: &[CodeInfo] = &[
@@ -156,4 +157,5 @@ pub const CODES: &[CodeInfo] = &[
     CodeInfo { code: "SLU0030", name: "ServerNotServed", summary: "a Gateway server is not served: its protocol or TLS mode is not supported, or its port already speaks another protocol" },
     CodeInfo { code: "SLU0031", name: "NotExportedToGateway", summary: "a VirtualService, ServiceEntry or Service is not exported (exportTo) to the gateway's namespace, so the gateway does not see it" },
     CodeInfo { code: "SLU0032", name: "NoEndpoints", summary: "a route's service or subset has no endpoints: requests get 503 (UH)" },
+    CodeInfo { code: "SLU0033", name: "NoObjects", summary: "validate found no objects in the paths it was given" },
 ];

@@ -490,8 +490,18 @@ impl Context<'_> {
                         Tracked::boxed(body, in_flight, lease, deadline),
                     );
                 }
-                Ok(Err(SendError::Connect(e))) => {
-                    tracing::debug!(error = %e, cluster = %balancer.cluster.name, "upstream connect failed");
+                Ok(Err(e @ (SendError::Connect(_) | SendError::Certificate(_)))) => {
+                    match &e {
+                        SendError::Certificate(why) => {
+                            crate::upstream_tls::warn_certificate_failure(
+                                &balancer.cluster.name,
+                                why,
+                            )
+                        }
+                        _ => {
+                            tracing::debug!(error = %e, cluster = %balancer.cluster.name, "upstream connect failed")
+                        }
+                    }
                     failure = Failure::Connect;
                     if !retry.retries_connect_failure() {
                         break;
@@ -613,7 +623,12 @@ impl Dispatch {
             Dispatch::Pool(pool, req) => pool.send(req).await.map(|(r, lease)| (r, Some(lease))),
             Dispatch::Client(sent) => match sent.await {
                 Ok(resp) => Ok((resp, None)),
-                Err(e) if e.is_connect() => Err(SendError::Connect(e.to_string())),
+                Err(e) if e.is_connect() => {
+                    Err(match crate::upstream_tls::certificate_failure(&e) {
+                        Some(why) => SendError::Certificate(why),
+                        None => SendError::Connect(e.to_string()),
+                    })
+                }
                 Err(e) => Err(SendError::Other(e.to_string())),
             },
         }

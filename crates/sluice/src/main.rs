@@ -414,6 +414,17 @@ fn validate(paths: &[PathBuf], output: Output, opts: AnalyzeOptions, verbose: bo
         }
     };
     let (_, mut diags) = sluice_compile::check(&loaded, &opts);
+    if loaded.objects.is_empty() && !diags.iter().any(|d| d.is_error()) {
+        let where_: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        diags.push(
+            sluice_config::Diagnostic::new(
+                sluice_config::Severity::Error,
+                sluice_config::diag::codes::NO_OBJECTS,
+                format!("no objects found in {}: nothing was checked", where_.join(", ")),
+            )
+            .help("point validate at .yaml, .yml or .json files (or directories holding them) with Istio or Kubernetes objects"),
+        );
+    }
     if !verbose && output == Output::Text {
         diags.retain(|d| d.severity != sluice_config::Severity::Info);
     }

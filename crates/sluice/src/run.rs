@@ -154,11 +154,6 @@ fn describe(snapshot: &Snapshot) {
             "compiled"
         );
     }
-    if snapshot.listeners.is_empty() {
-        tracing::warn!(
-            "no Gateway selects this instance: nothing to listen on (check --gateway-labels)"
-        );
-    }
 }
 
 /// Directories of the certificate and key files a snapshot names (TLS servers, upstream TLS).

@@ -3,24 +3,16 @@
 //! certificate that leaves every other server serving, an X.509 v1 certificate, and
 //! `httpsRedirect` on a terminating server.
 mod common;
-use bytes::Bytes;
 use common::pki::*;
 use common::*;
-use http_body_util::{BodyExt, Empty};
 use rustls::pki_types::{CertificateDer, ServerName};
 use sluice_echo::Identity;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
-type Tls = tokio_rustls::client::TlsStream<TcpStream>;
-
 fn secret(name: &str, cert_pem: &str, key_pem: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: istio-system}}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n{}  tls.key: |\n{}---\n",
-        indent(cert_pem),
-        indent(key_pem)
-    )
+    tls_secret(name, cert_pem, key_pem, None)
 }
 
 /// A TLS ServiceEntry `name` on port 7000 (its endpoint at `addr`).
@@ -34,31 +26,16 @@ fn tls_service(name: &str, addr: SocketAddr) -> String {
     )
 }
 
+type Tls = ClientTls;
+
 async fn connect(addr: SocketAddr, sni: &str, config: Arc<rustls::ClientConfig>) -> Tls {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    tokio_rustls::TlsConnector::from(config)
-        .connect(ServerName::try_from(sni.to_string()).unwrap(), tcp)
+    tls_connect(addr, sni, config)
         .await
         .unwrap_or_else(|e| panic!("{sni}: {e}"))
 }
 
-/// One HTTP/1.1 GET over the TLS stream.
 async fn get(tls: Tls, host: &str) -> Reply {
-    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let req = hyper::Request::get("/")
-        .header("host", host)
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let resp = send.send_request(req).await.unwrap();
-    let (parts, body) = resp.into_parts();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
+    tls_get(tls, host).await.unwrap()
 }
 
 fn subject(tls: &Tls) -> String {
@@ -140,11 +117,12 @@ spec:
         Some("outbound|7000||my-nginx.default.svc.cluster.local")
     );
     // Another SNI has no route: the connection is closed, nothing is served.
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let other = tokio_rustls::TlsConnector::from(client_config(&ca, None, false, false))
-        .connect(ServerName::try_from("other.example.com").unwrap(), tcp)
-        .await;
-    assert!(other.is_err());
+    let other = tls_connect(
+        addr,
+        "other.example.com",
+        client_config(&ca, None, false, false),
+    );
+    assert!(other.await.is_err());
 }
 
 /// One port, two filter chains: SIMPLE for shop.example (terminated, HTTP routed) and

@@ -482,7 +482,11 @@ pub fn retry_token(name: &str) -> Option<RetryToken> {
 /// Diagnostics for the fields one object sets: a warning per ignored field, an error per
 /// refused one; once per object and field, and not again under a field already reported.
 pub fn field_diagnostics(file: &Arc<str>, seen: &[FieldSeen], out: &mut Vec<Diagnostic>) {
-    let mut reported: Vec<(&str, &str, &[Seg])> = Vec::new();
+    // In file order, so a field comes before the fields under it.
+    let mut seen: Vec<&FieldSeen> = seen.iter().collect();
+    seen.sort_by_key(|f| (f.at.0.line, f.at.0.col));
+    let mut covered: Vec<&[Seg]> = Vec::new();
+    let mut reported: Vec<(&str, &str)> = Vec::new();
     for f in seen {
         let (severity, code, message, help) = match support(f.ty, f.field) {
             Some(Support::NotImplemented { instead }) => (
@@ -499,16 +503,17 @@ pub fn field_diagnostics(file: &Arc<str>, seen: &[FieldSeen], out: &mut Vec<Diag
             ),
             _ => continue,
         };
-        let nested = reported
+        let nested = covered
             .iter()
-            .any(|(_, _, p)| f.path.len() > p.len() && f.path.starts_with(p));
-        let again = reported
-            .iter()
-            .any(|(t, n, _)| *t == f.ty && *n == f.field);
-        if nested || again {
+            .any(|p| f.path.len() > p.len() && f.path.starts_with(p));
+        if nested {
             continue;
         }
-        reported.push((f.ty, f.field, &f.path));
+        covered.push(&f.path);
+        if reported.contains(&(f.ty, f.field)) {
+            continue;
+        }
+        reported.push((f.ty, f.field));
         let field = path_to_string(&f.path);
         out.push(Diagnostic {
             help: Some(help),

@@ -7,6 +7,7 @@ use crate::yaml::{self, Node, Seg, Value};
 use serde::de::DeserializeOwned;
 use sluice_api::ObjectMeta;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -97,12 +98,21 @@ fn guess_api_version(kind: &str) -> Option<&'static str> {
     })
 }
 
+/// Where an object was defined, its index in `out.objects` and the range of its own diagnostics
+/// in `out.diagnostics`.
+struct Defined {
+    origin: Origin,
+    index: usize,
+    own: Range<usize>,
+}
+
 /// Collects objects from files; call `add_*` for each source, then `finish`.
 #[derive(Default)]
 pub struct Loader {
     out: Loaded,
-    /// Where each object was defined, and its index in `out.objects`.
-    seen: HashMap<(Kind, String, String), (Origin, usize)>,
+    seen: HashMap<(Kind, String, String), Defined>,
+    /// Diagnostics of definitions a later one replaced: that copy is never used.
+    replaced: Vec<Range<usize>>,
     seq: usize,
 }
 
@@ -175,7 +185,15 @@ impl Loader {
         }
     }
 
-    pub fn finish(self) -> Loaded {
+    pub fn finish(mut self) -> Loaded {
+        if !self.replaced.is_empty() {
+            let mut i = 0;
+            let replaced = &self.replaced;
+            self.out.diagnostics.retain(|_| {
+                i += 1;
+                !replaced.iter().any(|r| r.contains(&(i - 1)))
+            });
+        }
         self.out
     }
 
@@ -350,11 +368,41 @@ impl Loader {
         let mut fields = Vec::new();
         let mut f = Some(&mut fields);
         let body = match kind {
-            Kind::Gateway => Body::Gateway(decode_recording(spec, &spec_path, file, &mut diags, f.take())),
-            Kind::VirtualService => Body::VirtualService(decode_recording(spec, &spec_path, file, &mut diags, f.take())),
-            Kind::DestinationRule => Body::DestinationRule(decode_recording(spec, &spec_path, file, &mut diags, f.take())),
-            Kind::ServiceEntry => Body::ServiceEntry(decode_recording(spec, &spec_path, file, &mut diags, f.take())),
-            Kind::WorkloadEntry => Body::WorkloadEntry(decode_recording(spec, &spec_path, file, &mut diags, f.take())),
+            Kind::Gateway => Body::Gateway(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::VirtualService => Body::VirtualService(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::DestinationRule => Body::DestinationRule(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::ServiceEntry => Body::ServiceEntry(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::WorkloadEntry => Body::WorkloadEntry(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
             Kind::Service => Body::Service(decode(spec, &spec_path, file, &mut diags)),
             Kind::Secret => {
                 Body::Secret(decode(Some(&without_header(&root)), &[], file, &mut diags))
@@ -376,13 +424,15 @@ impl Loader {
         };
         self.seq += 1;
         let resource = object.resource();
+        let first = self.out.diagnostics.len();
         for mut d in diags {
             d.resource = Some(resource.clone());
             self.out.diagnostics.push(d);
         }
+        let own = first..self.out.diagnostics.len();
         let key = (kind, object.namespace.clone(), object.name.clone());
         let origin = object.origin();
-        if let Some((earlier, index)) = self.seen.get_mut(&key) {
+        if let Some(earlier) = self.seen.get_mut(&key) {
             // As `kubectl apply` of the files in order: the later definition replaces the
             // earlier one, which keeps its place (the object was created then).
             self.out.diagnostics.push(Diagnostic {
@@ -391,21 +441,22 @@ impl Loader {
                     Severity::Warning,
                     codes::DUPLICATE_OBJECT,
                     format!(
-                        "{kind} {}/{} is defined again here ({origin}); this definition replaces the one at {earlier}",
-                        object.namespace, object.name
+                        "{kind} {}/{} is defined again here ({origin}); this definition replaces the one at {}, which is not checked further",
+                        object.namespace, object.name, earlier.origin
                     ),
                 )
                 .at(origin.clone())
                 .help("delete one of the two definitions, or rename one if both are meant to exist")
             });
-            let replaced = &mut self.out.objects[*index];
+            let replaced = &mut self.out.objects[earlier.index];
             let seq = replaced.seq;
             *replaced = Object { seq, ..object };
-            *earlier = origin;
+            earlier.origin = origin;
+            self.replaced.push(std::mem::replace(&mut earlier.own, own));
             return;
         }
-        self.seen
-            .insert(key, (origin, self.out.objects.len()));
+        let index = self.out.objects.len();
+        self.seen.insert(key, Defined { origin, index, own });
         self.out.objects.push(object);
     }
 }

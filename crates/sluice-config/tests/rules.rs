@@ -21,12 +21,20 @@ struct Row {
 }
 
 fn row(rule: &'static str, kind: &'static str, spec: String, want: Want) -> Row {
-    Row { rule, kind, meta: "{name: t}", spec, want }
+    Row {
+        rule,
+        kind,
+        meta: "{name: t}",
+        spec,
+        want,
+    }
 }
 
 fn diagnostics(kind: &str, meta: &str, spec: &str) -> Vec<Diagnostic> {
     let mut l = Loader::new();
-    let text = format!("apiVersion: networking.istio.io/v1\nkind: {kind}\nmetadata: {meta}\nspec: {spec}\n");
+    let text = format!(
+        "apiVersion: networking.istio.io/v1\nkind: {kind}\nmetadata: {meta}\nspec: {spec}\n"
+    );
     l.add_text("t.yaml".into(), &text);
     let loaded = l.finish();
     let mut out = loaded.diagnostics.clone();
@@ -37,7 +45,13 @@ fn diagnostics(kind: &str, meta: &str, spec: &str) -> Vec<Diagnostic> {
 }
 
 fn show(d: &Diagnostic) -> String {
-    format!("{} {} {} {}", d.code, d.field.clone().unwrap_or_default(), d.message, d.help.clone().unwrap_or_default())
+    format!(
+        "{} {} {} {}",
+        d.code,
+        d.field.clone().unwrap_or_default(),
+        d.message,
+        d.help.clone().unwrap_or_default()
+    )
 }
 
 fn check(rows: &[Row]) {
@@ -61,10 +75,18 @@ fn check(rows: &[Row]) {
                 Error(n) => format!("an error with `{n}`"),
                 Warn(n) => format!("only a warning with `{n}`"),
             };
-            failures.push(format!("[{}] {} {}\n  want {want}\n  errors {errors:#?}\n  warnings {warnings:#?}", r.rule, r.kind, r.spec));
+            failures.push(format!(
+                "[{}] {} {}\n  want {want}\n  errors {errors:#?}\n  warnings {warnings:#?}",
+                r.rule, r.kind, r.spec
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} rows failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} rows failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn gw(server: &str) -> String {
@@ -78,7 +100,7 @@ fn gateway_rules() {
     let g = |rule, server: String, want| row(rule, "Gateway", gw(&server), want);
     let mut rows = vec![
         g("validateServer", format!("{{{HTTP}, hosts: [\"*\"]}}"), Accept),
-        g("ValidateNamespaceSlashWildcardHostname", format!("{{port: {{number: 80, name: http, protocol: http}}, hosts: [\"ns/*.example.com\", \"./a.com\", \"Prod/b.com\"]}}"), Accept),
+        g("ValidateNamespaceSlashWildcardHostname", "{port: {number: 80, name: http, protocol: http}, hosts: [\"ns/*.example.com\", \"./a.com\", \"Prod/b.com\"]}".into(), Accept),
         g("ValidateNamespaceSlashWildcardHostname: IP hosts", format!("{{{HTTP}, hosts: [10.0.0.1]}}"), Accept),
         g("ValidateNamespaceSlashWildcardHostname: short names", format!("{{{HTTP}, hosts: [app]}}"), Error("short name")),
         g("ValidatePartialWildCard (gateways refuse them)", format!("{{{HTTP}, hosts: [\"*foo.com\"]}}"), Error("partial wildcard")),
@@ -123,7 +145,24 @@ fn gateway_rules() {
     rows.push(row("ValidateGateway: port names unique", "Gateway", gw(&format!("{{{HTTP}, hosts: [a.com]}}, {{port: {{number: 8080, name: http, protocol: HTTP}}, hosts: [b.com]}}")), Error("used by another server")));
     rows.push(row("ValidateGateway: server names need not be unique", "Gateway", gw(&format!("{{{HTTP}, name: s, hosts: [a.com]}}, {{port: {{number: 8080, name: http2, protocol: HTTP}}, name: s, hosts: [b.com]}}")), Accept));
     rows.push(row("ValidateGateway: httpsRedirect on a non-HTTP server (warning)", "Gateway", gw("{port: {number: 443, name: tls, protocol: TLS}, hosts: [a.com], tls: {mode: PASSTHROUGH, httpsRedirect: true}}"), Warn("meant for HTTP servers")));
-    rows.push(Row { meta: "{name: my.gateway}", ..row("ValidateGateway: name is a DNS label", "Gateway", gw(&format!("{{{HTTP}, hosts: [a.com]}}")), Error("not a valid Gateway name")) });
+    rows.push(Row {
+        meta: "{name: t, annotations: {istio.io/dry-run: \"true\"}}",
+        ..row(
+            "validateMetadata: dry-run is for AuthorizationPolicies",
+            "Gateway",
+            gw(&format!("{{{HTTP}, hosts: [a.com]}}")),
+            Error("only AuthorizationPolicies"),
+        )
+    });
+    rows.push(Row {
+        meta: "{name: my.gateway}",
+        ..row(
+            "ValidateGateway: name is a DNS label",
+            "Gateway",
+            gw(&format!("{{{HTTP}, hosts: [a.com]}}")),
+            Error("not a valid Gateway name"),
+        )
+    });
     check(&rows);
 }
 
@@ -321,7 +360,14 @@ fn destination_rule_rules() {
 fn service_entry_rules() {
     let s = |rule, spec: &str, want| row(rule, "ServiceEntry", spec.to_string(), want);
     const P80: &str = "ports: [{number: 80, name: http, protocol: HTTP}]";
-    let e = |rule, rest: &str, want| row(rule, "ServiceEntry", format!("{{hosts: [a.example.com], {P80}, {rest}}}"), want);
+    let e = |rule, rest: &str, want| {
+        row(
+            rule,
+            "ServiceEntry",
+            format!("{{hosts: [a.example.com], {P80}, {rest}}}"),
+            want,
+        )
+    };
     let rows = vec![
         e("ValidateServiceEntry", "resolution: STATIC, endpoints: [{address: 10.0.0.1, ports: {http: 8080}}]", Accept),
         s("ValidateServiceEntry: hosts", &format!("{{{P80}}}"), Error("hosts is required")),
@@ -357,13 +403,41 @@ fn service_entry_rules() {
 fn workload_entry_rules() {
     let w = |rule, spec: &str, want| row(rule, "WorkloadEntry", spec.to_string(), want);
     let rows = vec![
-        w("validateWorkloadEntry", "{address: 10.0.0.1, ports: {http: 8080}, labels: {app: a}}", Accept),
-        w("validateWorkloadEntry: host names", "{address: backend.example.com}", Accept),
-        w("validateWorkloadEntry: address", "{labels: {app: a}}", Error("address is required")),
-        w("validateWorkloadEntry: no address on a network (warning)", "{network: n1}", Warn("address is unset")),
-        w("validateWorkloadEntry: address is a name or IP", "{address: \"not a host\"}", Error("not a host name")),
-        w("validateWorkloadEntry: ports", "{address: 10.0.0.1, ports: {http: 0}}", Error("out of range")),
-        w("labels.Instance.Validate", "{address: 10.0.0.1, labels: {\"-bad\": a}}", Error("not a valid label key")),
+        w(
+            "validateWorkloadEntry",
+            "{address: 10.0.0.1, ports: {http: 8080}, labels: {app: a}}",
+            Accept,
+        ),
+        w(
+            "validateWorkloadEntry: host names",
+            "{address: backend.example.com}",
+            Accept,
+        ),
+        w(
+            "validateWorkloadEntry: address",
+            "{labels: {app: a}}",
+            Error("address is required"),
+        ),
+        w(
+            "validateWorkloadEntry: no address on a network (warning)",
+            "{network: n1}",
+            Warn("address is unset"),
+        ),
+        w(
+            "validateWorkloadEntry: address is a name or IP",
+            "{address: \"not a host\"}",
+            Error("not a host name"),
+        ),
+        w(
+            "validateWorkloadEntry: ports",
+            "{address: 10.0.0.1, ports: {http: 0}}",
+            Error("out of range"),
+        ),
+        w(
+            "labels.Instance.Validate",
+            "{address: 10.0.0.1, labels: {\"-bad\": a}}",
+            Error("not a valid label key"),
+        ),
     ];
     check(&rows);
 }

@@ -3,7 +3,9 @@
 //! way serde sees them: a recording Deserializer answers each `deserialize_struct` call (which
 //! carries the type's name and field list) and descends into every field.
 use serde::de::value::{Error, StrDeserializer};
-use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+};
 use serde::forward_to_deserialize_any;
 use sluice_api::istio::*;
 use sluice_config::support::{support, Support, FIELDS, RETRY_ON};
@@ -49,10 +51,17 @@ impl<'de> Deserializer<'de> for Walk<'_> {
         v.visit_some(self)
     }
     fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        v.visit_seq(One { walk: self, done: false })
+        v.visit_seq(One {
+            walk: self,
+            done: false,
+        })
     }
     fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        v.visit_map(Fields { walk: self, keys: &["k"], next: 0 })
+        v.visit_map(Fields {
+            walk: self,
+            keys: &["k"],
+            next: 0,
+        })
     }
     fn deserialize_struct<V: Visitor<'de>>(
         self,
@@ -61,10 +70,16 @@ impl<'de> Deserializer<'de> for Walk<'_> {
         v: V,
     ) -> Result<V::Value, Error> {
         let recursive = self.stack.borrow().contains(&name);
-        self.seen.borrow_mut().extend(fields.iter().map(|f| (name, *f)));
+        self.seen
+            .borrow_mut()
+            .extend(fields.iter().map(|f| (name, *f)));
         self.stack.borrow_mut().push(name);
         let keys = if recursive { &[] } else { fields };
-        let r = v.visit_map(Fields { walk: self, keys, next: 0 });
+        let r = v.visit_map(Fields {
+            walk: self,
+            keys,
+            next: 0,
+        });
         self.stack.borrow_mut().pop();
         r
     }
@@ -94,7 +109,10 @@ struct One<'a> {
 
 impl<'de> SeqAccess<'de> for One<'_> {
     type Error = Error;
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
         if std::mem::replace(&mut self.done, true) {
             return Ok(None);
         }
@@ -110,8 +128,13 @@ struct Fields<'a> {
 
 impl<'de> MapAccess<'de> for Fields<'_> {
     type Error = Error;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
-        let Some(key) = self.keys.get(self.next) else { return Ok(None) };
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
+        let Some(key) = self.keys.get(self.next) else {
+            return Ok(None);
+        };
         self.next += 1;
         let key: StrDeserializer<Error> = key.into_deserializer();
         seed.deserialize(key).map(Some)
@@ -123,7 +146,11 @@ impl<'de> MapAccess<'de> for Fields<'_> {
 
 fn walk<T: de::DeserializeOwned>(seen: &Seen) {
     let stack = RefCell::new(Vec::new());
-    T::deserialize(Walk { seen, stack: &stack }).expect("every type can be filled");
+    T::deserialize(Walk {
+        seen,
+        stack: &stack,
+    })
+    .expect("every type can be filled");
 }
 
 fn api_fields() -> BTreeSet<(&'static str, &'static str)> {
@@ -139,7 +166,11 @@ fn api_fields() -> BTreeSet<(&'static str, &'static str)> {
 #[test]
 fn every_api_field_has_a_decision() {
     let fields = api_fields();
-    assert!(fields.len() > 200, "the walk reached only {} fields", fields.len());
+    assert!(
+        fields.len() > 200,
+        "the walk reached only {} fields",
+        fields.len()
+    );
     let missing: Vec<String> = fields
         .iter()
         .filter(|(ty, f)| support(ty, f).is_none())
@@ -157,7 +188,10 @@ fn every_row_names_an_api_field() {
         .filter(|k| !fields.contains(k))
         .map(|(ty, f)| format!("{ty}.{f}"))
         .collect();
-    assert!(stale.is_empty(), "rows for fields the API types do not have: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "rows for fields the API types do not have: {stale:?}"
+    );
 }
 
 #[test]
@@ -179,9 +213,26 @@ fn the_fields_issue_11_names_are_reported() {
         ("ConnectionPoolSettings", "http"),
         ("TcpSettings", "maxConnections"),
     ] {
-        assert!(matches!(support(ty, f), Some(Support::NotImplemented { .. })), "{ty}.{f}");
+        assert!(
+            matches!(support(ty, f), Some(Support::NotImplemented { .. })),
+            "{ty}.{f}"
+        );
     }
-    assert_eq!(support("TcpSettings", "idleTimeout"), Some(Support::Implemented));
-    let ignored: Vec<&str> = RETRY_ON.iter().filter(|t| !t.implemented).map(|t| t.name).collect();
-    assert_eq!(ignored, ["envoy-ratelimited", "retriable-headers", "http3-post-connect-failure"]);
+    assert_eq!(
+        support("TcpSettings", "idleTimeout"),
+        Some(Support::Implemented)
+    );
+    let ignored: Vec<&str> = RETRY_ON
+        .iter()
+        .filter(|t| !t.implemented)
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(
+        ignored,
+        [
+            "envoy-ratelimited",
+            "retriable-headers",
+            "http3-post-connect-failure"
+        ]
+    );
 }

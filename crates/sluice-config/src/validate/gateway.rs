@@ -2,7 +2,6 @@
 //! `validateServerBind` and `validateTLSOptions`.
 use super::names::{is_dns1123_label, is_ip, partial_wildcard, wildcard_domain};
 use super::{port_number, Report, P};
-use crate::diag::{codes, Severity};
 use crate::yaml::Seg;
 use sluice_api::istio::{GatewaySpec, Server, ServerTlsMode, ServerTlsSettings, TlsProtocol};
 use std::collections::HashSet;
@@ -13,8 +12,18 @@ pub const GATEWAY_PROTOCOLS: [&str; 6] = ["HTTP", "HTTPS", "HTTP2", "GRPC", "TLS
 
 /// Every protocol Istio's `protocol.Parse` knows.
 const ISTIO_PROTOCOLS: [&str; 12] = [
-    "TCP", "UDP", "GRPC", "GRPC-WEB", "HTTP", "HTTP_PROXY", "HTTP2", "HTTPS", "TLS", "MONGO",
-    "REDIS", "MYSQL",
+    "TCP",
+    "UDP",
+    "GRPC",
+    "GRPC-WEB",
+    "HTTP",
+    "HTTP_PROXY",
+    "HTTP2",
+    "HTTPS",
+    "TLS",
+    "MONGO",
+    "REDIS",
+    "MYSQL",
 ];
 
 /// Envoy names of the TLS 1.2 suites rustls implements (TLS 1.3 suites are not configurable).
@@ -82,8 +91,7 @@ pub(super) fn gateway(r: &mut Report, s: &P, g: &GatewaySpec) {
             }
         }
         let protocol = port.protocol.as_deref().unwrap_or("").to_ascii_uppercase();
-        if !is_http(&protocol) && server.tls.as_ref().and_then(|t| t.https_redirect) == Some(true)
-        {
+        if !is_http(&protocol) && server.tls.as_ref().and_then(|t| t.https_redirect) == Some(true) {
             r.warn(
                 &p.k("tls").k("httpsRedirect"),
                 "httpsRedirect is meant for HTTP servers",
@@ -112,7 +120,10 @@ fn server_rules(r: &mut Report, p: &P, server: &Server) {
             r.err(&p.k("bind"), e);
         }
         if server.port.as_ref().and_then(|x| x.number).unwrap_or(0) != 0 {
-            r.err(&p.k("port").k("number"), "the port number must be 0 with a unix:// bind");
+            r.err(
+                &p.k("port").k("number"),
+                "the port number must be 0 with a unix:// bind",
+            );
         }
     } else if !bind.is_empty() && !is_ip(bind) {
         r.err(&p.k("bind"), format!("\"{bind}\" is not an IP address"));
@@ -133,9 +144,14 @@ fn server_rules(r: &mut Report, p: &P, server: &Server) {
                 tls.mode.unwrap_or(ServerTlsMode::Passthrough),
                 ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough
             );
-            let files = set(&tls.ca_certificates) || set(&tls.private_key) || set(&tls.server_certificate);
+            let files =
+                set(&tls.ca_certificates) || set(&tls.private_key) || set(&tls.server_certificate);
             if !is_http(&protocol) {
-                r.err_help(&p.k("tls"), format!("a {protocol} server cannot have TLS settings"), "use protocol HTTPS or TLS to terminate TLS");
+                r.err_help(
+                    &p.k("tls"),
+                    format!("a {protocol} server cannot have TLS settings"),
+                    "use protocol HTTPS or TLS to terminate TLS",
+                );
             } else if !passthrough || files {
                 r.err_help(&p.k("tls"), format!("a plain-text {protocol} server can only have `tls: {{httpsRedirect: true}}`"), "use protocol HTTPS to terminate TLS");
             }
@@ -150,16 +166,26 @@ fn server_host(r: &mut Report, hp: &P, h: &str) {
     let host = match h.split_once('/') {
         Some((ns, host)) => {
             if ns.is_empty() || host.is_empty() {
-                r.err(hp, format!("\"{h}\": the namespace and host must not be empty"));
+                r.err(
+                    hp,
+                    format!("\"{h}\": the namespace and host must not be empty"),
+                );
             } else if !(ns == "*" || ns == "." || is_dns1123_label(ns)) {
-                r.err(hp, format!("\"{ns}\" is not a namespace (use a namespace name, \".\" or \"*\")"));
+                r.err(
+                    hp,
+                    format!("\"{ns}\" is not a namespace (use a namespace name, \".\" or \"*\")"),
+                );
             }
             host
         }
         None => h,
     };
     if host != "*" && !host.contains('.') {
-        r.err_help(hp, format!("\"{host}\" is a short name; a gateway needs fully qualified host names"), "write the full name, such as \"app.example.com\", or \"*\"");
+        r.err_help(
+            hp,
+            format!("\"{host}\" is a short name; a gateway needs fully qualified host names"),
+            "write the full name, such as \"app.example.com\", or \"*\"",
+        );
     }
     if let Err(e) = wildcard_domain(host) {
         if !is_ip(host) {
@@ -174,7 +200,11 @@ fn server_host(r: &mut Report, hp: &P, h: &str) {
 /// Istio's `validateServerPort`; the protocol (upper case) when the port has no error.
 fn server_port(r: &mut Report, p: &P, server: &Server, bind: &str) -> Option<String> {
     let Some(port) = &server.port else {
-        r.err_help(p, "server port is required", "add `port: {number: 80, name: http, protocol: HTTP}`");
+        r.err_help(
+            p,
+            "server port is required",
+            "add `port: {number: 80, name: http, protocol: HTTP}`",
+        );
         return None;
     };
     let errors = r.out.len();
@@ -183,7 +213,10 @@ fn server_port(r: &mut Report, p: &P, server: &Server, bind: &str) -> Option<Str
     if !ISTIO_PROTOCOLS.contains(&protocol.as_str()) {
         r.err_help(
             &pp.k("protocol"),
-            format!("protocol \"{}\" is not a protocol Istio knows", port.protocol.as_deref().unwrap_or("")),
+            format!(
+                "protocol \"{}\" is not a protocol Istio knows",
+                port.protocol.as_deref().unwrap_or("")
+            ),
             format!("use one of {}", GATEWAY_PROTOCOLS.join(", ")),
         );
     }
@@ -191,10 +224,18 @@ fn server_port(r: &mut Report, p: &P, server: &Server, bind: &str) -> Option<Str
         port_number(r, &pp.k("number"), port.number, true);
     }
     if port.target_port.unwrap_or(0) > 0 {
-        r.err_help(&pp.k("targetPort"), "targetPort has no effect on a Gateway", "remove targetPort");
+        r.err_help(
+            &pp.k("targetPort"),
+            "targetPort has no effect on a Gateway",
+            "remove targetPort",
+        );
     }
     if port.name.as_deref().unwrap_or("").is_empty() {
-        r.err_help(&pp, "port name is required", "add `name: http` (any name unique in this Gateway)");
+        r.err_help(
+            &pp,
+            "port name is required",
+            "add `name: http` (any name unique in this Gateway)",
+        );
     }
     (r.out.len() == errors).then_some(protocol)
 }
@@ -224,7 +265,10 @@ fn tls_options(r: &mut Report, p: &P, tls: &ServerTlsSettings) {
             ("credentialNames", !tls.credential_names.is_empty()),
         ];
         for (field, _) in extra.iter().filter(|(_, present)| *present) {
-            r.err(&p.k(field), format!("ISTIO_MUTUAL uses the mesh's certificates; {field} cannot be set"));
+            r.err(
+                &p.k(field),
+                format!("ISTIO_MUTUAL uses the mesh's certificates; {field} cannot be set"),
+            );
         }
         r.err_help(
             &p.k("mode"),
@@ -240,10 +284,17 @@ fn tls_options(r: &mut Report, p: &P, tls: &ServerTlsSettings) {
         || !tls.tls_certificates.is_empty()
         || set(&tls.credential_name)
         || !tls.credential_names.is_empty();
-    if matches!(mode, ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough) && certificates {
+    if matches!(
+        mode,
+        ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough
+    ) && certificates
+    {
         r.warn(
             p,
-            format!("{} does not terminate TLS; its certificates are ignored", mode.as_str()),
+            format!(
+                "{} does not terminate TLS; its certificates are ignored",
+                mode.as_str()
+            ),
             Some("remove them, or set `mode: SIMPLE` to terminate TLS here".into()),
         );
     }
@@ -262,32 +313,58 @@ fn tls_options(r: &mut Report, p: &P, tls: &ServerTlsSettings) {
     );
     let credential = set(&tls.credential_name) || !tls.credential_names.is_empty();
     if terminating && !credential {
-        let label = if mode == ServerTlsMode::Simple { "SIMPLE" } else { "MUTUAL" };
+        let label = if mode == ServerTlsMode::Simple {
+            "SIMPLE"
+        } else {
+            "MUTUAL"
+        };
         if mode != ServerTlsMode::Simple && !set(&tls.ca_certificates) {
-            r.err_help(p, format!("{} TLS needs caCertificates to verify client certificates", mode.as_str()), "add `caCertificates: /path/to/ca.pem`, or use credentialName with a ca.crt key");
+            r.err_help(
+                p,
+                format!(
+                    "{} TLS needs caCertificates to verify client certificates",
+                    mode.as_str()
+                ),
+                "add `caCertificates: /path/to/ca.pem`, or use credentialName with a ca.crt key",
+            );
         }
         if tls.tls_certificates.len() > 2 {
-            r.warn(&p.k("tlsCertificates"), format!("{label} TLS serves at most 2 certificates"), None);
+            r.warn(
+                &p.k("tlsCertificates"),
+                format!("{label} TLS serves at most 2 certificates"),
+                None,
+            );
         }
         let certs: Vec<(P, bool, bool)> = if tls.tls_certificates.is_empty() {
-            vec![(p.clone(), set(&tls.server_certificate), set(&tls.private_key))]
+            vec![(
+                p.clone(),
+                set(&tls.server_certificate),
+                set(&tls.private_key),
+            )]
         } else {
             let list = p.k("tlsCertificates");
             let each = tls.tls_certificates.iter().enumerate();
-            each.map(|(i, c)| (list.i(i), set(&c.server_certificate), set(&c.private_key))).collect()
+            each.map(|(i, c)| (list.i(i), set(&c.server_certificate), set(&c.private_key)))
+                .collect()
         };
         for (cp, cert, key) in certs {
             if !cert || !key {
-                r.err_help(&cp, format!("{} TLS needs a certificate and its private key", mode.as_str()), "add `credentialName: <name of a kubernetes.io/tls Secret>`, or serverCertificate and privateKey");
+                r.err_help(&cp, format!("TLS mode {} needs a certificate: credentialName, or serverCertificate and privateKey", mode.as_str()), "add `credentialName: <name of a kubernetes.io/tls Secret>`");
             }
         }
     }
     if set(&tls.ca_crl) && !(terminating && credential) {
         if set(&tls.credential_name) {
-            r.err(&p.k("caCrl"), "caCrl cannot be combined with credentialName; put the CRL in the Secret");
+            r.err(
+                &p.k("caCrl"),
+                "caCrl cannot be combined with credentialName; put the CRL in the Secret",
+            );
         }
         if mode == ServerTlsMode::Simple {
-            r.err(&p.k("caCrl"), "caCrl applies to client certificates, which SIMPLE TLS does not ask for");
+            r.err(
+                &p.k("caCrl"),
+                "caCrl applies to client certificates, which SIMPLE TLS does not ask for",
+            );
         }
     }
     if let (Some(min), Some(max)) = (tls.min_protocol_version, tls.max_protocol_version) {
@@ -295,7 +372,10 @@ fn tls_options(r: &mut Report, p: &P, tls: &ServerTlsSettings) {
             r.err(p, "minProtocolVersion is higher than maxProtocolVersion");
         }
     }
-    if matches!(tls.min_protocol_version, Some(TlsProtocol::V1_0 | TlsProtocol::V1_1)) {
+    if matches!(
+        tls.min_protocol_version,
+        Some(TlsProtocol::V1_0 | TlsProtocol::V1_1)
+    ) {
         r.err_help(
             &p.k("minProtocolVersion"),
             "TLS 1.0 and 1.1 are not supported by sluice (rustls implements TLS 1.2 and 1.3)",
@@ -311,18 +391,24 @@ fn cipher_suites(r: &mut Report, p: &P, tls: &ServerTlsSettings) {
     for (i, c) in tls.cipher_suites.iter().enumerate() {
         let cp = p.k("cipherSuites").i(i);
         let operator = !c.starts_with(|ch: char| ch.is_alphanumeric());
-        let istio_knows = c.is_empty() || c == "ALL" || operator || SUPPORTED_CIPHERS.contains(&c.as_str()) || ISTIO_CIPHERS.contains(&c.as_str());
+        let istio_knows = c.is_empty()
+            || c == "ALL"
+            || operator
+            || SUPPORTED_CIPHERS.contains(&c.as_str())
+            || ISTIO_CIPHERS.contains(&c.as_str());
         if !istio_knows {
-            r.warn(&cp, format!("unknown cipher suite \"{c}\" is ignored"), Some(format!("supported: {}", SUPPORTED_CIPHERS.join(", "))));
+            r.warn(
+                &cp,
+                format!("unknown cipher suite \"{c}\" is ignored"),
+                Some(format!("supported: {}", SUPPORTED_CIPHERS.join(", "))),
+            );
         } else if !seen.insert(c.as_str()) {
             r.warn(&cp, format!("cipher suite \"{c}\" is listed twice"), None);
         } else if !SUPPORTED_CIPHERS.contains(&c.as_str()) {
-            r.push(
-                Severity::Error,
-                codes::SCHEMA_VALIDATION_ERROR,
+            r.err_help(
                 &cp,
                 format!("cipher suite \"{c}\" is not supported by sluice (rustls)"),
-                Some(format!("supported: {}", SUPPORTED_CIPHERS.join(", "))),
+                format!("supported: {}", SUPPORTED_CIPHERS.join(", ")),
             );
         }
     }

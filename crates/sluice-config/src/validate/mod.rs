@@ -59,28 +59,31 @@ impl Report<'_> {
         d.field = Some(crate::yaml::path_to_string(&path.0));
         self.out.push(d);
     }
-    fn schema(
-        &mut self,
-        severity: Severity,
-        code: &'static str,
-        path: &P,
-        message: String,
-        help: Option<String>,
-    ) {
-        let field = crate::yaml::path_to_string(&path.0);
-        self.push(severity, code, path, format!("{field}: {message}"), help);
+    /// `message` after the field's path, as schema errors read.
+    fn at_field(path: &P, message: impl Into<String>) -> String {
+        format!(
+            "{}: {}",
+            crate::yaml::path_to_string(&path.0),
+            message.into()
+        )
     }
     fn err(&mut self, path: &P, message: impl Into<String>) {
-        let m = message.into();
-        self.schema(Severity::Error, codes::SCHEMA_VALIDATION_ERROR, path, m, None);
+        let m = Self::at_field(path, message);
+        self.push(
+            Severity::Error,
+            codes::SCHEMA_VALIDATION_ERROR,
+            path,
+            m,
+            None,
+        );
     }
     fn err_help(&mut self, path: &P, message: impl Into<String>, help: impl Into<String>) {
-        let (m, h) = (message.into(), Some(help.into()));
-        self.schema(Severity::Error, codes::SCHEMA_VALIDATION_ERROR, path, m, h);
+        let (m, h) = (Self::at_field(path, message), Some(help.into()));
+        self.push(Severity::Error, codes::SCHEMA_VALIDATION_ERROR, path, m, h);
     }
     fn warn(&mut self, path: &P, message: impl Into<String>, help: Option<String>) {
-        let m = message.into();
-        self.schema(Severity::Warning, codes::SCHEMA_WARNING, path, m, help);
+        let m = Self::at_field(path, message);
+        self.push(Severity::Warning, codes::SCHEMA_WARNING, path, m, help);
     }
     /// An error when `check` found one.
     fn check(&mut self, path: &P, check: Result<(), String>) {
@@ -94,6 +97,16 @@ impl Report<'_> {
 pub fn validate_object(object: &Object, out: &mut Vec<Diagnostic>) {
     let mut r = Report { object, out };
     let s = P::spec();
+    if matches!(
+        object.body,
+        Body::Gateway(_)
+            | Body::VirtualService(_)
+            | Body::DestinationRule(_)
+            | Body::ServiceEntry(_)
+            | Body::WorkloadEntry(_)
+    ) {
+        annotations(&mut r);
+    }
     match &object.body {
         Body::Gateway(g) => gateway::gateway(&mut r, &s, g),
         Body::VirtualService(vs) => virtual_service::virtual_service(&mut r, &s, vs),
@@ -112,6 +125,43 @@ pub fn validate_object(object: &Object, out: &mut Vec<Diagnostic>) {
             }
         }
         Body::EndpointSlice(_) => {}
+    }
+}
+
+/// Istio's `validateMetadata`: annotations the webhook refuses on networking objects.
+fn annotations(r: &mut Report) {
+    let refused: Vec<String> = r
+        .object
+        .meta
+        .annotations
+        .keys()
+        .filter(|k| {
+            matches!(
+                k.as_str(),
+                "istio.io/dry-run"
+                    | "internal.istio.io/webhook-always-reject"
+                    | "internal.istio.io/parents"
+                    | "internal.istio.io/parent-namespace"
+            )
+        })
+        .cloned()
+        .collect();
+    for k in refused {
+        let path = P(vec![
+            Seg::Key("metadata".into()),
+            Seg::Key("annotations".into()),
+            Seg::Key(k.clone()),
+        ]);
+        let why = if k == "istio.io/dry-run" {
+            "only AuthorizationPolicies take it"
+        } else {
+            "it is Istio's internal annotation, not for users"
+        };
+        r.err_help(
+            &path,
+            format!("annotation \"{k}\" is refused: {why}"),
+            "remove the annotation",
+        );
     }
 }
 
@@ -149,7 +199,10 @@ fn duration(r: &mut Report, path: &P, d: Option<sluice_api::Duration>) {
             "leave the field out to use the default",
         );
     } else if d.0.subsec_nanos() % 1_000_000 != 0 {
-        r.err(path, "durations are supported to millisecond precision only");
+        r.err(
+            path,
+            "durations are supported to millisecond precision only",
+        );
     }
 }
 
@@ -228,7 +281,10 @@ fn export_to(r: &mut Report, path: &P, export_to: &[String], service_entry: bool
     for (i, e) in export_to.iter().enumerate() {
         let key = if e == "." { namespace.as_str() } else { e };
         if !seen.insert(key) {
-            r.err(&path.i(i), format!("\"{e}\" is listed twice (\".\" is this namespace, {namespace})"));
+            r.err(
+                &path.i(i),
+                format!("\"{e}\" is listed twice (\".\" is this namespace, {namespace})"),
+            );
         } else if !(e == "." || e == "*" || (e == "~" && service_entry) || is_dns1123_label(e)) {
             r.err_help(
                 &path.i(i),
@@ -239,7 +295,10 @@ fn export_to(r: &mut Report, path: &P, export_to: &[String], service_entry: bool
     }
     if export_to.len() > 1 {
         if seen.contains("*") {
-            r.err(path, "\"*\" exports to every namespace; list nothing else with it");
+            r.err(
+                path,
+                "\"*\" exports to every namespace; list nothing else with it",
+            );
         }
         if seen.contains("~") {
             r.err(path, "\"~\" exports to no one; list nothing else with it");
@@ -254,7 +313,10 @@ fn selector_labels(r: &mut Report, path: &P, labels: &Labels, empty_warning: &st
             r.err(path, "a selector label key must not be empty");
         }
         if k.contains('*') || v.contains('*') {
-            r.err(path, format!("wildcards are not allowed in a selector (\"{k}={v}\")"));
+            r.err(
+                path,
+                format!("wildcards are not allowed in a selector (\"{k}={v}\")"),
+            );
         }
     }
     if labels.is_empty() {

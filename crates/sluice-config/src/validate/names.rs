@@ -172,7 +172,8 @@ pub fn localities<'a>(list: impl IntoIterator<Item = &'a str>) -> Result<(), Str
         }
         match parts[..] {
             [region] => {
-                if seen.insert(region, HashMap::from([("*", vec!["*"])])).is_some() {
+                let earlier = seen.insert(region, HashMap::from([("*", vec!["*"])]));
+                if earlier.is_some() {
                     return overlap();
                 }
             }

@@ -21,16 +21,27 @@ fn gateway_names(r: &mut Report, p: &P, names: &[String]) {
         let Some((ns, name)) = g.split_once('/') else {
             if let Some((name, ns)) = g.split_once('.') {
                 let ns = ns.split('.').next().unwrap_or(ns);
-                r.warn(&gp, format!("\"{g}\" is the legacy gateway name format"), Some(format!("write \"{ns}/{name}\"")));
+                r.warn(
+                    &gp,
+                    format!("\"{g}\" is the legacy gateway name format"),
+                    Some(format!("write \"{ns}/{name}\"")),
+                );
             }
             r.check(&gp, fqdn(g));
             return;
         };
         if ns.is_empty() || name.is_empty() {
-            r.err(&gp, format!("\"{g}\": the namespace and gateway name must not be empty"));
+            r.err(
+                &gp,
+                format!("\"{g}\": the namespace and gateway name must not be empty"),
+            );
         }
         if !is_dns1123_label(ns) {
-            r.err_help(&gp, format!("\"{ns}\" in \"{g}\" is not a namespace"), "write `namespace/name`, or the bare name for this VirtualService's namespace");
+            r.err_help(
+                &gp,
+                format!("\"{ns}\" in \"{g}\" is not a namespace"),
+                "write `namespace/name`, or the bare name for this VirtualService's namespace",
+            );
         }
         if !is_dns1123_label(name) {
             r.err(&gp, format!("\"{name}\" in \"{g}\" is not a gateway name"));
@@ -44,12 +55,18 @@ fn gateway_host(host: &str, sni: bool) -> Result<(), String> {
     if sni && host.starts_with("outbound_") {
         let parts: Vec<&str> = host.split('_').collect();
         let ok = parts.len() >= 4
-            && parts[1].trim_matches('.').contains(|c: char| c.is_ascii_digit())
-            && parts[3].trim_matches('.').contains(|c: char| c.is_ascii_alphabetic());
+            && parts[1]
+                .trim_matches('.')
+                .contains(|c: char| c.is_ascii_digit())
+            && parts[3]
+                .trim_matches('.')
+                .contains(|c: char| c.is_ascii_alphabetic());
         return if ok {
             Ok(())
         } else {
-            Err(format!("\"{host}\" is not of the form outbound_.<port>_.<subset>_.<host>"))
+            Err(format!(
+                "\"{host}\" is not of the form outbound_.<port>_.<subset>_.<host>"
+            ))
         };
     }
     wildcard_domain(host)
@@ -82,10 +99,16 @@ pub(super) fn virtual_service(r: &mut Report, s: &P, vs: &VirtualServiceSpec) {
             r.err_help(&s.k("hosts"), "hosts is required (a VirtualService without hosts is a delegate, and a delegate lists no gateways)", "add `hosts: [\"example.com\"]` (or `\"*\"` for every host)");
         }
         if !vs.tls.is_empty() {
-            r.err(&s.k("tls"), "a delegate VirtualService (no hosts) cannot have tls routes");
+            r.err(
+                &s.k("tls"),
+                "a delegate VirtualService (no hosts) cannot have tls routes",
+            );
         }
         if !vs.tcp.is_empty() {
-            r.err(&s.k("tcp"), "a delegate VirtualService (no hosts) cannot have tcp routes");
+            r.err(
+                &s.k("tcp"),
+                "a delegate VirtualService (no hosts) cannot have tcp routes",
+            );
         }
     }
     gateway_names(r, &s.k("gateways"), &vs.gateways);
@@ -101,17 +124,28 @@ pub(super) fn virtual_service(r: &mut Report, s: &P, vs: &VirtualServiceSpec) {
             }
         }
     }
-    let sni = vs.tls.iter().any(|t| t.match_.iter().any(|m| !m.sni_hosts.is_empty()));
+    let sni = vs
+        .tls
+        .iter()
+        .any(|t| t.match_.iter().any(|m| !m.sni_hosts.is_empty()));
     let mut all_valid = true;
     for (i, h) in vs.hosts.iter().enumerate() {
-        let checked = if to_gateway { gateway_host(h, sni) } else { wildcard_domain(h) };
+        let checked = if to_gateway {
+            gateway_host(h, sni)
+        } else {
+            wildcard_domain(h)
+        };
         match checked {
             Err(e) if !is_ip(h) => {
                 r.err(&s.k("hosts").i(i), e);
                 all_valid = false;
             }
             Ok(()) if !to_gateway && h == "*" => {
-                r.err_help(&s.k("hosts").i(i), "the host \"*\" is not allowed for VirtualServices bound to the mesh", "list the gateways this VirtualService is for under `gateways:`");
+                r.err_help(
+                    &s.k("hosts").i(i),
+                    "the host \"*\" is not allowed for VirtualServices bound to the mesh",
+                    "list the gateways this VirtualService is for under `gateways:`",
+                );
                 all_valid = false;
             }
             _ => {}
@@ -121,13 +155,20 @@ pub(super) fn virtual_service(r: &mut Report, s: &P, vs: &VirtualServiceSpec) {
         for (i, a) in vs.hosts.iter().enumerate() {
             for b in &vs.hosts[i + 1..] {
                 if hosts_overlap(a, b) {
-                    r.err(&s.k("hosts").i(i), format!("hosts \"{a}\" and \"{b}\" overlap; list each host once"));
+                    r.err(
+                        &s.k("hosts").i(i),
+                        format!("hosts \"{a}\" and \"{b}\" overlap; list each host once"),
+                    );
                 }
             }
         }
     }
     if vs.http.is_empty() && vs.tls.is_empty() && vs.tcp.is_empty() {
-        r.err_help(s, "a VirtualService needs http, tls or tcp routes", "add `http: [{route: [{destination: {host: ...}}]}]`");
+        r.err_help(
+            s,
+            "a VirtualService needs http, tls or tcp routes",
+            "add `http: [{route: [{destination: {host: ...}}]}]`",
+        );
     }
     for (i, route) in vs.http.iter().enumerate() {
         http_route(r, &s.k("http").i(i), route, delegate);
@@ -139,7 +180,14 @@ pub(super) fn virtual_service(r: &mut Report, s: &P, vs: &VirtualServiceSpec) {
         let p = s.k("tcp").i(i);
         for (j, m) in t.match_.iter().enumerate() {
             let mp = p.k("match").i(j);
-            l4_match(r, &mp, &m.destination_subnets, m.port, &m.source_labels, &m.gateways);
+            l4_match(
+                r,
+                &mp,
+                &m.destination_subnets,
+                m.port,
+                &m.source_labels,
+                &m.gateways,
+            );
         }
         l4_destinations(r, &p, &t.route, "tcp");
     }
@@ -158,7 +206,11 @@ fn tls_route(r: &mut Report, p: &P, t: &TlsRoute, vs: &VirtualServiceSpec, to_ga
         }
         for (k, h) in m.sni_hosts.iter().enumerate() {
             let hp = mp.k("sniHosts").i(k);
-            let checked = if to_gateway { gateway_host(h, true) } else { wildcard_domain(h) };
+            let checked = if to_gateway {
+                gateway_host(h, true)
+            } else {
+                wildcard_domain(h)
+            };
             if let Err(e) = checked {
                 if is_ip(h) {
                     r.warn(&hp, format!("\"{h}\" is an IP address; SNI carries names and most clients send none for an IP"), None);
@@ -166,15 +218,36 @@ fn tls_route(r: &mut Report, p: &P, t: &TlsRoute, vs: &VirtualServiceSpec, to_ga
                     r.err(&hp, e);
                 }
             } else if !vs.hosts.iter().any(|vh| host_subset(h, vh)) {
-                r.err_help(&hp, format!("SNI host \"{h}\" is not within any of the VirtualService's hosts [{}]", vs.hosts.join(", ")), "add it (or a wildcard covering it) to `hosts:`");
+                r.err_help(
+                    &hp,
+                    format!(
+                        "SNI host \"{h}\" is not within any of the VirtualService's hosts [{}]",
+                        vs.hosts.join(", ")
+                    ),
+                    "add it (or a wildcard covering it) to `hosts:`",
+                );
             }
         }
-        l4_match(r, &mp, &m.destination_subnets, m.port, &m.source_labels, &m.gateways);
+        l4_match(
+            r,
+            &mp,
+            &m.destination_subnets,
+            m.port,
+            &m.source_labels,
+            &m.gateways,
+        );
     }
     l4_destinations(r, p, &t.route, "tls");
 }
 
-fn l4_match(r: &mut Report, mp: &P, subnets: &[String], port: Option<u32>, source: &sluice_api::meta::Labels, gateways: &[String]) {
+fn l4_match(
+    r: &mut Report,
+    mp: &P,
+    subnets: &[String],
+    port: Option<u32>,
+    source: &sluice_api::meta::Labels,
+    gateways: &[String],
+) {
     for (k, subnet) in subnets.iter().enumerate() {
         r.check(&mp.k("destinationSubnets").i(k), ip_subnet(subnet));
     }
@@ -187,7 +260,11 @@ fn l4_match(r: &mut Report, mp: &P, subnets: &[String], port: Option<u32>, sourc
 
 fn l4_destinations(r: &mut Report, p: &P, route: &[RouteDestination], what: &str) {
     if route.is_empty() {
-        r.err_help(&p.k("route"), format!("a {what} route needs at least one destination"), "add `route: [{destination: {host: <service>}}]`");
+        r.err_help(
+            &p.k("route"),
+            format!("a {what} route needs at least one destination"),
+            "add `route: [{destination: {host: <service>}}]`",
+        );
     }
     for (j, d) in route.iter().enumerate() {
         let dp = p.k("route").i(j).k("destination");
@@ -207,7 +284,11 @@ fn weights(r: &mut Report, p: &P, weights: impl Iterator<Item = Option<i32>>) {
         }
     }
     if w.len() > 1 && w.iter().sum::<i32>() == 0 {
-        r.err_help(p, "with several destinations, at least one needs a weight above 0", "give each destination a `weight:`; they are relative shares");
+        r.err_help(
+            p,
+            "with several destinations, at least one needs a weight above 0",
+            "give each destination a `weight:`; they are relative shares",
+        );
     }
 }
 
@@ -217,23 +298,38 @@ fn destination(r: &mut Report, p: &P, d: &Destination) {
     if host == "*" {
         r.err(&p.k("host"), "a destination host cannot be \"*\"");
     } else if host.is_empty() {
-        r.err_help(p, "destination host is required", "add `host: <service name>`");
+        r.err_help(
+            p,
+            "destination host is required",
+            "add `host: <service name>`",
+        );
     } else {
         r.check(&p.k("host"), wildcard_domain(host));
     }
     if let Some(sub) = &d.subset {
         if !is_dns1123_label(sub) {
-            r.err(&p.k("subset"), format!("subset \"{sub}\" is not a valid name (letters, digits and '-')"));
+            r.err(
+                &p.k("subset"),
+                format!("subset \"{sub}\" is not a valid name (letters, digits and '-')"),
+            );
         }
     }
     if let Some(port) = &d.port {
-        port_number(r, &p.k("port").k("number"), Some(port.number.unwrap_or(0)), true);
+        port_number(
+            r,
+            &p.k("port").k("number"),
+            Some(port.number.unwrap_or(0)),
+            true,
+        );
     }
 }
 
 /// Istio's header name rules for matches (`ValidateHTTPHeaderNameOrJwtClaimRoute`).
 fn match_header_name(r: &mut Report, p: &P, name: &str) {
-    let pseudo = matches!(name, ":method" | ":scheme" | ":authority" | ":path" | ":status");
+    let pseudo = matches!(
+        name,
+        ":method" | ":scheme" | ":authority" | ":path" | ":status"
+    );
     if !(pseudo || is_jwt_claim(name) || is_header_name(name)) {
         r.err(p, format!("\"{name}\" is not a valid header name"));
     }
@@ -251,12 +347,17 @@ fn header_ops(r: &mut Report, path: &P, h: &Option<Headers>) {
         let values = values.chain(ops.add.iter().map(|(k, v)| ("add", k, Some(v))));
         for (verb, name, value) in values.chain(ops.remove.iter().map(|k| ("remove", k, None))) {
             let vp = p.k(verb);
-            let authority = name.eq_ignore_ascii_case("host") || name.eq_ignore_ascii_case(":authority");
+            let authority =
+                name.eq_ignore_ascii_case("host") || name.eq_ignore_ascii_case(":authority");
             let may_rewrite_authority = dir == "request" && verb != "remove";
             if name.is_empty() {
                 r.err(&vp, "a header name must not be empty");
             } else if authority && !may_rewrite_authority {
-                r.err_help(&vp, format!("\"{name}\" cannot be changed here"), "rewrite the authority with `rewrite.authority` or request `set: {host: ...}`");
+                r.err_help(
+                    &vp,
+                    format!("\"{name}\" cannot be changed here"),
+                    "rewrite the authority with `rewrite.authority` or request `set: {host: ...}`",
+                );
             } else if name.starts_with(':') && !authority {
                 r.err(&vp, format!("pseudo-header \"{name}\" cannot be changed"));
             } else if !authority && !is_header_name(name) {
@@ -272,7 +373,9 @@ fn header_ops(r: &mut Report, path: &P, h: &Option<Headers>) {
 /// Istio's `ValidateHTTPHeaderValue`: no control characters but tab; `%` is `%%` or starts an
 /// Envoy `%VARIABLE%` that is closed.
 fn header_value(v: &str) -> Result<(), String> {
-    if v.chars().any(|c| (c.is_ascii_control() && c != '\t') || c == '\u{7f}') {
+    if v.chars()
+        .any(|c| (c.is_ascii_control() && c != '\t') || c == '\u{7f}')
+    {
         return Err(format!("header value {v:?} has control characters"));
     }
     let mut rest = v;
@@ -292,7 +395,11 @@ fn header_value(v: &str) -> Result<(), String> {
         });
         match end {
             Some((j, _)) if j > 0 => rest = &after[j + 1..],
-            _ => return Err(format!("header value \"{v}\" has an unescaped '%'; write '%%' for a literal '%'")),
+            _ => {
+                return Err(format!(
+                    "header value \"{v}\" has an unescaped '%'; write '%%' for a literal '%'"
+                ))
+            }
         }
     }
     Ok(())
@@ -302,15 +409,24 @@ fn header_value(v: &str) -> Result<(), String> {
 fn conflicts(r: &mut Report, p: &P, route: &HttpRoute, in_delegate: bool) {
     if route.delegate.is_some() && !in_delegate {
         if route.redirect.is_some() {
-            r.err(&p.k("redirect"), "a route that delegates cannot also redirect");
+            r.err(
+                &p.k("redirect"),
+                "a route that delegates cannot also redirect",
+            );
         }
         if !route.route.is_empty() {
-            r.err(&p.k("route"), "a route that delegates cannot also have destinations");
+            r.err(
+                &p.k("route"),
+                "a route that delegates cannot also have destinations",
+            );
         }
         return;
     }
     if route.delegate.is_some() {
-        r.err(&p.k("delegate"), "a delegate VirtualService cannot delegate again (one level only)");
+        r.err(
+            &p.k("delegate"),
+            "a delegate VirtualService cannot delegate again (one level only)",
+        );
     }
     let (action, action_name) = if route.redirect.is_some() {
         (true, "redirect")
@@ -322,13 +438,23 @@ fn conflicts(r: &mut Report, p: &P, route: &HttpRoute, in_delegate: bool) {
             ("route", !route.route.is_empty()),
             ("fault", route.fault.is_some()),
             ("rewrite", route.rewrite.is_some()),
-            ("directResponse", action_name == "redirect" && route.direct_response.is_some()),
+            (
+                "directResponse",
+                action_name == "redirect" && route.direct_response.is_some(),
+            ),
         ];
         for (field, _) in clashes.iter().filter(|(_, c)| *c) {
-            r.err(&p.k(field), format!("{field} cannot be combined with {action_name}"));
+            r.err(
+                &p.k(field),
+                format!("{field} cannot be combined with {action_name}"),
+            );
         }
     } else if route.route.is_empty() {
-        r.err_help(p, "an http route needs one of route, redirect, directResponse or delegate", "add `route: [{destination: {host: <service>}}]`");
+        r.err_help(
+            p,
+            "an http route needs one of route, redirect, directResponse or delegate",
+            "add `route: [{destination: {host: <service>}}]`",
+        );
     }
     if route.mirror.is_some() && !route.mirrors.is_empty() {
         r.err(&p.k("mirrors"), "set mirror or mirrors, not both");
@@ -349,9 +475,16 @@ fn http_route(r: &mut Report, p: &P, route: &HttpRoute, in_delegate: bool) {
     }
     if let Some(pct) = route.mirror_percent {
         if pct > 100 {
-            r.err(&p.k("mirrorPercent"), format!("mirrorPercent {pct} is above 100"));
+            r.err(
+                &p.k("mirrorPercent"),
+                format!("mirrorPercent {pct} is above 100"),
+            );
         }
-        r.warn(&p.k("mirrorPercent"), "mirrorPercent is deprecated", Some(format!("write `mirrorPercentage: {{value: {pct}}}`")));
+        r.warn(
+            &p.k("mirrorPercent"),
+            "mirrorPercent is deprecated",
+            Some(format!("write `mirrorPercentage: {{value: {pct}}}`")),
+        );
     }
     mirror_percentage(r, &p.k("mirrorPercentage"), route.mirror_percentage);
     if let Some(m) = &route.mirror {
@@ -407,7 +540,11 @@ fn http_match(r: &mut Report, mp: &P, m: &HttpMatchRequest) {
     if let Some(uri) = &m.uri {
         string_match(r, &mp.k("uri"), uri, true);
     }
-    for (field, sm) in [("scheme", &m.scheme), ("method", &m.method), ("authority", &m.authority)] {
+    for (field, sm) in [
+        ("scheme", &m.scheme),
+        ("method", &m.method),
+        ("authority", &m.authority),
+    ] {
         if let Some(sm) = sm {
             string_match(r, &mp.k(field), sm, false);
         }
@@ -422,7 +559,10 @@ fn http_match(r: &mut Report, mp: &P, m: &HttpMatchRequest) {
     gateway_names(r, &mp.k("gateways"), &m.gateways);
     if let Some(ns) = m.source_namespace.as_deref().filter(|n| !n.is_empty()) {
         if !is_dns1123_label(ns) {
-            r.err(&mp.k("sourceNamespace"), format!("\"{ns}\" is not a namespace"));
+            r.err(
+                &mp.k("sourceNamespace"),
+                format!("\"{ns}\" is not a namespace"),
+            );
         }
     }
 }
@@ -430,21 +570,34 @@ fn http_match(r: &mut Report, mp: &P, m: &HttpMatchRequest) {
 fn mirror_percentage(r: &mut Report, p: &P, pct: Option<Percent>) {
     if let Some(v) = pct.and_then(|x| x.value) {
         if !(0.0..=100.0).contains(&v) {
-            r.err(&p.k("value"), format!("mirror percentage {v} must be between 0 and 100"));
+            r.err(
+                &p.k("value"),
+                format!("mirror percentage {v} must be between 0 and 100"),
+            );
         }
     }
 }
 
 /// HTTP methods Istio accepts in `allowMethods` (Go's `net/http` names, and `*`).
-const CORS_METHODS: [&str; 10] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*"];
+const CORS_METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*",
+];
 
 /// Istio's `validateCORSPolicy`.
 fn cors(r: &mut Report, p: &P, c: &CorsPolicy) {
     for (i, o) in c.allow_origins.iter().enumerate() {
         let op = p.k("allowOrigins").i(i);
-        let value = o.exact.as_deref().or(o.prefix.as_deref()).or(o.regex.as_deref());
+        let value = o
+            .exact
+            .as_deref()
+            .or(o.prefix.as_deref())
+            .or(o.regex.as_deref());
         if value.unwrap_or("").is_empty() {
-            r.err_help(&op, "an origin match needs a value", "write e.g. `{exact: \"https://example.com\"}`");
+            r.err_help(
+                &op,
+                "an origin match needs a value",
+                "write e.g. `{exact: \"https://example.com\"}`",
+            );
         }
         if let Some(re) = o.regex.as_deref().filter(|re| !re.is_empty()) {
             regex(r, &op.k("regex"), re);
@@ -452,13 +605,23 @@ fn cors(r: &mut Report, p: &P, c: &CorsPolicy) {
     }
     for (i, m) in c.allow_methods.iter().enumerate() {
         if !CORS_METHODS.contains(&m.as_str()) {
-            r.err_help(&p.k("allowMethods").i(i), format!("\"{m}\" is not an HTTP method Istio accepts"), format!("use one of {}", CORS_METHODS.join(", ")));
+            r.err_help(
+                &p.k("allowMethods").i(i),
+                format!("\"{m}\" is not an HTTP method Istio accepts"),
+                format!("use one of {}", CORS_METHODS.join(", ")),
+            );
         }
     }
-    for (field, list) in [("allowHeaders", &c.allow_headers), ("exposeHeaders", &c.expose_headers)] {
+    for (field, list) in [
+        ("allowHeaders", &c.allow_headers),
+        ("exposeHeaders", &c.expose_headers),
+    ] {
         for (i, h) in list.iter().enumerate() {
             if h != "*" && !is_header_name(h) {
-                r.err(&p.k(field).i(i), format!("\"{h}\" is not a valid header name"));
+                r.err(
+                    &p.k(field).i(i),
+                    format!("\"{h}\" is not a valid header name"),
+                );
             }
         }
     }
@@ -472,15 +635,32 @@ fn cors(r: &mut Report, p: &P, c: &CorsPolicy) {
 
 /// gRPC status names Istio accepts for `abort.grpcStatus`.
 const GRPC_STATUS: [&str; 17] = [
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
-    "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
 ];
 
 /// Istio's `validateHTTPStatus`: 200 to 600.
 fn http_status(r: &mut Report, p: &P, status: i64) {
     if !(200..=600).contains(&status) {
-        r.err(p, format!("HTTP status {status} is not between 200 and 599"));
+        r.err(
+            p,
+            format!("HTTP status {status} is not between 200 and 599"),
+        );
     }
 }
 
@@ -492,22 +672,40 @@ fn fault(r: &mut Report, fp: &P, f: &HttpFaultInjection) {
     if let Some(a) = &f.abort {
         let ap = fp.k("abort");
         percentage(r, &ap.k("percentage"), &a.percentage);
-        let kinds = [a.http_status.is_some(), a.grpc_status.is_some(), a.http2_error.is_some()];
+        let kinds = [
+            a.http_status.is_some(),
+            a.grpc_status.is_some(),
+            a.http2_error.is_some(),
+        ];
         match kinds.iter().filter(|k| **k).count() {
-            0 => r.warn(&ap, "abort has no httpStatus or grpcStatus, so it does nothing", Some("add `httpStatus: 503`".into())),
+            0 => r.warn(
+                &ap,
+                "abort has no httpStatus or grpcStatus, so it does nothing",
+                Some("add `httpStatus: 503`".into()),
+            ),
             1 => {}
-            _ => r.err(&ap, "abort takes one of httpStatus, grpcStatus or http2Error"),
+            _ => r.err(
+                &ap,
+                "abort takes one of httpStatus, grpcStatus or http2Error",
+            ),
         }
         if let Some(s) = a.http_status {
             http_status(r, &ap.k("httpStatus"), s.into());
         }
         if let Some(g) = a.grpc_status.as_deref() {
             if !GRPC_STATUS.contains(&g) {
-                r.err_help(&ap.k("grpcStatus"), format!("\"{g}\" is not a gRPC status"), crate::de::suggestion(g, &GRPC_STATUS));
+                r.err_help(
+                    &ap.k("grpcStatus"),
+                    format!("\"{g}\" is not a gRPC status"),
+                    crate::de::suggestion(g, &GRPC_STATUS),
+                );
             }
         }
         if a.http2_error.is_some() {
-            r.err(&ap.k("http2Error"), "http2Error aborts are not supported (by Istio either)");
+            r.err(
+                &ap.k("http2Error"),
+                "http2Error aborts are not supported (by Istio either)",
+            );
         }
     }
     if let Some(d) = &f.delay {
@@ -516,7 +714,11 @@ fn fault(r: &mut Report, fp: &P, f: &HttpFaultInjection) {
         duration(r, &dp.k("fixedDelay"), d.fixed_delay);
         if d.exponential_delay.is_some() {
             duration(r, &dp.k("exponentialDelay"), d.exponential_delay);
-            r.err_help(&dp.k("exponentialDelay"), "exponentialDelay is not supported (by Istio either)", "use fixedDelay");
+            r.err_help(
+                &dp.k("exponentialDelay"),
+                "exponentialDelay is not supported (by Istio either)",
+                "use fixedDelay",
+            );
         }
     }
 }
@@ -527,23 +729,48 @@ fn redirect(r: &mut Report, rp: &P, rd: &HttpRedirect, matches: &[HttpMatchReque
     if set(&rd.uri) && set(&rd.prefix_rewrite) {
         r.err(rp, "set uri or prefixRewrite, not both");
     }
-    if set(&rd.prefix_rewrite) && matches.iter().any(|m| m.uri.as_ref().is_some_and(|u| u.prefix.is_none())) {
-        r.err(&rp.k("prefixRewrite"), "prefixRewrite needs every uri match of the route to be a prefix match");
+    if set(&rd.prefix_rewrite)
+        && matches
+            .iter()
+            .any(|m| m.uri.as_ref().is_some_and(|u| u.prefix.is_none()))
+    {
+        r.err(
+            &rp.k("prefixRewrite"),
+            "prefixRewrite needs every uri match of the route to be a prefix match",
+        );
     }
-    if !(set(&rd.uri) || set(&rd.prefix_rewrite) || set(&rd.authority) || rd.port.is_some() || rd.derive_port.is_some() || set(&rd.scheme)) {
-        r.err_help(rp, "a redirect needs uri, authority, scheme or port", "add `uri: /new-path` or `authority: new.example.com`");
+    if !(set(&rd.uri)
+        || set(&rd.prefix_rewrite)
+        || set(&rd.authority)
+        || rd.port.is_some()
+        || rd.derive_port.is_some()
+        || set(&rd.scheme))
+    {
+        r.err_help(
+            rp,
+            "a redirect needs uri, authority, scheme or port",
+            "add `uri: /new-path` or `authority: new.example.com`",
+        );
     }
     if rd.port.is_some() && rd.derive_port.is_some() {
         r.err(rp, "set port or derivePort, not both");
     }
     if let Some(code) = rd.redirect_code.filter(|c| *c != 0) {
         if !(300..=399).contains(&code) {
-            r.err_help(&rp.k("redirectCode"), format!("{code} is not a redirect status"), "use a 3xx status such as 301, 302, 307 or 308");
+            r.err_help(
+                &rp.k("redirectCode"),
+                format!("{code} is not a redirect status"),
+                "use a 3xx status such as 301, 302, 307 or 308",
+            );
         }
     }
     if let Some(s) = rd.scheme.as_deref().filter(|s| !s.is_empty()) {
         if s != "http" && s != "https" {
-            r.err_help(&rp.k("scheme"), format!("scheme \"{s}\" is not http or https"), "write `scheme: https`");
+            r.err_help(
+                &rp.k("scheme"),
+                format!("scheme \"{s}\" is not http or https"),
+                "write `scheme: https`",
+            );
         }
     }
     if rd.port != Some(0) {
@@ -564,7 +791,10 @@ fn direct_response(r: &mut Report, dp: &P, dr: &HttpDirectResponse) {
             (None, None) => 0,
         };
         if size > 1024 * 1024 {
-            r.err(&dp.k("body"), format!("the body has {size} bytes; Istio takes at most 1 MiB"));
+            r.err(
+                &dp.k("body"),
+                format!("the body has {size} bytes; Istio takes at most 1 MiB"),
+            );
         } else if size > 100 * 1024 {
             r.warn(&dp.k("body"), format!("the body has {size} bytes; bodies over 100 KiB weigh on every configuration push"), None);
         }
@@ -587,7 +817,9 @@ fn retries(r: &mut Report, rp: &P, rt: &HttpRetry) {
         r.err(&rp.k("attempts"), "attempts must not be negative");
     }
     let on = rt.retry_on.as_deref().unwrap_or("");
-    if attempts == 0 && (rt.per_try_timeout.is_some() || !on.is_empty() || rt.retry_remote_localities.is_some()) {
+    if attempts == 0
+        && (rt.per_try_timeout.is_some() || !on.is_empty() || rt.retry_remote_localities.is_some())
+    {
         r.err_help(&rp.k("attempts"), "retries are disabled (attempts is 0) but the policy sets perTryTimeout, retryOn or retryRemoteLocalities", "set `attempts:` to the number of retries, or remove the other fields");
     }
     duration(r, &rp.k("perTryTimeout"), rt.per_try_timeout);
@@ -605,11 +837,21 @@ fn retries(r: &mut Report, rp: &P, rt: &HttpRetry) {
                 Severity::Warning,
                 codes::NOT_IMPLEMENTED_FIELD,
                 &rp.k("retryOn"),
-                format!("retryOn condition \"{token}\" is not implemented by sluice and is ignored"),
+                format!(
+                    "retryOn condition \"{token}\" is not implemented by sluice and is ignored"
+                ),
                 Some("the other conditions still apply; no retry happens for this one".into()),
             ),
             Some(_) => {}
-            None => r.err_help(&rp.k("retryOn"), format!("\"{token}\" is not a retry condition"), if token.trim() != token { "write the conditions without spaces: \"5xx,reset\"".to_string() } else { crate::de::suggestion(token, &names) }),
+            None => r.err_help(
+                &rp.k("retryOn"),
+                format!("\"{token}\" is not a retry condition"),
+                if token.trim() != token {
+                    "write the conditions without spaces: \"5xx,reset\"".to_string()
+                } else {
+                    crate::de::suggestion(token, &names)
+                },
+            ),
         }
     }
 }
@@ -622,13 +864,21 @@ fn rewrite(r: &mut Report, wp: &P, rw: &HttpRewrite) {
         r.err(wp, "set uri or uriRegexRewrite, not both");
     }
     if !uri && !authority && rw.uri_regex_rewrite.is_none() {
-        r.err_help(wp, "rewrite needs uri, uriRegexRewrite or authority", "remove the empty rewrite");
+        r.err_help(
+            wp,
+            "rewrite needs uri, uriRegexRewrite or authority",
+            "remove the empty rewrite",
+        );
     }
     if let Some(rr) = &rw.uri_regex_rewrite {
         let rp = wp.k("uriRegexRewrite");
         let m = rr.match_.as_deref().unwrap_or("");
         if m.is_empty() || rr.rewrite.as_deref().unwrap_or("").is_empty() {
-            r.err_help(&rp, "uriRegexRewrite needs both match and rewrite", "write `{match: \"^/old/(.*)\", rewrite: \"/new/\\\\1\"}`");
+            r.err_help(
+                &rp,
+                "uriRegexRewrite needs both match and rewrite",
+                "write `{match: \"^/old/(.*)\", rewrite: \"/new/\\\\1\"}`",
+            );
         }
         if !m.is_empty() {
             regex(r, &rp.k("match"), m);
@@ -639,13 +889,25 @@ fn rewrite(r: &mut Report, wp: &P, rw: &HttpRewrite) {
 /// Istio's `validateAuthorityRewrite`: the authority is rewritten in one place only.
 fn authority_rewrites(r: &mut Report, p: &P, route: &HttpRoute) {
     let request = route.headers.as_ref().and_then(|h| h.request.as_ref());
-    let mut places = usize::from(route.rewrite.as_ref().and_then(|rw| rw.authority.as_deref()).is_some_and(|a| !a.is_empty()));
+    let mut places = usize::from(
+        route
+            .rewrite
+            .as_ref()
+            .and_then(|rw| rw.authority.as_deref())
+            .is_some_and(|a| !a.is_empty()),
+    );
     if let Some(ops) = request {
-        let is_authority = |k: &&String| k.eq_ignore_ascii_case("host") || k.eq_ignore_ascii_case(":authority");
-        places += ops.set.keys().filter(is_authority).count() + ops.add.keys().filter(is_authority).count();
+        let is_authority =
+            |k: &&String| k.eq_ignore_ascii_case("host") || k.eq_ignore_ascii_case(":authority");
+        places += ops.set.keys().filter(is_authority).count()
+            + ops.add.keys().filter(is_authority).count();
     }
     if places > 1 {
-        r.err_help(p, "the authority (Host) is rewritten more than once", "keep one of rewrite.authority and a `host`/`:authority` header operation");
+        r.err_help(
+            p,
+            "the authority (Host) is rewritten more than once",
+            "keep one of rewrite.authority and a `host`/`:authority` header operation",
+        );
     }
 }
 
@@ -674,7 +936,12 @@ fn policy_traps(r: &mut Report, p: &P, route: &HttpRoute) {
             );
         }
     }
-    if route.rewrite.as_ref().and_then(|rw| rw.uri.as_deref()).is_some() {
+    if route
+        .rewrite
+        .as_ref()
+        .and_then(|rw| rw.uri.as_deref())
+        .is_some()
+    {
         for (i, m) in route.match_.iter().enumerate() {
             if let Some(prefix) = m.uri.as_ref().and_then(|u| u.prefix.as_deref()) {
                 if !prefix.ends_with('/') {
@@ -714,7 +981,13 @@ mod tests {
 
     #[test]
     fn header_values_follow_envoy_escapes() {
-        for ok in ["plain", "100%%", "%HOSTNAME%", "a %REQ(x-id)% b", "%VAR([\"a%b\"])%"] {
+        for ok in [
+            "plain",
+            "100%%",
+            "%HOSTNAME%",
+            "a %REQ(x-id)% b",
+            "%VAR([\"a%b\"])%",
+        ] {
             assert_eq!(header_value(ok), Ok(()), "{ok}");
         }
         for bad in ["abc%123", "%START_TIME%%", "trailing %", "bell\u{7}"] {

@@ -332,7 +332,13 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
             ("minClusterSize", n(NO_LOCALITY)),
         ],
     ),
-    ("ConnectionPoolSettings", &[("tcp", I), ("http", n(NO_POOL))]),
+    (
+        "ConnectionPoolSettings",
+        &[
+            ("tcp", I),
+            ("http", n("none of its limits, timeouts or keepalives apply; sluice's own upstream pool defaults do")),
+        ],
+    ),
     (
         "TcpSettings",
         &[

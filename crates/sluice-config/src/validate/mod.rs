@@ -17,6 +17,7 @@ mod virtual_service;
 
 pub use gateway::{GATEWAY_PROTOCOLS, SUPPORTED_CIPHERS};
 pub use names::{host_error, is_dns1123_label};
+pub use virtual_service::GRPC_STATUS;
 
 /// A path under construction: `P::root().k("spec").i(0)`.
 #[derive(Clone, Default)]

@@ -633,8 +633,8 @@ fn cors(r: &mut Report, p: &P, c: &CorsPolicy) {
     }
 }
 
-/// gRPC status names Istio accepts for `abort.grpcStatus`.
-const GRPC_STATUS: [&str; 17] = [
+/// gRPC status names Istio accepts for `abort.grpcStatus`, in code order (index = code).
+pub const GRPC_STATUS: [&str; 17] = [
     "OK",
     "CANCELLED",
     "UNKNOWN",

@@ -9,8 +9,16 @@ use crate::diag::{codes, Severity};
 use crate::support::retry_token;
 use sluice_api::istio::*;
 
+/// Istio's `jwt.ToRoutingClaim`: `@request.auth.claims.a.b` or `@request.auth.claims[a][b]`.
 fn is_jwt_claim(name: &str) -> bool {
-    name.starts_with("@request.auth.claims.")
+    const PREFIX: &str = "@request.auth.claims";
+    let Some(head) = name.get(..PREFIX.len()) else {
+        return false;
+    };
+    let rest = &name[PREFIX.len()..];
+    head.eq_ignore_ascii_case(PREFIX)
+        && ((rest.starts_with('.') && rest.len() > 1)
+            || (rest.starts_with('[') && rest.ends_with(']') && rest.len() > 2))
 }
 
 /// Istio's `validateGatewayNames`: `namespace/name`, or a name (a dotted legacy name warns).
@@ -330,7 +338,15 @@ fn match_header_name(r: &mut Report, p: &P, name: &str) {
         name,
         ":method" | ":scheme" | ":authority" | ":path" | ":status"
     );
-    if !(pseudo || is_jwt_claim(name) || is_header_name(name)) {
+    if is_jwt_claim(name) {
+        r.push(
+            Severity::Warning,
+            codes::NOT_IMPLEMENTED_FIELD,
+            &p.k(name),
+            format!("routing on the JWT claim \"{name}\" is not implemented by sluice and is ignored"),
+            Some("sluice does not validate JWTs: a `headers` match on a claim never matches, a `withoutHeaders` one always does".into()),
+        );
+    } else if !(pseudo || is_header_name(name)) {
         r.err(p, format!("\"{name}\" is not a valid header name"));
     }
 }

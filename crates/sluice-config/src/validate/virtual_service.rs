@@ -548,8 +548,18 @@ fn http_match(r: &mut Report, mp: &P, m: &HttpMatchRequest) {
     }
     for (name, sm) in &m.without_headers {
         match_header_name(r, &mp.k("withoutHeaders"), name);
-        // `regex: "*"` means "present", not a regex.
-        if sm.regex.as_deref() != Some("*") {
+        // Istio reads `regex: "*"` as "present", not as a regex; sluice's compile does not yet,
+        // and would drop the route, so it is refused rather than served differently.
+        if sm.regex.as_deref() == Some("*") {
+            r.push(
+                Severity::Error,
+                codes::UNSUPPORTED_FIELD,
+                &mp.k("withoutHeaders").k(name).k("regex"),
+                "withoutHeaders with `regex: \"*\"` (header present) is not implemented by sluice"
+                    .into(),
+                Some("write `{}` (an empty match) for \"header absent\"".into()),
+            );
+        } else {
             string_match(r, &mp.k("withoutHeaders").k(name), sm, false);
         }
     }

@@ -198,7 +198,7 @@ fn virtual_service_rules() {
         v("validateHTTPRouteConflict: route and redirect", format!("{{{TO_A}, redirect: {{uri: /b}}}}"), Error("cannot be combined with redirect")),
         v("validateHTTPRouteConflict: fault and directResponse", "{directResponse: {status: 503}, fault: {abort: {httpStatus: 500, percentage: {value: 1}}}}".into(), Error("fault cannot be combined with directResponse")),
         v("validateHTTPRouteConflict: an action is required", "{timeout: 1s}".into(), Error("needs one of route")),
-        v("validateHTTPRouteConflict: root routes delegate only", "{delegate: {name: d}, redirect: {uri: /b}}".into(), Error("cannot also redirect")),
+        v("validateHTTPRouteConflict: root routes delegate only", "{delegate: {name: d}, redirect: {uri: /b}}".into(), Error("cannot also set redirect")),
         v("validateHTTPRouteConflict: mirror and mirrors", format!("{{{TO_A}, mirror: {{host: b}}, mirrors: [{{destination: {{host: c}}}}]}}"), Error("mirror or mirrors")),
         v("validateHTTPRouteDestinations: weights", "{route: [{destination: {host: a}, weight: 0}, {destination: {host: b}}]}".into(), Error("weight above 0")),
         v("validateHTTPRouteDestinations: weights", "{route: [{destination: {host: a}, weight: 90}, {destination: {host: b}, weight: 10}]}".into(), Accept),

@@ -106,17 +106,11 @@ pub(super) fn virtual_service(r: &mut Report, s: &P, vs: &VirtualServiceSpec) {
         if !vs.gateways.is_empty() {
             r.err_help(&s.k("hosts"), "hosts is required (a VirtualService without hosts is a delegate, and a delegate lists no gateways)", "add `hosts: [\"example.com\"]` (or `\"*\"` for every host)");
         }
-        if !vs.tls.is_empty() {
-            r.err(
-                &s.k("tls"),
-                "a delegate VirtualService (no hosts) cannot have tls routes",
-            );
-        }
-        if !vs.tcp.is_empty() {
-            r.err(
-                &s.k("tcp"),
-                "a delegate VirtualService (no hosts) cannot have tcp routes",
-            );
+        for (field, routes) in [("tls", vs.tls.len()), ("tcp", vs.tcp.len())] {
+            if routes > 0 {
+                let m = format!("a delegate VirtualService (no hosts) cannot have {field} routes");
+                r.err(&s.k(field), m);
+            }
         }
     }
     gateway_names(r, &s.k("gateways"), &vs.gateways);
@@ -424,16 +418,14 @@ fn header_value(v: &str) -> Result<(), String> {
 /// Istio's `validateHTTPRouteConflict`.
 fn conflicts(r: &mut Report, p: &P, route: &HttpRoute, in_delegate: bool) {
     if route.delegate.is_some() && !in_delegate {
-        if route.redirect.is_some() {
+        let clashes = [
+            ("redirect", route.redirect.is_some()),
+            ("route", !route.route.is_empty()),
+        ];
+        for (field, _) in clashes.iter().filter(|(_, c)| *c) {
             r.err(
-                &p.k("redirect"),
-                "a route that delegates cannot also redirect",
-            );
-        }
-        if !route.route.is_empty() {
-            r.err(
-                &p.k("route"),
-                "a route that delegates cannot also have destinations",
+                &p.k(field),
+                format!("a route that delegates cannot also set {field}"),
             );
         }
         return;

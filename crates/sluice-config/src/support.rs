@@ -96,7 +96,7 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
             ("http", I),
             ("tls", I),
             ("tcp", I),
-            ("exportTo", n("the VirtualService applies to gateways in every namespace")),
+            ("exportTo", I),
         ],
     ),
     (
@@ -416,7 +416,7 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
             ("resolution", I),
             ("endpoints", I),
             ("workloadSelector", I),
-            ("exportTo", n("the ServiceEntry is visible to gateways in every namespace")),
+            ("exportTo", I),
             ("subjectAltNames", I),
         ],
     ),

@@ -18,7 +18,7 @@ fn gateway(name: &str, port: u32, proto: &str, host: &str, tls: &str) -> String 
     format!("---\n{HEAD} Gateway\nmetadata: {{name: {name}, namespace: istio-system}}\nspec:\n  selector: {{istio: ingressgateway}}\n  servers:\n  - port: {{number: {port}, name: p{port}, protocol: {proto}}}\n    hosts: [\"{host}\"]\n{tls}")
 }
 
-const SE: &str = "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s, namespace: default}\nspec:\n  hosts: [multi.default.svc.cluster.local]\n  ports: [{number: 80, name: http}, {number: 9090, name: metrics}]\n";
+const SE: &str = "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s, namespace: default}\nspec:\n  hosts: [multi.default.svc.cluster.local]\n  ports: [{number: 80, name: http, protocol: HTTP}, {number: 9090, name: metrics, protocol: HTTP}]\n";
 
 #[test]
 fn host_not_in_gateway_is_ist0132() {

@@ -1000,9 +1000,16 @@ fn compile_match(m: &HttpMatchRequest) -> Option<RouteMatch> {
             Some(sm) => string_matcher(sm).map(Some),
         }
     };
+    // Istio reads `regex: "*"` in a header match as "the header is present".
     let list = |map: &BTreeMap<String, StringMatch>| -> Option<Vec<(String, Matcher)>> {
         map.iter()
-            .map(|(k, v)| Some((k.to_ascii_lowercase(), string_matcher(v)?)))
+            .map(|(k, v)| {
+                let m = match v.regex.as_deref() {
+                    Some("*") => Matcher::Present,
+                    _ => string_matcher(v)?,
+                };
+                Some((k.to_ascii_lowercase(), m))
+            })
             .collect()
     };
     let ignore_case = m.ignore_uri_case == Some(true);

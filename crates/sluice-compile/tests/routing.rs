@@ -422,3 +422,18 @@ fn a_route_table_nothing_binds_to_is_a_blackhole() {
     assert_eq!(port_80_names(&s).2, "blackhole:80");
     assert_eq!(route(&s, "any.example", "/", &[]), "404");
 }
+
+/// Istio reads `regex: "*"` in a header match as "present" (not a regex).
+#[test]
+fn header_regex_star_means_present() {
+    let s = snapshot(&format!(
+        "{GW}{SVC}{}",
+        vs(
+            "v",
+            "[\"*\"]",
+            "  - match: [{withoutHeaders: {x-debug: {regex: \"*\"}}}]\n    route: [{destination: {host: a}}]\n  - match: [{headers: {x-debug: {regex: \"*\"}}}]\n    route: [{destination: {host: b}}]\n"
+        )
+    ));
+    assert_eq!(route(&s, "h", "/", &[]), "default/v#0");
+    assert_eq!(route(&s, "h", "/", &[("x-debug", "")]), "default/v#1");
+}

@@ -251,7 +251,7 @@ fn virtual_service_rules() {
         v("validateStringMatch: an empty match tests presence", format!("{{match: [{{headers: {{x-a: {{}}}}}}], {TO_A}}}"), Accept),
         v("validateStringMatch: query parameters take prefix", format!("{{match: [{{queryParams: {{v: {{prefix: a}}}}}}], {TO_A}}}"), Accept),
         v("validateStringRegexp", format!("{{match: [{{uri: {{regex: \"^/a(\"}}}}], {TO_A}}}"), Error("does not compile")),
-        v("sluice: withoutHeaders `regex: \"*\"` (Istio: present) is refused until compile reads it", format!("{{match: [{{withoutHeaders: {{x-a: {{regex: \"*\"}}}}}}], {TO_A}}}"), Error("SLU0009")),
+        v("translateHeaderMatch: withoutHeaders `regex: \"*\"` means the header is present", format!("{{match: [{{withoutHeaders: {{x-a: {{regex: \"*\"}}}}}}], {TO_A}}}"), Accept),
         v("validateHTTPRouteMatchRequest: sourceNamespace", format!("{{match: [{{sourceNamespace: Not_NS}}], {TO_A}}}"), Error("not a namespace")),
         v("labels.Instance.Validate: sourceLabels", format!("{{match: [{{sourceLabels: {{\"bad key!\": v}}}}], {TO_A}}}"), Error("not a valid label key")),
         v("schema: unknown fields", format!("{{{TO_A}, timout: 5s}}"), Error("unknown field \"timout\"")),

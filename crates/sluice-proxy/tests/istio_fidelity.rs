@@ -107,3 +107,42 @@ spec:
     // A ServiceEntry the gateway cannot see is an unknown host: 503 (NC), as in Istio.
     assert_eq!(client.get("hidden.example", "/").await.who(), "503");
 }
+
+/// The same VirtualService in two files (as in Istio's samples directory): the later file's
+/// definition replaces the earlier one, as `kubectl apply` of the files in order would, with a
+/// warning naming both places; the configuration is served, not refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_object_is_replaced_by_the_later_file() {
+    let pods = backends(vec![
+        Identity::new("app", "v1", "pod-v1"),
+        Identity::new("app", "v2", "pod-v2"),
+    ])
+    .await;
+    let to = |version: &str| format!("    - route: [{{destination: {{host: app-{version}}}}}]",);
+    let first = service_entry("app-v1", &[(&pods[0], 1)])
+        + &service_entry("app-v2", &[(&pods[1], 1)])
+        + &app_routes(&to("v1"));
+    let second = app_routes(&to("v2"));
+    let mut l = sluice_config::Loader::new();
+    l.add_text("samples/a.yaml".into(), &first);
+    l.add_text("samples/b.yaml".into(), &second);
+    let loaded = l.finish();
+    let (store, diags) = sluice_compile::admit(&loaded, &Default::default());
+    let store = store.expect("a duplicate does not refuse the configuration");
+    let dup = diags
+        .iter()
+        .find(|d| d.code == sluice_config::diag::codes::DUPLICATE_OBJECT)
+        .expect("a warning about the duplicate");
+    assert_eq!(dup.severity, sluice_config::Severity::Warning);
+    let text = format!("{} {}", dup.message, dup.help.clone().unwrap_or_default());
+    assert!(
+        text.contains("samples/a.yaml") && text.contains("samples/b.yaml"),
+        "{text}"
+    );
+    let snap = std::sync::Arc::new(sluice_compile::compile(&store, &Default::default()).0);
+    let gw = gateway(snap, test_options());
+    let client = TestClient::http1(gw.local_addr(80).unwrap());
+    for _ in 0..5 {
+        assert_eq!(client.get("any.example", "/").await.who(), "pod-v2");
+    }
+}

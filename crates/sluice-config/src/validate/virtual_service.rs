@@ -534,24 +534,17 @@ fn http_route(r: &mut Report, p: &P, route: &HttpRoute, in_delegate: bool) {
 
 /// Istio's `validateHTTPRouteMatchRequest`.
 fn http_match(r: &mut Report, mp: &P, m: &HttpMatchRequest) {
+    // Istio reads `regex: "*"` in a header match as "the header is present".
+    let present = |sm: &StringMatch| sm.regex.as_deref() == Some("*");
     for (name, sm) in &m.headers {
         match_header_name(r, &mp.k("headers"), name);
-        string_match(r, &mp.k("headers").k(name), sm, false);
+        if !present(sm) {
+            string_match(r, &mp.k("headers").k(name), sm, false);
+        }
     }
     for (name, sm) in &m.without_headers {
         match_header_name(r, &mp.k("withoutHeaders"), name);
-        // Istio reads `regex: "*"` as "present", not as a regex; sluice's compile does not yet,
-        // and would drop the route, so it is refused rather than served differently.
-        if sm.regex.as_deref() == Some("*") {
-            r.push(
-                Severity::Error,
-                codes::UNSUPPORTED_FIELD,
-                &mp.k("withoutHeaders").k(name).k("regex"),
-                "withoutHeaders with `regex: \"*\"` (header present) is not implemented by sluice"
-                    .into(),
-                Some("write `{}` (an empty match) for \"header absent\"".into()),
-            );
-        } else {
+        if !present(sm) {
             string_match(r, &mp.k("withoutHeaders").k(name), sm, false);
         }
     }

@@ -1,10 +1,11 @@
 //! Typed objects sluice reads, spelled exactly as their APIs spell them (camelCase fields,
-//! enum values as Istio writes them). Every field is optional, as in protobuf: which fields are
+//! enum values as Istio and the Gateway API write them). Every field is optional, as in protobuf: which fields are
 //! required is a validation rule, so it can be reported with a location and a fix.
 #![forbid(unsafe_code)]
 
 pub mod core;
 mod duration;
+pub mod gateway_api;
 pub mod istio;
 pub mod meta;
 

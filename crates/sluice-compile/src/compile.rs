@@ -13,8 +13,11 @@ use sluice_api::meta::Labels;
 use sluice_config::diag::codes;
 use sluice_config::validate::full_match_regex;
 use sluice_config::{Diagnostic, Kind, Object, Severity, Store};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+mod gateway_api;
 
 /// Who this gateway instance is: the labels Gateways select, where it runs, how it binds.
 #[derive(Debug, Clone)]
@@ -27,6 +30,9 @@ pub struct GatewayIdentity {
     pub port_map: BTreeMap<u32, u32>,
     /// The instance's address, to find its own ServiceEntry (`--instance-ip`).
     pub instance_ip: Option<String>,
+    /// Gateway API GatewayClass names whose Gateways this instance serves (`--gateway-class`),
+    /// besides classes whose controller is sluice's or Istio's.
+    pub gateway_classes: Vec<String>,
     /// The mesh's workload certificates, for ISTIO_MUTUAL toward backends.
     pub mesh_certs: Option<tls::MeshCerts>,
 }
@@ -39,6 +45,7 @@ impl Default for GatewayIdentity {
             domain_suffix: "cluster.local".into(),
             port_map: BTreeMap::new(),
             instance_ip: None,
+            gateway_classes: vec!["sluice".into(), "istio".into()],
             mesh_certs: None,
         }
     }
@@ -66,11 +73,14 @@ impl GatewayIdentity {
 /// One plaintext HTTP server of a selected Gateway.
 struct HttpServer<'a> {
     gateway: &'a Arc<Object>,
-    hosts: &'a [String],
+    hosts: Cow<'a, [String]>,
     https_redirect: bool,
     port_name: &'a str,
     /// Set for TLS-terminating (HTTPS) servers.
     tls: Option<Arc<crate::tls::TlsSettings>>,
+    /// A Gateway API listener (its index in the Gateway's `listeners`): HTTPRoutes attach to it,
+    /// VirtualServices do not.
+    kube_listener: Option<usize>,
 }
 
 struct Compiler<'a> {
@@ -103,6 +113,11 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
             if let Some((number, s)) = c.server(gw, i, server) {
                 by_port.entry(number).or_default().push(s);
             }
+        }
+    }
+    for gw in c.kube_gateways() {
+        for (port, s) in c.kube_servers(gw) {
+            by_port.entry(port).or_default().push(s);
         }
     }
     let mut snapshot = Snapshot::default();
@@ -160,9 +175,9 @@ fn nothing_to_serve(store: &Store, id: &GatewayIdentity) -> Diagnostic {
 /// A server of a selected Gateway, by what its port speaks.
 struct GatewayServer<'a> {
     gateway: &'a Arc<Object>,
-    /// Position in the Gateway's `servers`.
+    /// Position in the Gateway's `servers` (a Gateway API Gateway's `listeners`).
     index: usize,
-    hosts: &'a [String],
+    hosts: Cow<'a, [String]>,
     kind: ServerKind<'a>,
 }
 
@@ -282,7 +297,8 @@ impl<'a> Compiler<'a> {
                 };
                 ServerKind::Http(HttpServer {
                     gateway: gw,
-                    hosts: &server.hosts,
+                    hosts: Cow::Borrowed(&server.hosts),
+                    kube_listener: None,
                     // Istio ignores httpsRedirect on a server that terminates TLS.
                     https_redirect: tls.is_none()
                         && server.tls.as_ref().and_then(|t| t.https_redirect) == Some(true),
@@ -299,7 +315,7 @@ impl<'a> Compiler<'a> {
             GatewayServer {
                 gateway: gw,
                 index: i,
-                hosts: &server.hosts,
+                hosts: Cow::Borrowed(&server.hosts),
                 kind,
             },
         ))
@@ -350,8 +366,8 @@ impl<'a> Compiler<'a> {
             "TLS" => {
                 let mut servers = Vec::new();
                 for s in &kept {
-                    let (gw, sni) = (s.gateway, lower_hosts(s.hosts));
-                    let one = [(gw, s.hosts)];
+                    let (gw, sni) = (s.gateway, lower_hosts(&s.hosts));
+                    let one = [(gw, &s.hosts[..])];
                     let (name, mode) = match &s.kind {
                         ServerKind::Http(h) => {
                             let name = format!(
@@ -404,7 +420,7 @@ impl<'a> Compiler<'a> {
             }
             _ => {
                 let tcp: Vec<(&Arc<Object>, &[String])> =
-                    kept.iter().map(|s| (s.gateway, s.hosts)).collect();
+                    kept.iter().map(|s| (s.gateway, &s.hosts[..])).collect();
                 ListenerProtocol::Tcp {
                     routes: self.l4_routes(port, &tcp, false),
                 }
@@ -508,6 +524,16 @@ impl Compiler<'_> {
     }
 
     fn route_table(&mut self, name: &str, port: u32, servers: &[HttpServer]) -> RouteTable {
+        // Gateway API listeners: HTTPRoutes' routes by domain, already in precedence order.
+        let mut kube: Vec<(String, Vec<Route>)> = Vec::new();
+        for server in servers {
+            for (domain, routes) in self.kube_routes(server, port) {
+                match kube.iter_mut().find(|(d, _)| *d == domain) {
+                    Some((_, existing)) => existing.extend(routes),
+                    None => kube.push((domain, routes)),
+                }
+            }
+        }
         // domain → (https redirect, [(vs, routes)])
         let mut vhosts: Vec<(String, bool, Vec<Arc<Object>>)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
@@ -526,14 +552,17 @@ impl Compiler<'_> {
         for server in servers {
             // A redirecting server answers for its hosts even when no VirtualService binds.
             if server.https_redirect {
-                for h in server.hosts {
+                for h in server.hosts.iter() {
                     add(ServerHost::parse(h).host.to_ascii_lowercase(), true, None);
                 }
             }
         }
+        for (domain, _) in &kube {
+            add(domain.clone(), false, None);
+        }
         for vs in &self.visible_virtual_services() {
             let spec = vs.virtual_service().expect("kind");
-            for server in servers {
+            for server in servers.iter().filter(|s| s.kube_listener.is_none()) {
                 let gw = server.gateway;
                 let bound = spec.gateways.iter().any(|g| {
                     gateway_ref(g, &vs.namespace) == Some((gw.namespace.clone(), gw.name.clone()))
@@ -543,7 +572,7 @@ impl Compiler<'_> {
                 }
                 for host in &spec.hosts {
                     let vs_host = hosts::fqdn(host, &vs.namespace, &self.id.domain_suffix);
-                    for sh in server.hosts {
+                    for sh in server.hosts.iter() {
                         let sh = ServerHost::parse(sh);
                         if let Some(domain) = sh.bind(&vs_host, &vs.namespace, &gw.namespace) {
                             add(domain.to_ascii_lowercase(), server.https_redirect, Some(vs));
@@ -558,15 +587,22 @@ impl Compiler<'_> {
             .collect();
         let mut virtual_hosts: Vec<VirtualHost> = vhosts
             .into_iter()
-            .map(|(domain, https_redirect, vss)| VirtualHost {
-                name: format!("{domain}:{port}"),
-                routes: if https_redirect {
+            .map(|(domain, https_redirect, vss)| {
+                let mut routes = if https_redirect {
                     Vec::new()
                 } else {
                     self.merge_routes(&vss, port, &gateways)
-                },
-                domain,
-                https_redirect,
+                };
+                // HTTPRoutes' routes follow the VirtualServices' on a shared host.
+                if let Some(i) = kube.iter().position(|(d, _)| *d == domain) {
+                    routes.extend(kube.swap_remove(i).1);
+                }
+                VirtualHost {
+                    name: format!("{domain}:{port}"),
+                    routes,
+                    domain,
+                    https_redirect,
+                }
             })
             .collect();
         if virtual_hosts.is_empty() {
@@ -673,6 +709,7 @@ impl Compiler<'_> {
             Action::Redirect(Redirect {
                 status: rd.redirect_code.unwrap_or(301) as u16,
                 uri: rd.uri.clone(),
+                path: None,
                 authority: rd.authority.clone(),
                 scheme: rd.scheme.clone(),
                 port: rd.port,
@@ -715,6 +752,7 @@ impl Compiler<'_> {
         let policy = self.policy(vs, r, port);
         Some(Route {
             virtual_service: vs.key(),
+            kind: "VirtualService",
             index,
             name: r.name.clone(),
             matches,

@@ -147,6 +147,8 @@ fn policy_view(
 
 #[derive(Serialize, Debug)]
 pub struct RouteRef {
+    /// `VirtualService` or `HTTPRoute` (for `tcp`/`tls` routes: `VirtualService`).
+    pub kind: &'static str,
     pub virtual_service: String,
     /// Which list of the VirtualService: `http`, `tcp` or `tls`.
     pub list: &'static str,
@@ -235,6 +237,7 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
         headers: req.headers,
     };
     let route_ref = |r: &Route| RouteRef {
+        kind: r.kind,
         virtual_service: r.virtual_service.clone(),
         list: "http",
         index: r.index,
@@ -259,12 +262,13 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
                     e.endpoints = endpoint_names(c);
                 }
                 Some(c) => {
-                    e.status = Some(503);
+                    e.status = Some(c.problem.as_ref().map_or(503, ClusterProblem::status));
                     e.error = Some(match c.problem {
                         Some(ClusterProblem::UnknownHost) | Some(ClusterProblem::UnknownSubset) => {
                             "no_cluster"
                         }
                         Some(ClusterProblem::Tls(_)) => "upstream_tls_unavailable",
+                        Some(ClusterProblem::InvalidBackendRef(_)) => "invalid_backend_ref",
                         None => "no_healthy_upstream",
                     });
                 }
@@ -323,6 +327,7 @@ fn l4(
         return e.outcome("no_route", None);
     };
     e.route = Some(RouteRef {
+        kind: "VirtualService",
         virtual_service: route.virtual_service.clone(),
         list,
         index: route.index,

@@ -235,6 +235,36 @@ pub struct Rewrite {
     pub authority: Option<HeaderValue>,
     /// `uriRegexRewrite`: every match of the pattern in the path replaced (`\1` → group 1).
     pub regex: Option<(Regex, String)>,
+    /// Gateway API `URLRewrite` path.
+    pub path: Option<PathRewrite>,
+}
+
+/// A Gateway API path modifier (URLRewrite and RequestRedirect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathRewrite {
+    /// `ReplaceFullPath`: the whole path.
+    Full(String),
+    /// `ReplacePrefixMatch`: the path elements the `PathPrefix` match matched.
+    PrefixMatch(String),
+}
+
+impl PathRewrite {
+    /// The new path for `path`, whose first `matched` bytes the route's prefix matched.
+    pub fn apply(&self, path: &str, matched: usize) -> String {
+        match self {
+            PathRewrite::Full(p) => p.clone(),
+            PathRewrite::PrefixMatch(replacement) => {
+                // The remainder starts at an element boundary: empty or with its `/`.
+                let rest = path.get(matched.min(path.len())..).unwrap_or("");
+                let joined = format!("{}{rest}", replacement.trim_end_matches('/'));
+                if joined.is_empty() {
+                    "/".to_string()
+                } else {
+                    joined
+                }
+            }
+        }
+    }
 }
 
 impl Rewrite {
@@ -251,6 +281,7 @@ impl Rewrite {
                 .filter(|a| !a.is_empty())
                 .and_then(|a| HeaderValue::from_str(a).ok()),
             regex,
+            path: None,
         };
         (rewrite.uri.is_some() || rewrite.authority.is_some() || rewrite.regex.is_some())
             .then_some(rewrite)
@@ -260,6 +291,9 @@ impl Rewrite {
     /// the prefix match's value, the whole path for exact and regex matches, and `/` when the
     /// route has no path match (Istio's generated `prefix: /`).
     pub fn path(&self, path: &str, matched_prefix: usize) -> Option<String> {
+        if let Some(p) = &self.path {
+            return Some(p.apply(path, matched_prefix));
+        }
         if let Some(uri) = &self.uri {
             let rest = path.get(matched_prefix.min(path.len())..).unwrap_or("");
             return Some(format!("{uri}{rest}"));
@@ -529,6 +563,7 @@ mod tests {
             uri: Some("/bar".into()),
             authority: None,
             regex: None,
+            path: None,
         };
         assert_eq!(prefix.path("/foobar", 4).unwrap(), "/barbar");
         assert_eq!(prefix.path("/exact", 6).unwrap(), "/bar");
@@ -536,12 +571,37 @@ mod tests {
         let re = Rewrite {
             uri: None,
             authority: None,
+            path: None,
             regex: Some((
                 Regex::new("^/v1/(\\w+)/(\\d+)$").unwrap(),
                 envoy_substitution("/\\2/\\1$"),
             )),
         };
         assert_eq!(re.path("/v1/users/42", 0).unwrap(), "/42/users$");
+    }
+
+    /// The Gateway API's ReplacePrefixMatch table (HTTPPathModifier), prefix `/foo` matched.
+    #[test]
+    fn replace_prefix_match_as_the_gateway_api_tabulates_it() {
+        let cases = [
+            ("/xyz", "/foo/bar", "/xyz/bar"),
+            ("/xyz/", "/foo/bar", "/xyz/bar"),
+            ("/xyz", "/foo", "/xyz"),
+            ("/xyz", "/foo/", "/xyz/"),
+            ("", "/foo/bar", "/bar"),
+            ("", "/foo/", "/"),
+            ("", "/foo", "/"),
+            ("/", "/foo/", "/"),
+            ("/", "/foo", "/"),
+        ];
+        for (replacement, path, want) in cases {
+            let r = PathRewrite::PrefixMatch(replacement.into());
+            assert_eq!(r.apply(path, "/foo".len()), want, "{replacement:?} {path}");
+        }
+        assert_eq!(
+            PathRewrite::Full("/one".into()).apply("/full/one/two", 5),
+            "/one"
+        );
     }
 
     #[test]

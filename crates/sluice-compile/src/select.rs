@@ -224,7 +224,7 @@ pub fn select_route<'t, H: HeaderLookup + ?Sized>(
                 virtual_host: vh,
                 route: Some(route),
                 status: r.status,
-                location: redirect_location(r, req, &host, &path, query),
+                location: redirect_location(r, req, &host, &path, query, matched),
             },
         };
     }
@@ -239,6 +239,7 @@ fn redirect_location<H: HeaderLookup + ?Sized>(
     host: &str,
     path: &str,
     query: &str,
+    matched: Option<&RouteMatch>,
 ) -> String {
     let scheme = r.scheme.as_deref().unwrap_or(req.scheme);
     let authority = r.authority.as_deref().unwrap_or(host);
@@ -249,12 +250,17 @@ fn redirect_location<H: HeaderLookup + ?Sized>(
     };
     let port =
         port.filter(|p| !((scheme == "http" && *p == 80) || (scheme == "https" && *p == 443)));
-    let (new_path, new_query) = match &r.uri {
-        Some(u) => match u.split_once('?') {
+    let gateway_path = r
+        .path
+        .as_ref()
+        .map(|p| p.apply(path, matched.map_or(0, |m| m.rewrite_len(path))));
+    let (new_path, new_query) = match (&r.uri, gateway_path) {
+        (_, Some(p)) => (p, query.to_string()),
+        (Some(u), None) => match u.split_once('?') {
             Some((p, q)) => (p.to_string(), q.to_string()),
             None => (u.clone(), query.to_string()),
         },
-        None => (path.to_string(), query.to_string()),
+        (None, None) => (path.to_string(), query.to_string()),
     };
     let mut loc = format!("{scheme}://{authority}");
     if let Some(p) = port {

@@ -150,9 +150,11 @@ pub struct VirtualHost {
 
 #[derive(Debug)]
 pub struct Route {
-    /// `namespace/name` of the VirtualService.
+    /// `namespace/name` of the VirtualService (or HTTPRoute, see `kind`).
     pub virtual_service: String,
-    /// Index in the VirtualService's `http` list.
+    /// `VirtualService` or `HTTPRoute`.
+    pub kind: &'static str,
+    /// Index in the VirtualService's `http` list (the HTTPRoute's `rules`).
     pub index: usize,
     pub name: Option<String>,
     /// OR-ed; empty matches everything.
@@ -180,6 +182,9 @@ pub struct RouteMatch {
 pub enum Matcher {
     Exact(String),
     Prefix(String),
+    /// Gateway API `PathPrefix`: whole path elements (`/abc` matches `/abc`, `/abc/` and
+    /// `/abc/x`, not `/abcd`); kept without a trailing `/`, so `/` is empty and matches all.
+    PathPrefix(String),
     /// Anchored as a full match at compile time.
     Regex(Regex),
     /// A header match with no condition: the header must be present.
@@ -192,7 +197,7 @@ impl RouteMatch {
     /// generates `prefix: /` then).
     pub fn rewrite_len(&self, path: &str) -> usize {
         match &self.uri {
-            Some(Matcher::Prefix(p)) => p.len(),
+            Some(Matcher::Prefix(p) | Matcher::PathPrefix(p)) => p.len(),
             Some(_) => path.len(),
             None => 1,
         }
@@ -204,6 +209,10 @@ impl Matcher {
         match self {
             Matcher::Exact(e) => value == e,
             Matcher::Prefix(p) => value.starts_with(p.as_str()),
+            Matcher::PathPrefix(p) => {
+                value.starts_with(p.as_str())
+                    && matches!(value.as_bytes().get(p.len()), None | Some(b'/'))
+            }
             Matcher::Regex(r) => r.is_match(value),
             Matcher::Present => true,
         }
@@ -216,6 +225,7 @@ impl Matcher {
                 value.len() >= p.len()
                     && value.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
             }
+            Matcher::PathPrefix(_) => self.matches(value),
             // Compiled case-insensitive when the match asks for it.
             Matcher::Regex(r) => r.is_match(value),
             Matcher::Present => true,
@@ -248,6 +258,8 @@ pub struct WeightedCluster {
 pub struct Redirect {
     pub status: u16,
     pub uri: Option<String>,
+    /// Gateway API `path` (wins over `uri`).
+    pub path: Option<crate::policy::PathRewrite>,
     pub authority: Option<String>,
     pub scheme: Option<String>,
     pub port: Option<u32>,
@@ -286,6 +298,20 @@ pub enum ClusterProblem {
     UnknownSubset,
     /// The DestinationRule's TLS settings cannot be used (ISTIO_MUTUAL, missing Secret).
     Tls(crate::tls::TlsProblem),
+    /// A Gateway API backendRef that cannot be used (unknown kind, missing Service, another
+    /// namespace without a ReferenceGrant): its share of requests answers 500.
+    InvalidBackendRef(String),
+}
+
+impl ClusterProblem {
+    /// What a request routed to such a cluster gets: 500 for an invalid Gateway API backend
+    /// (the spec's rule), 503 (flag NC) otherwise, as Istio answers.
+    pub fn status(&self) -> u16 {
+        match self {
+            ClusterProblem::InvalidBackendRef(_) => 500,
+            _ => 503,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

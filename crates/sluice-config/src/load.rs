@@ -37,6 +37,7 @@ pub enum LoadError {
 
 const ISTIO_GROUP: &str = "networking.istio.io";
 const ISTIO_VERSIONS: [&str; 3] = ["v1", "v1beta1", "v1alpha3"];
+const GATEWAY_API_GROUP: &str = "gateway.networking.k8s.io";
 
 enum KindClass {
     Served(Kind),
@@ -57,12 +58,25 @@ fn classify(api_version: &str, kind: &str) -> Result<KindClass, String> {
         "Secret" if group.is_empty() => Some(Kind::Secret),
         "Service" if group.is_empty() => Some(Kind::Service),
         "EndpointSlice" => Some(Kind::EndpointSlice),
+        "Namespace" if group.is_empty() => Some(Kind::Namespace),
+        "GatewayClass" if group == GATEWAY_API_GROUP => Some(Kind::GatewayClass),
+        "Gateway" if group == GATEWAY_API_GROUP => Some(Kind::KubeGateway),
+        "HTTPRoute" if group == GATEWAY_API_GROUP => Some(Kind::HttpRoute),
+        "ReferenceGrant" if group == GATEWAY_API_GROUP => Some(Kind::ReferenceGrant),
         _ => None,
     };
     if let Some(k) = served {
         let ok = match k {
-            Kind::Secret | Kind::Service => api_version == "v1",
+            Kind::Secret | Kind::Service | Kind::Namespace => api_version == "v1",
             Kind::EndpointSlice => api_version == "discovery.k8s.io/v1",
+            Kind::GatewayClass | Kind::KubeGateway | Kind::HttpRoute | Kind::ReferenceGrant => {
+                sluice_api::gateway_api::SERVED_VERSIONS
+                    .iter()
+                    .find(|(k, _, _)| *k == kind)
+                    .is_some_and(|(_, standard, experimental)| {
+                        standard.contains(&version) || experimental.contains(&version)
+                    })
+            }
             _ => group == ISTIO_GROUP && ISTIO_VERSIONS.contains(&version),
         };
         return if ok {
@@ -75,9 +89,9 @@ fn classify(api_version: &str, kind: &str) -> Result<KindClass, String> {
         g if g.ends_with(".istio.io") => {
             KindClass::Unsupported("an Istio kind sluice does not implement")
         }
-        "gateway.networking.k8s.io" => {
-            KindClass::Unsupported("Gateway API is not served by this version of sluice")
-        }
+        GATEWAY_API_GROUP => KindClass::Unsupported(
+            "served Gateway API kinds are GatewayClass, Gateway, HTTPRoute and ReferenceGrant; this one is not served by this version of sluice yet",
+        ),
         "networking.k8s.io" if matches!(kind, "Ingress" | "IngressClass") => {
             KindClass::Unsupported("Ingress is not served by this version of sluice")
         }
@@ -404,6 +418,35 @@ impl Loader {
                 f.take(),
             )),
             Kind::Service => Body::Service(decode(spec, &spec_path, file, &mut diags)),
+            Kind::Namespace => Body::Namespace,
+            Kind::GatewayClass => Body::GatewayClass(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::KubeGateway => Body::KubeGateway(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::HttpRoute => Body::HttpRoute(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::ReferenceGrant => Body::ReferenceGrant(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
             Kind::Secret => {
                 Body::Secret(decode(Some(&without_header(&root)), &[], file, &mut diags))
             }

@@ -2,6 +2,9 @@
 use crate::diag::{Origin, ResourceRef};
 use crate::yaml::{Node, Seg};
 use sluice_api::core::{EndpointSliceBody, SecretBody, ServiceSpec};
+use sluice_api::gateway_api::{
+    GatewayClassSpec, HttpRouteSpec, KubeGatewaySpec, ReferenceGrantSpec,
+};
 use sluice_api::istio::{
     DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, VirtualServiceSpec, WorkloadEntrySpec,
 };
@@ -20,10 +23,17 @@ pub enum Kind {
     Secret,
     Service,
     EndpointSlice,
+    /// `v1/Namespace`: its labels select Routes for Gateway API `allowedRoutes`.
+    Namespace,
+    GatewayClass,
+    /// The Gateway API's `Gateway` (`gateway.networking.k8s.io`), not Istio's.
+    KubeGateway,
+    HttpRoute,
+    ReferenceGrant,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Gateway,
         Kind::VirtualService,
         Kind::DestinationRule,
@@ -32,6 +42,11 @@ impl Kind {
         Kind::Secret,
         Kind::Service,
         Kind::EndpointSlice,
+        Kind::Namespace,
+        Kind::GatewayClass,
+        Kind::KubeGateway,
+        Kind::HttpRoute,
+        Kind::ReferenceGrant,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,14 +59,22 @@ impl Kind {
             Kind::Secret => "Secret",
             Kind::Service => "Service",
             Kind::EndpointSlice => "EndpointSlice",
+            Kind::Namespace => "Namespace",
+            Kind::GatewayClass => "GatewayClass",
+            Kind::KubeGateway => "Gateway",
+            Kind::HttpRoute => "HTTPRoute",
+            Kind::ReferenceGrant => "ReferenceGrant",
         }
     }
 
     /// The apiVersion to write for this kind.
     pub fn api_version(self) -> &'static str {
         match self {
-            Kind::Secret | Kind::Service => "v1",
+            Kind::Secret | Kind::Service | Kind::Namespace => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
+            Kind::GatewayClass | Kind::KubeGateway | Kind::HttpRoute | Kind::ReferenceGrant => {
+                "gateway.networking.k8s.io/v1"
+            }
             _ => "networking.istio.io/v1",
         }
     }
@@ -75,6 +98,12 @@ pub enum Body {
     Secret(SecretBody),
     Service(ServiceSpec),
     EndpointSlice(EndpointSliceBody),
+    /// Only its metadata (labels) matters.
+    Namespace,
+    GatewayClass(GatewayClassSpec),
+    KubeGateway(KubeGatewaySpec),
+    HttpRoute(HttpRouteSpec),
+    ReferenceGrant(ReferenceGrantSpec),
 }
 
 /// One object as loaded, with enough of its source to point diagnostics at any field.
@@ -112,6 +141,10 @@ impl Object {
     accessor!(secret, Secret, SecretBody);
     accessor!(service, Service, ServiceSpec);
     accessor!(endpoint_slice, EndpointSlice, EndpointSliceBody);
+    accessor!(gateway_class, GatewayClass, GatewayClassSpec);
+    accessor!(kube_gateway, KubeGateway, KubeGatewaySpec);
+    accessor!(http_route, HttpRoute, HttpRouteSpec);
+    accessor!(reference_grant, ReferenceGrant, ReferenceGrantSpec);
 
     pub fn resource(&self) -> ResourceRef {
         ResourceRef {

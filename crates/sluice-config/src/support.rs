@@ -1,4 +1,4 @@
-//! What sluice does with every field of the Istio API it reads: one decision per (type, field),
+//! What sluice does with every field of the Istio and Gateway APIs it reads: one decision per (type, field),
 //! so no field is ever silently ignored. The loader warns (SLU0015) about each field it ignores
 //! and refuses (SLU0009) the ones it cannot honour; `tests/support.rs` walks the API types so a
 //! new field cannot be added without a row here.
@@ -38,6 +38,7 @@ const NO_LOCALITY: &str = "endpoints are balanced without regard to locality";
 const NO_SOURCE: &str = "the match ignores it and applies to every client";
 const NO_SUBNETS: &str = "the match ignores addresses";
 const NO_WARMUP: &str = "new endpoints get their full share at once";
+const GW_NOT_YET: &str = "sluice's Gateway API support does not read it yet";
 
 /// Every field of the types under the Istio specs, by Rust type name (as serde reports it) and
 /// field name (as YAML spells it).
@@ -434,6 +435,60 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
             ("serviceAccount", n("ISTIO_MUTUAL checks the ServiceEntry's subjectAltNames only")),
         ],
     ),
+    // Gateway API (gateway.networking.k8s.io) kinds sluice serves.
+    ("GatewayClassSpec", &[("controllerName", I), ("parametersRef", n("the class takes no parameters")), ("description", Inert)]),
+    ("KubeGatewaySpec", &[("gatewayClassName", I), ("listeners", I), ("addresses", n("the instance listens on its own addresses (--bind-address)")), ("infrastructure", Inert), ("allowedListeners", n("no ListenerSet attaches: ListenerSets are not served yet")), ("tls", n("no client certificate is asked for, and backends get none")), ("defaultScope", n(GW_NOT_YET))]),
+    ("HttpRouteSpec", &[("parentRefs", I), ("useDefaultGateways", n(GW_NOT_YET)), ("hostnames", I), ("rules", I)]),
+    ("ReferenceGrantSpec", &[("from", I), ("to", I)]),
+    ("ParametersReference", &[("group", n(GW_NOT_YET)), ("kind", n(GW_NOT_YET)), ("name", n(GW_NOT_YET)), ("namespace", n(GW_NOT_YET))]),
+    ("Listener", &[("name", I), ("hostname", I), ("port", I), ("protocol", I), ("tls", I), ("allowedRoutes", I)]),
+    ("GatewaySpecAddress", &[("type", Inert), ("value", Inert)]),
+    ("GatewayInfrastructure", &[("labels", Inert), ("annotations", Inert), ("parametersRef", Inert)]),
+    ("AllowedListeners", &[("namespaces", n(GW_NOT_YET))]),
+    ("GatewayTlsConfig", &[("backend", n(GW_NOT_YET)), ("frontend", n(GW_NOT_YET))]),
+    ("ParentReference", &[("group", I), ("kind", I), ("namespace", I), ("name", I), ("sectionName", I), ("port", I)]),
+    ("HttpRouteRule", &[("name", I), ("matches", I), ("filters", I), ("backendRefs", I), ("timeouts", I), ("retry", n("requests are not retried by this rule")), ("sessionPersistence", n("requests are balanced without session affinity"))]),
+    ("ReferenceGrantFrom", &[("group", I), ("kind", I), ("namespace", I)]),
+    ("ReferenceGrantTo", &[("group", I), ("kind", I), ("name", I)]),
+    ("ListenerTlsConfig", &[("mode", I), ("certificateRefs", I), ("options", n("the options are ignored"))]),
+    ("AllowedRoutes", &[("namespaces", I), ("kinds", I)]),
+    ("LocalParametersReference", &[("group", Inert), ("kind", Inert), ("name", Inert)]),
+    ("ListenerNamespaces", &[("from", n(GW_NOT_YET)), ("selector", n(GW_NOT_YET))]),
+    ("GatewayBackendTls", &[("clientCertificateRef", n(GW_NOT_YET))]),
+    ("FrontendTlsConfig", &[("default", n(GW_NOT_YET)), ("perPort", n(GW_NOT_YET))]),
+    ("HttpRouteMatch", &[("path", I), ("headers", I), ("queryParams", I), ("method", I)]),
+    ("HttpRouteFilter", &[("type", I), ("requestHeaderModifier", I), ("responseHeaderModifier", I), ("requestMirror", I), ("requestRedirect", I), ("urlRewrite", I), ("cors", n("no CORS headers are added and preflights go to the backend")), ("externalAuth", u("requests would reach the backend unauthenticated")), ("extensionRef", u("sluice has no extension filters"))]),
+    ("HttpBackendRef", &[("group", I), ("kind", I), ("name", I), ("namespace", I), ("port", I), ("weight", I), ("filters", I)]),
+    ("HttpRouteTimeouts", &[("request", I), ("backendRequest", I)]),
+    ("HttpRouteRetry", &[("codes", n(GW_NOT_YET)), ("attempts", n(GW_NOT_YET)), ("backoff", n(GW_NOT_YET))]),
+    ("SessionPersistence", &[("sessionName", n(GW_NOT_YET)), ("absoluteTimeout", n(GW_NOT_YET)), ("type", n(GW_NOT_YET)), ("cookieConfig", n(GW_NOT_YET))]),
+    ("SecretObjectReference", &[("group", I), ("kind", I), ("name", I), ("namespace", I)]),
+    ("RouteNamespaces", &[("from", I), ("selector", I)]),
+    ("RouteGroupKind", &[("group", I), ("kind", I)]),
+    ("LabelSelector", &[("matchLabels", I), ("matchExpressions", I)]),
+    ("TlsConfig", &[("validation", n(GW_NOT_YET))]),
+    ("TlsPortConfig", &[("port", n(GW_NOT_YET)), ("tls", n(GW_NOT_YET))]),
+    ("HttpPathMatch", &[("type", I), ("value", I)]),
+    ("HttpHeaderMatch", &[("type", I), ("name", I), ("value", I)]),
+    ("HttpQueryParamMatch", &[("type", I), ("name", I), ("value", I)]),
+    ("HttpHeaderFilter", &[("set", I), ("add", I), ("remove", I)]),
+    ("HttpRequestMirrorFilter", &[("backendRef", I), ("percent", I), ("fraction", I)]),
+    ("HttpRequestRedirectFilter", &[("scheme", I), ("hostname", I), ("path", I), ("port", I), ("statusCode", I)]),
+    ("HttpUrlRewriteFilter", &[("hostname", I), ("path", I)]),
+    ("HttpCorsFilter", &[("allowOrigins", n(GW_NOT_YET)), ("allowCredentials", n(GW_NOT_YET)), ("allowMethods", n(GW_NOT_YET)), ("allowHeaders", n(GW_NOT_YET)), ("exposeHeaders", n(GW_NOT_YET)), ("maxAge", n(GW_NOT_YET))]),
+    ("HttpExternalAuthFilter", &[("protocol", n(GW_NOT_YET)), ("backendRef", n(GW_NOT_YET)), ("grpc", n(GW_NOT_YET)), ("http", n(GW_NOT_YET)), ("forwardBody", n(GW_NOT_YET))]),
+    ("LocalObjectReference", &[("group", n(GW_NOT_YET)), ("kind", n(GW_NOT_YET)), ("name", n(GW_NOT_YET))]),
+    ("CookieConfig", &[("lifetimeType", n(GW_NOT_YET))]),
+    ("LabelSelectorRequirement", &[("key", I), ("operator", I), ("values", I)]),
+    ("FrontendTlsValidation", &[("caCertificateRefs", n(GW_NOT_YET)), ("mode", n(GW_NOT_YET))]),
+    ("HttpHeader", &[("name", I), ("value", I)]),
+    ("BackendObjectReference", &[("group", I), ("kind", I), ("name", I), ("namespace", I), ("port", I)]),
+    ("Fraction", &[("numerator", I), ("denominator", I)]),
+    ("HttpPathModifier", &[("type", I), ("replaceFullPath", I), ("replacePrefixMatch", I)]),
+    ("GrpcAuthConfig", &[("allowedHeaders", n(GW_NOT_YET))]),
+    ("HttpAuthConfig", &[("path", n(GW_NOT_YET)), ("allowedHeaders", n(GW_NOT_YET)), ("allowedResponseHeaders", n(GW_NOT_YET))]),
+    ("ForwardBodyConfig", &[("maxSize", n(GW_NOT_YET))]),
+    ("ObjectReference", &[("group", n(GW_NOT_YET)), ("kind", n(GW_NOT_YET)), ("name", n(GW_NOT_YET)), ("namespace", n(GW_NOT_YET))]),
 ];
 
 /// The decision for one field, if the type is one of the Istio types above.

@@ -1,4 +1,5 @@
-//! No silent field: every field of every type under the Istio specs has a row in
+//! No silent field: every field of every type under the Istio and Gateway API specs sluice
+//! reads has a row in
 //! `sluice_config::support::FIELDS`, and every row names a real field. The types are walked the
 //! way serde sees them: a recording Deserializer answers each `deserialize_struct` call (which
 //! carries the type's name and field list) and descends into every field.
@@ -7,6 +8,7 @@ use serde::de::{
     self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor,
 };
 use serde::forward_to_deserialize_any;
+use sluice_api::gateway_api;
 use sluice_api::istio::*;
 use sluice_config::support::{support, Support, FIELDS, RETRY_ON};
 use std::cell::RefCell;
@@ -160,6 +162,10 @@ fn api_fields() -> BTreeSet<(&'static str, &'static str)> {
     walk::<DestinationRuleSpec>(&seen);
     walk::<ServiceEntrySpec>(&seen);
     walk::<WorkloadEntrySpec>(&seen);
+    walk::<gateway_api::GatewayClassSpec>(&seen);
+    walk::<gateway_api::KubeGatewaySpec>(&seen);
+    walk::<gateway_api::HttpRouteSpec>(&seen);
+    walk::<gateway_api::ReferenceGrantSpec>(&seen);
     seen.into_inner()
 }
 

@@ -325,8 +325,10 @@ impl Context<'_> {
         let Some(balancer) = self.dp.balancers.get(&destination.cluster) else {
             return local(StatusCode::SERVICE_UNAVAILABLE, Flag::NC, "", self.grpc);
         };
-        if balancer.cluster.problem.is_some() {
-            return local(StatusCode::SERVICE_UNAVAILABLE, Flag::NC, "", self.grpc);
+        if let Some(problem) = &balancer.cluster.problem {
+            let status =
+                StatusCode::from_u16(problem.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return local(status, Flag::NC, "", self.grpc);
         }
         let http2 = balancer.cluster.http2;
         let upgrade =

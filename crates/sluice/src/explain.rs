@@ -13,9 +13,18 @@ pub fn text(e: &Explanation) -> String {
     line(&mut out, "virtual host", &or_dash(&e.virtual_host));
     let route = e.route.as_ref().map(|r| {
         format!(
-            "{} {}[{}]{}",
+            "{}{} {}[{}]{}",
+            if r.kind == "VirtualService" {
+                ""
+            } else {
+                "HTTPRoute "
+            },
             r.virtual_service,
-            r.list,
+            if r.kind == "HTTPRoute" {
+                "rules"
+            } else {
+                r.list
+            },
             r.index,
             r.name
                 .as_ref()

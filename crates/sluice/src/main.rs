@@ -125,6 +125,10 @@ struct IdentityArgs {
     /// Service (its ports are translated like a Kubernetes Service's).
     #[arg(long)]
     instance_ip: Option<String>,
+    /// Gateway API GatewayClass names whose Gateways this instance serves (besides classes
+    /// whose controllerName is sluice.dev/gateway-controller or istio.io/gateway-controller).
+    #[arg(long, value_delimiter = ',', default_value = "sluice,istio")]
+    gateway_class: Vec<String>,
     #[arg(long, default_value = "cluster.local")]
     domain_suffix: String,
     /// The mesh's workload certificates (cert-chain.pem, key.pem, root-cert.pem), for
@@ -190,6 +194,7 @@ impl IdentityArgs {
             domain_suffix: self.domain_suffix.clone(),
             port_map: self.port_map.clone(),
             instance_ip: self.instance_ip.clone(),
+            gateway_classes: self.gateway_class.clone(),
             mesh_certs: self
                 .mesh_cert_dir
                 .clone()

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 
 mod destination_rule;
 mod gateway;
+pub mod gateway_api;
 pub mod names;
 mod service_entry;
 mod virtual_service;
@@ -125,7 +126,10 @@ pub fn validate_object(object: &Object, out: &mut Vec<Diagnostic>) {
                 }
             }
         }
-        Body::EndpointSlice(_) => {}
+        Body::EndpointSlice(_) | Body::Namespace | Body::GatewayClass(_) => {}
+        Body::KubeGateway(g) => gateway_api::gateway(&mut r, &s, g),
+        Body::HttpRoute(route) => gateway_api::http_route(&mut r, &s, route),
+        Body::ReferenceGrant(_) => {}
     }
 }
 

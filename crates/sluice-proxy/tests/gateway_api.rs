@@ -1,0 +1,400 @@
+//! The Kubernetes Gateway API over real sockets, written from the spec and the intent of its
+//! conformance tests: backends are echo pods behind Services and EndpointSlices, the way a
+//! cluster gives them.
+mod common;
+use common::pki::*;
+use common::*;
+use sluice_echo::{Echo, Identity};
+
+/// A Service `name` in `ns` on port 8000 whose EndpointSlice holds the given pods.
+fn k8s_service(name: &str, ns: &str, pods: &[&Echo]) -> String {
+    let mut y = format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  ports: [{{name: http, port: 8000}}]\n---\n"
+    );
+    for (i, p) in pods.iter().enumerate() {
+        y += &format!(
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {name}-{i}, namespace: {ns}, labels: {{kubernetes.io/service-name: {name}}}}}\naddressType: IPv4\nports: [{{name: http, port: {}}}]\nendpoints: [{{addresses: [127.0.0.1]}}]\n---\n",
+            p.addr.port()
+        );
+    }
+    y
+}
+
+/// A Gateway `gw` (class sluice) in `default` with one HTTP listener on port 80.
+const GATEWAY: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: sluice
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+---
+"#;
+
+fn http_route(name: &str, body: &str) -> String {
+    format!("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  parentRefs: [{{name: gw}}]\n{body}---\n")
+}
+
+async fn pods(names: &[&str]) -> Vec<Echo> {
+    backends(names.iter().map(|n| Identity::new(n, "v1", n)).collect()).await
+}
+
+fn serve(yaml: &str) -> (sluice_proxy::Gateway, TestClient) {
+    let gw = gateway(snapshot(yaml, &[]), test_options());
+    let client = TestClient::http1(gw.local_addr(80).unwrap());
+    (gw, client)
+}
+
+/// The seed's 90/10 split written as a Gateway and HTTPRoutes (examples/gateway-api), over
+/// the demo pods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_splits_90_10_by_backend_weights() {
+    let pods = demo_pods().await;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/gateway-api");
+    let mut yaml = String::new();
+    for f in ["gateway.yaml", "services.yaml"] {
+        yaml += &std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
+        yaml += "\n---\n";
+    }
+    for (i, p) in pods.iter().enumerate() {
+        yaml = yaml.replace(&format!("{}", 18001 + i), &p.addr.port().to_string());
+    }
+    let (_gw, client) = serve(&yaml);
+    let counts = tally(&client, "shop.example", "/users/7", 1000).await;
+    let v3 = counts.get("demo-v3-a").copied().unwrap_or(0);
+    // Binomial(1000, 0.1): 6 standard deviations is ±57.
+    assert!((43..=157).contains(&v3), "{counts:?}");
+    assert_eq!(counts.get("404"), None, "{counts:?}");
+    let tasks = tally(&client, "shop.example", "/tasks", 60).await;
+    assert_eq!(tasks.len(), 3, "/tasks reaches every pod: {tasks:?}");
+    assert_eq!(client.get("shop.example", "/other").await.who(), "404");
+}
+
+/// Precedence across rules of several routes (conformance `HTTPRoutePathMatchOrder`): Exact
+/// beats every prefix, longer prefixes beat shorter ones, then methods, headers and queries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_most_specific_match_wins_across_routes() {
+    let p = pods(&["v1", "v2", "v3", "method", "header", "query"]).await;
+    let mut yaml = GATEWAY.to_string();
+    for (i, name) in ["v1", "v2", "v3", "method", "header", "query"]
+        .iter()
+        .enumerate()
+    {
+        yaml += &k8s_service(name, "default", &[&p[i]]);
+    }
+    let to = |svc: &str| format!("    backendRefs: [{{name: {svc}, port: 8000}}]\n");
+    yaml += &http_route(
+        "first",
+        &format!(
+            "  rules:\n  - matches: [{{path: {{type: PathPrefix, value: /match/}}}}]\n{}  - matches: [{{path: {{type: Exact, value: /match/exact}}}}]\n{}  - matches: [{{path: {{type: PathPrefix, value: /match/prefix/one}}}}]\n{}",
+            to("v3"),
+            to("v2"),
+            to("v2")
+        ),
+    );
+    yaml += &http_route(
+        "second",
+        &format!(
+            "  rules:\n  - matches: [{{path: {{type: Exact, value: /match/exact/one}}}}]\n{}  - matches: [{{path: {{type: PathPrefix, value: /match/prefix/}}}}]\n{}  - matches: [{{path: {{type: Exact, value: /match}}}}]\n{}  - matches: [{{path: {{type: PathPrefix, value: /api}}, method: POST}}]\n{}  - matches: [{{path: {{type: PathPrefix, value: /api}}, headers: [{{name: X-Version, value: two}}]}}]\n{}  - matches: [{{path: {{type: PathPrefix, value: /api}}, queryParams: [{{name: debug, value: \"1\"}}]}}]\n{}",
+            to("v3"),
+            to("v1"),
+            to("v1"),
+            to("method"),
+            to("header"),
+            to("query")
+        ),
+    );
+    let (_gw, c) = serve(&yaml);
+    for (path, want) in [
+        ("/match/exact/one", "v3"),
+        ("/match/exact", "v2"),
+        ("/match", "v1"),
+        ("/match/prefix/one/any", "v2"),
+        ("/match/prefix/any", "v1"),
+        ("/match/any", "v3"),
+        // Element-wise prefixes: /match/prefixes is not under /match/prefix/.
+        ("/match/prefixes", "v3"),
+        ("/apix", "404"),
+    ] {
+        assert_eq!(c.get("h", path).await.who(), want, "{path}");
+    }
+    // /api with nothing else matches no rule: each needs a method, header or query.
+    assert_eq!(c.get("h", "/api").await.who(), "404");
+    assert_eq!(c.get("h", "/api/x?debug=1").await.who(), "query");
+    let r = c
+        .send(
+            "GET",
+            "h",
+            "/api/x?debug=1",
+            &[("x-version", "two")],
+            Default::default(),
+        )
+        .await;
+    assert_eq!(r.who(), "header", "more header matches beat query matches");
+    let r = c
+        .send(
+            "POST",
+            "h",
+            "/api/x?debug=1",
+            &[("x-version", "two")],
+            Default::default(),
+        )
+        .await;
+    assert_eq!(
+        r.who(),
+        "method",
+        "a method match beats header and query matches"
+    );
+}
+
+/// Filters: header modifiers both ways, URLRewrite (ReplacePrefixMatch, hostname), redirects
+/// with the spec's port and scheme defaults, and a backend that cannot be resolved answering
+/// 500 for its share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_act_as_the_spec_says() {
+    let p = pods(&["app"]).await;
+    let yaml = GATEWAY.to_string()
+        + &k8s_service("app", "default", &[&p[0]])
+        + &http_route(
+            "filters",
+            r#"  rules:
+  - matches: [{path: {value: /headers}}]
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier:
+        set: [{name: X-Set, value: set}]
+        add: [{name: X-Add, value: added}]
+        remove: [x-remove]
+    - type: ResponseHeaderModifier
+      responseHeaderModifier:
+        set: [{name: X-Response, value: yes}]
+    backendRefs: [{name: app, port: 8000}]
+  - matches: [{path: {value: /strip-prefix}}]
+    filters:
+    - type: URLRewrite
+      urlRewrite:
+        hostname: rewritten.example
+        path: {type: ReplacePrefixMatch, replacePrefixMatch: /}
+    backendRefs: [{name: app, port: 8000}]
+  - matches: [{path: {value: /full}}]
+    filters:
+    - type: URLRewrite
+      urlRewrite: {path: {type: ReplaceFullPath, replaceFullPath: /one}}
+    backendRefs: [{name: app, port: 8000}]
+  - matches: [{path: {value: /redirect-https}}]
+    filters:
+    - type: RequestRedirect
+      requestRedirect: {scheme: https}
+  - matches: [{path: {value: /redirect-port}}]
+    filters:
+    - type: RequestRedirect
+      requestRedirect: {port: 8080, statusCode: 301, path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}}
+  - matches: [{path: {value: /half-missing}}]
+    backendRefs:
+    - {name: app, port: 8000}
+    - {name: no-such-service, port: 8000}
+  - matches: [{path: {value: /no-backends}}]
+"#,
+        );
+    let (_gw, c) = serve(&yaml);
+    let r = c
+        .send(
+            "GET",
+            "h",
+            "/headers",
+            &[("x-remove", "x"), ("x-add", "first")],
+            Default::default(),
+        )
+        .await;
+    let seen = r.json();
+    assert_eq!(seen["headers"]["x-set"], "set");
+    assert!(seen["headers"]["x-remove"].is_null());
+    assert_eq!(r.headers["x-response"], "yes");
+    let seen = c.get("h", "/strip-prefix/three?q=1").await.json();
+    assert_eq!(seen["path"], "/three?q=1");
+    assert_eq!(seen["host"], "rewritten.example");
+    assert_eq!(c.get("h", "/strip-prefix").await.json()["path"], "/");
+    assert_eq!(c.get("h", "/full/one/two").await.json()["path"], "/one");
+    let r = c.get("example.org", "/redirect-https/x").await;
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.headers["location"],
+        "https://example.org/redirect-https/x"
+    );
+    let r = c.get("example.org", "/redirect-port/a").await;
+    assert_eq!(r.status, 301);
+    assert_eq!(r.headers["location"], "http://example.org:8080/new/a");
+    let counts = tally(&c, "h", "/half-missing", 400).await;
+    let errors = counts.get("500").copied().unwrap_or(0);
+    // Binomial(400, 0.5): 6 standard deviations is ±60.
+    assert!((140..=260).contains(&errors), "{counts:?}");
+    assert_eq!(c.get("h", "/no-backends").await.who(), "500");
+}
+
+/// Attachment: routes in another namespace need `allowedRoutes` (Same by default), a
+/// sectionName picks one listener, hostnames intersect the listener's, and Istio's objects
+/// share the port with the Gateway API's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_attach_as_listeners_allow() {
+    let p = pods(&["same", "other", "istio"]).await;
+    let yaml = k8s_service("same", "default", &[&p[0]])
+        + &k8s_service("other", "team", &[&p[1]])
+        + &service_entry("istio", &[(&p[2], 1)])
+        + r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: same-only, port: 80, protocol: HTTP, hostname: same.example}
+  - name: from-labelled
+    port: 80
+    protocol: HTTP
+    hostname: "*.team.example"
+    allowedRoutes:
+      namespaces:
+        from: Selector
+        selector: {matchLabels: {shared-gateway: "true"}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: team, labels: {shared-gateway: "true"}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: same, namespace: default}
+spec:
+  parentRefs: [{name: gw, sectionName: same-only}]
+  rules: [{backendRefs: [{name: same, port: 8000}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: other, namespace: team}
+spec:
+  parentRefs: [{name: gw, namespace: default}]
+  hostnames: [api.team.example, not-on-this-gateway.example]
+  rules: [{backendRefs: [{name: other, port: 8000}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: not-allowed, namespace: team}
+spec:
+  parentRefs: [{name: gw, namespace: default, sectionName: same-only}]
+  hostnames: [same.example]
+  rules:
+  - matches: [{path: {value: /not-allowed}}]
+    backendRefs: [{name: other, port: 8000}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: istio-gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["istio.example"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: istio, namespace: default}
+spec:
+  hosts: [istio.example]
+  gateways: [istio-system/istio-gw]
+  http: [{route: [{destination: {host: istio}}]}]
+"#;
+    let snap = snapshot(&yaml, &[]);
+    let gw = gateway(snap.clone(), test_options());
+    let c = TestClient::http1(gw.local_addr(80).unwrap());
+    assert_eq!(c.get("same.example", "/").await.who(), "same");
+    assert_eq!(c.get("api.team.example", "/").await.who(), "other");
+    assert_eq!(c.get("istio.example", "/").await.who(), "istio");
+    // A hostname outside every listener, and a namespace the listener does not allow.
+    assert_eq!(c.get("not-on-this-gateway.example", "/").await.who(), "404");
+    assert_eq!(c.get("same.example", "/not-allowed").await.who(), "same");
+    let e = sluice_compile::explain::explain(
+        &snap,
+        &sluice_compile::explain::Request {
+            port: 80,
+            host: Some("api.team.example"),
+            sni: None,
+            path: "/",
+            method: "GET",
+            headers: &[],
+        },
+    );
+    let route = e.route.unwrap();
+    assert_eq!(
+        (route.kind, route.virtual_service.as_str()),
+        ("HTTPRoute", "team/other")
+    );
+}
+
+/// An HTTPS listener takes its certificate from a Secret in another namespace only with a
+/// ReferenceGrant there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_listener_certificates_and_reference_grants() {
+    let p = pods(&["app"]).await;
+    let ca = Ca::new("gateway root");
+    let leaf = ca.leaf(&["secure.example"]);
+    let cert_secret = tls_secret("secure-cert", &leaf.cert_pem, &leaf.key_pem, None)
+        .replace("namespace: istio-system", "namespace: certs");
+    let gateway_yaml = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: sluice
+  listeners:
+  - name: https
+    port: 443
+    protocol: HTTPS
+    hostname: secure.example
+    tls:
+      certificateRefs: [{name: secure-cert, namespace: certs}]
+---
+"#;
+    let grant = r#"
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: gateways-read-certs, namespace: certs}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: Gateway, namespace: default}]
+  to: [{group: "", kind: Secret}]
+---
+"#;
+    let base = k8s_service("app", "default", &[&p[0]])
+        + &cert_secret
+        + gateway_yaml
+        + &http_route(
+            "app",
+            "  rules: [{backendRefs: [{name: app, port: 8000}]}]\n",
+        );
+    // Without the grant the listener has no certificate: nothing listens on 443.
+    assert!(snapshot(&base, &[])
+        .listener_for_service_port(443)
+        .is_none());
+    let gw = gateway(snapshot(&(base + grant), &[]), test_options());
+    let tls = tls_connect(
+        gw.local_addr(443).unwrap(),
+        "secure.example",
+        client_config(&ca, None, false, false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(tls_get(tls, "secure.example").await.unwrap().who(), "app");
+}
+
+/// `timeouts.request` bounds the whole request: 504 from a slow backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_timeout_answers_504() {
+    let p = pods(&["slow"]).await;
+    let yaml = GATEWAY.to_string()
+        + &k8s_service("slow", "default", &[&p[0]])
+        + &http_route(
+            "slow",
+            "  rules:\n  - backendRefs: [{name: slow, port: 8000}]\n    timeouts: {request: 200ms}\n",
+        );
+    let (_gw, c) = serve(&yaml);
+    assert_eq!(c.get("h", "/?sleep_ms=1000").await.status, 504);
+    assert_eq!(c.get("h", "/").await.who(), "slow");
+}

@@ -47,6 +47,13 @@ pub fn analyze(store: &Store, opts: &AnalyzeOptions) -> Vec<Diagnostic> {
     }
     gateways(store, opts, &mut out);
     passthrough_without_tls_routes(store, opts, &mut out);
+    // Gateway API: what `sluice status` would write as False conditions. No clock here.
+    let id = crate::GatewayIdentity {
+        namespace: opts.gateway_namespace.clone(),
+        domain_suffix: opts.domain_suffix.clone(),
+        ..Default::default()
+    };
+    out.extend(crate::gateway_status::gateway_api_status(store, &id, "").1);
     out
 }
 

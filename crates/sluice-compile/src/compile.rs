@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-mod gateway_api;
+pub(crate) mod gateway_api;
 
 /// Who this gateway instance is: the labels Gateways select, where it runs, how it binds.
 #[derive(Debug, Clone)]

@@ -67,6 +67,7 @@ pub mod compile;
 pub mod delegate;
 pub mod destination_rules;
 pub mod explain;
+pub mod gateway_status;
 pub mod pem_check;
 pub mod policy;
 pub mod select;

@@ -127,6 +127,7 @@ pub mod codes {
     pub const NOT_EXPORTED_TO_GATEWAY: &str = "SLU0031";
     pub const NO_ENDPOINTS: &str = "SLU0032";
     pub const NO_OBJECTS: &str = "SLU0033";
+    pub const ROUTE_NOT_ACCEPTED: &str = "SLU0034";
 }
 
 pub const CODES: &[CodeInfo] = &[
@@ -160,4 +161,5 @@ pub const CODES: &[CodeInfo] = &[
     CodeInfo { code: "SLU0031", name: "NotExportedToGateway", summary: "a VirtualService, ServiceEntry or Service is not exported (exportTo) to the gateway's namespace, so the gateway does not see it" },
     CodeInfo { code: "SLU0032", name: "NoEndpoints", summary: "a route's service or subset has no endpoints: requests get 503 (UH)" },
     CodeInfo { code: "SLU0033", name: "NoObjects", summary: "validate found no objects in the paths it was given" },
+    CodeInfo { code: "SLU0034", name: "GatewayApiNotAccepted", summary: "a Gateway API route or listener is not accepted, or a reference it makes cannot be resolved (what `sluice status` writes as a False condition)" },
 ];

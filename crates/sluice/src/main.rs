@@ -5,6 +5,7 @@ mod demo;
 mod explain;
 mod render;
 mod run;
+mod status;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sluice_api::Duration;
@@ -26,6 +27,12 @@ struct Cli {
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum Output {
     Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum StatusOutput {
+    Yaml,
     Json,
 }
 
@@ -75,6 +82,17 @@ enum Command {
         /// Port for the Gateway's port 80.
         #[arg(long, default_value_t = 8080)]
         port: u16,
+    },
+    /// Print the Gateway API objects (GatewayClass, Gateway, HTTPRoute) with the `status` sluice
+    /// would write: conditions with the spec's reasons, listeners' attached routes.
+    Status {
+        /// Configuration files or directories.
+        #[arg(long = "config", short = 'c', required = true)]
+        config: Vec<PathBuf>,
+        #[arg(short, long, value_enum, default_value_t = StatusOutput::Yaml)]
+        output: StatusOutput,
+        #[command(flatten)]
+        identity: IdentityArgs,
     },
     /// Show what the gateway would do with one request, offline: listener, virtual host, route,
     /// clusters and endpoints.
@@ -286,6 +304,40 @@ fn main() -> ExitCode {
                 },
                 verbose,
             )
+        }
+        Command::Status {
+            config,
+            output,
+            identity,
+        } => {
+            let loaded = match sluice_config::load_paths(&config) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let (store, diags) = sluice_compile::admit(&loaded, &identity.analyze());
+            let Some(store) = store else {
+                let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();
+                eprint!("{}", render::text(&errors, &loaded.sources));
+                eprintln!("error: the configuration has errors; the gateway would refuse it");
+                return ExitCode::from(1);
+            };
+            let now = status::rfc3339(now_unix());
+            let (objects, _) = sluice_compile::gateway_status::gateway_api_status(
+                &store,
+                &identity.identity(),
+                &now,
+            );
+            let value = serde_json::to_value(&objects).unwrap_or_default();
+            match output {
+                StatusOutput::Json => {
+                    out(&(serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"))
+                }
+                StatusOutput::Yaml => out(&status::yaml(&value)),
+            }
+            ExitCode::SUCCESS
         }
         Command::Explain {
             config,

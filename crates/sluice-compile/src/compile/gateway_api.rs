@@ -12,7 +12,7 @@ use sluice_api::gateway_api::*;
 use sluice_config::diag::codes;
 use sluice_config::validate::full_match_regex;
 use sluice_config::validate::P;
-use sluice_config::{Diagnostic, Kind, Object, Severity};
+use sluice_config::{Diagnostic, Kind, Object, Severity, Store};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -25,29 +25,156 @@ pub const CONTROLLERS: [&str; 2] = [
 
 const GROUP_DEFAULT: &str = GROUP;
 
-impl<'a> Compiler<'a> {
-    /// Gateway API Gateways this instance serves: their class is one of `--gateway-class`, or a
-    /// GatewayClass whose controller is ours.
-    pub(super) fn kube_gateways(&self) -> Vec<&'a Arc<Object>> {
-        let store: &'a sluice_config::Store = self.store;
-        let ours = |class: &str| {
-            self.id.gateway_classes.iter().any(|c| c == class)
-                || store.of_kind(Kind::GatewayClass).any(|gc| {
-                    gc.name == class
-                        && gc
-                            .gateway_class()
-                            .and_then(|s| s.controller_name.as_deref())
-                            .is_some_and(|c| CONTROLLERS.contains(&c))
-                })
-        };
-        store
-            .of_kind(Kind::KubeGateway)
-            .filter(|g| {
-                g.kube_gateway()
-                    .and_then(|s| s.gateway_class_name.as_deref())
-                    .is_some_and(ours)
+/// Gateway API Gateways this instance serves: their class is one of `classes`
+/// (`--gateway-class`), or a GatewayClass whose controller is ours.
+pub(crate) fn served_gateways<'s>(store: &'s Store, classes: &[String]) -> Vec<&'s Arc<Object>> {
+    let ours = |class: &str| classes.iter().any(|c| c == class) || our_class(store, class);
+    store
+        .of_kind(Kind::KubeGateway)
+        .filter(|g| {
+            g.kube_gateway()
+                .and_then(|s| s.gateway_class_name.as_deref())
+                .is_some_and(ours)
+        })
+        .collect()
+}
+
+/// A GatewayClass whose controller is sluice's or Istio's.
+pub(crate) fn our_class(store: &Store, class: &str) -> bool {
+    store.of_kind(Kind::GatewayClass).any(|gc| {
+        gc.name == class
+            && gc
+                .gateway_class()
+                .and_then(|s| s.controller_name.as_deref())
+                .is_some_and(|c| CONTROLLERS.contains(&c))
+    })
+}
+
+/// Whether a ReferenceGrant in the target's namespace lets a `from_kind` in `from_ns` refer to
+/// the target `(namespace, group, kind, name)`.
+pub(crate) fn granted(
+    store: &Store,
+    from_ns: &str,
+    from_kind: &str,
+    (to_ns, to_group, to_kind, to_name): (&str, &str, &str, &str),
+) -> bool {
+    store
+        .of_kind(Kind::ReferenceGrant)
+        .filter(|g| g.namespace == to_ns)
+        .filter_map(|g| g.reference_grant())
+        .any(|g| {
+            g.from.iter().any(|f| {
+                f.group.as_deref().unwrap_or("") == GROUP_DEFAULT
+                    && f.kind.as_deref() == Some(from_kind)
+                    && f.namespace.as_deref() == Some(from_ns)
+            }) && g.to.iter().any(|t| {
+                t.group.as_deref().unwrap_or("") == to_group
+                    && t.kind.as_deref() == Some(to_kind)
+                    && t.name.as_deref().is_none_or(|n| n == to_name)
             })
-            .collect()
+        })
+}
+
+/// May this HTTPRoute attach to the listener (`allowedRoutes` namespaces and kinds)?
+pub(crate) fn listener_allows(
+    store: &Store,
+    gw: &Object,
+    l: &KubeListener,
+    route: &Object,
+) -> bool {
+    let allowed = l.allowed_routes.as_ref();
+    let kinds_ok = allowed.is_none_or(|a| {
+        a.kinds.is_empty()
+            || a.kinds.iter().any(|k| {
+                k.group.as_deref().unwrap_or(GROUP_DEFAULT) == GROUP_DEFAULT
+                    && k.kind.as_deref() == Some("HTTPRoute")
+            })
+    });
+    let namespaces = allowed.and_then(|a| a.namespaces.as_ref());
+    let ns_ok = match namespaces
+        .and_then(|n| n.from)
+        .unwrap_or(FromNamespaces::Same)
+    {
+        FromNamespaces::All => true,
+        FromNamespaces::Same => route.namespace == gw.namespace,
+        FromNamespaces::None => false,
+        FromNamespaces::Selector => {
+            // Namespaces are cluster-scoped: found by name wherever the loader filed them.
+            let labels = store
+                .of_kind(Kind::Namespace)
+                .find(|n| n.name == route.namespace)
+                .map(|n| n.meta.labels.clone())
+                .unwrap_or_default();
+            namespaces
+                .and_then(|n| n.selector.as_ref())
+                .is_some_and(|s| selector_matches(s, &labels))
+        }
+    };
+    kinds_ok && ns_ok
+}
+
+/// The virtual-host names an HTTPRoute gets on a listener: its hostnames intersected with the
+/// listener's (none: the route does not attach there).
+pub(crate) fn route_domains(l: &KubeListener, spec: &HttpRouteSpec) -> Vec<String> {
+    let listener_host = l.hostname.as_deref().unwrap_or("*").to_ascii_lowercase();
+    if spec.hostnames.is_empty() {
+        return vec![listener_host];
+    }
+    spec.hostnames
+        .iter()
+        .filter_map(|h| {
+            let h = h.to_ascii_lowercase();
+            hosts::intersect(&listener_host, &h).map(str::to_string)
+        })
+        .collect()
+}
+
+/// Why a backendRef cannot be used, as `(reason, message)` with the spec's reasons; `None` when
+/// it names a Service the registry knows, with a port.
+pub(crate) fn backend_problem(
+    store: &Store,
+    registry: &crate::registry::Registry,
+    domain_suffix: &str,
+    route: &Object,
+    b: &BackendObjectReference,
+) -> Option<(&'static str, String)> {
+    let name = b.name.as_deref().unwrap_or("");
+    let ns = b.namespace.as_deref().unwrap_or(&route.namespace);
+    let (group, kind) = (b.group.as_deref(), b.kind.as_deref());
+    if group.is_some_and(|g| !g.is_empty()) || kind.is_some_and(|k| k != "Service") {
+        let what = format!("{}/{}", group.unwrap_or(""), kind.unwrap_or(""));
+        return Some((
+            "InvalidKind",
+            format!("backendRef kind {what} is not supported (only Services)"),
+        ));
+    }
+    let target = (ns, "", "Service", name);
+    if ns != route.namespace && !granted(store, &route.namespace, route.kind.as_str(), target) {
+        return Some((
+            "RefNotPermitted",
+            format!(
+                "Service {ns}/{name} is in another namespace and no ReferenceGrant there allows it"
+            ),
+        ));
+    }
+    if b.port.is_none() {
+        return Some((
+            "UnsupportedValue",
+            format!("backendRef to Service {ns}/{name} has no port"),
+        ));
+    }
+    if registry
+        .lookup(&format!("{name}.{ns}.svc.{domain_suffix}"))
+        .is_none()
+    {
+        return Some(("BackendNotFound", format!("Service {ns}/{name} not found")));
+    }
+    None
+}
+
+impl<'a> Compiler<'a> {
+    pub(super) fn kube_gateways(&self) -> Vec<&'a Arc<Object>> {
+        served_gateways(self.store, &self.id.gateway_classes)
     }
 
     /// The servers of a Gateway API Gateway's listeners, by port. HTTP and HTTPS (Terminate)
@@ -60,6 +187,14 @@ impl<'a> Compiler<'a> {
             let Some(port) = l.port.and_then(|p| u32::try_from(p).ok()) else {
                 continue;
             };
+            if let Some(reason) = listener_conflict(&spec.listeners, i) {
+                self.diags.push(Diagnostic {
+                    resource: Some(gw.resource()),
+                    ..Diagnostic::new(Severity::Warning, codes::SERVER_NOT_SERVED, format!("listener {} of Gateway {} is not served: another listener on port {port} is not distinct from it ({reason})", l.name.as_deref().unwrap_or(""), gw.key()))
+                        .at(gw.origin_at(&path.0))
+                });
+                continue;
+            }
             let hosts = vec![l
                 .hostname
                 .clone()
@@ -67,9 +202,9 @@ impl<'a> Compiler<'a> {
                 .to_ascii_lowercase()];
             let tls = match l.protocol.as_deref() {
                 Some("HTTP") => None,
-                Some("HTTPS") => match self.listener_certificate(gw, l) {
+                Some("HTTPS") => match listener_certificate(self.store, gw, l) {
                     Ok(settings) => Some(Arc::new(settings)),
-                    Err(why) => {
+                    Err((_, why)) => {
                         self.diags.push(Diagnostic {
                             resource: Some(gw.resource()),
                             ..Diagnostic::new(Severity::Warning, codes::INVALID_GATEWAY_CREDENTIAL, format!("listener {} of Gateway {} (port {port}) has no usable certificate: {why}; it is skipped", l.name.as_deref().unwrap_or(""), gw.key()))
@@ -107,74 +242,6 @@ impl<'a> Compiler<'a> {
         out
     }
 
-    /// The certificate of an HTTPS listener: its first `certificateRefs` Secret (the Gateway's
-    /// namespace unless it names another, which a ReferenceGrant must allow).
-    fn listener_certificate(
-        &self,
-        gw: &Object,
-        l: &KubeListener,
-    ) -> Result<crate::tls::TlsSettings, String> {
-        let tls = l.tls.as_ref().ok_or("no tls block")?;
-        if tls.mode == Some(TlsModeType::Passthrough) {
-            return Err("an HTTPS listener cannot pass TLS through".into());
-        }
-        let r = tls.certificate_refs.first().ok_or("no certificateRefs")?;
-        if r.group.as_deref().is_some_and(|g| !g.is_empty())
-            || r.kind.as_deref().is_some_and(|k| k != "Secret")
-        {
-            return Err("only Secrets can hold the certificate".into());
-        }
-        let name = r.name.as_deref().unwrap_or("");
-        let ns = r.namespace.as_deref().unwrap_or(&gw.namespace);
-        if ns != gw.namespace && !self.granted(&gw.namespace, "Gateway", ns, "", "Secret", name) {
-            return Err(format!(
-                "Secret {ns}/{name} is in another namespace and no ReferenceGrant there allows it"
-            ));
-        }
-        let (cert_chain, private_key, _) =
-            crate::tls::from_secret(self.store, ns, name).map_err(|p| p.to_string())?;
-        Ok(crate::tls::TlsSettings {
-            cert_chain,
-            private_key,
-            ca: None,
-            client_auth: crate::tls::ClientAuth::None,
-            min_tls13: false,
-            max_tls12: false,
-            cipher_suites: Vec::new(),
-            subject_alt_names: Vec::new(),
-            verify_spki: Vec::new(),
-            verify_hash: Vec::new(),
-        })
-    }
-
-    /// Whether a ReferenceGrant in `to_ns` lets a `from_kind` in `from_ns` refer to the
-    /// `to_group`/`to_kind` named `to_name`.
-    fn granted(
-        &self,
-        from_ns: &str,
-        from_kind: &str,
-        to_ns: &str,
-        to_group: &str,
-        to_kind: &str,
-        to_name: &str,
-    ) -> bool {
-        self.store
-            .of_kind(Kind::ReferenceGrant)
-            .filter(|g| g.namespace == to_ns)
-            .filter_map(|g| g.reference_grant())
-            .any(|g| {
-                g.from.iter().any(|f| {
-                    f.group.as_deref().unwrap_or("") == GROUP_DEFAULT
-                        && f.kind.as_deref() == Some(from_kind)
-                        && f.namespace.as_deref() == Some(from_ns)
-                }) && g.to.iter().any(|t| {
-                    t.group.as_deref().unwrap_or("") == to_group
-                        && t.kind.as_deref() == Some(to_kind)
-                        && t.name.as_deref().is_none_or(|n| n == to_name)
-                })
-            })
-    }
-
     /// The routes HTTPRoutes give the virtual hosts of one Gateway API listener:
     /// `(domain, routes)`, each list in the Gateway API's precedence order.
     pub(super) fn kube_routes(
@@ -187,11 +254,6 @@ impl<'a> Compiler<'a> {
         };
         let gw = server.gateway;
         let listener = &gw.kube_gateway().expect("kind").listeners[li];
-        let listener_host = listener
-            .hostname
-            .as_deref()
-            .unwrap_or("*")
-            .to_ascii_lowercase();
         // (domain, sort key, route)
         let mut found: Vec<(String, Precedence, Route)> = Vec::new();
         let routes: Vec<&'a Arc<Object>> = self.store.of_kind(Kind::HttpRoute).collect();
@@ -201,24 +263,10 @@ impl<'a> Compiler<'a> {
                 .parent_refs
                 .iter()
                 .any(|p| attaches(p, route, gw, listener));
-            if !attached || !self.allowed(gw, listener, route) {
+            if !attached || !listener_allows(self.store, gw, listener, route) {
                 continue;
             }
-            let route_hosts: Vec<String> = if spec.hostnames.is_empty() {
-                vec!["*".into()]
-            } else {
-                spec.hostnames
-                    .iter()
-                    .map(|h| h.to_ascii_lowercase())
-                    .collect()
-            };
-            let domains: Vec<String> = route_hosts
-                .iter()
-                .filter_map(|h| hosts::intersect(&listener_host, h).map(str::to_string))
-                .collect();
-            if domains.is_empty() {
-                continue;
-            }
+            let domains = route_domains(listener, spec);
             for domain in domains {
                 for (rule, m, r) in self.http_route_rules(route, spec, port) {
                     let key = precedence(&spec.rules[rule], m, order, rule);
@@ -235,43 +283,6 @@ impl<'a> Compiler<'a> {
             }
         }
         out
-    }
-
-    /// May this HTTPRoute attach to the listener (`allowedRoutes` namespaces and kinds)?
-    fn allowed(&self, gw: &Object, l: &KubeListener, route: &Object) -> bool {
-        let allowed = l.allowed_routes.as_ref();
-        let kinds_ok = allowed.is_none_or(|a| {
-            a.kinds.is_empty()
-                || a.kinds.iter().any(|k| {
-                    k.group.as_deref().unwrap_or(GROUP_DEFAULT) == GROUP_DEFAULT
-                        && k.kind.as_deref() == Some("HTTPRoute")
-                })
-        });
-        let namespaces = allowed.and_then(|a| a.namespaces.as_ref());
-        let ns_ok = match namespaces
-            .and_then(|n| n.from)
-            .unwrap_or(FromNamespaces::Same)
-        {
-            FromNamespaces::All => true,
-            FromNamespaces::Same => route.namespace == gw.namespace,
-            FromNamespaces::None => false,
-            FromNamespaces::Selector => {
-                let labels = self
-                    .store
-                    .get(Kind::Namespace, "default", &route.namespace)
-                    .or_else(|| {
-                        self.store
-                            .of_kind(Kind::Namespace)
-                            .find(|n| n.name == route.namespace)
-                    })
-                    .map(|n| n.meta.labels.clone())
-                    .unwrap_or_default();
-                namespaces
-                    .and_then(|n| n.selector.as_ref())
-                    .is_some_and(|s| selector_matches(s, &labels))
-            }
-        };
-        kinds_ok && ns_ok
     }
 
     /// Each (rule, match) of an HTTPRoute as a route of its own (precedence is per match).
@@ -358,15 +369,7 @@ impl<'a> Compiler<'a> {
                         }
                         (None, None) => 100.0,
                     };
-                    let cluster = self.backend_cluster(
-                        route,
-                        b.group.as_deref(),
-                        b.kind.as_deref(),
-                        b.name.as_deref(),
-                        b.namespace.as_deref(),
-                        b.port,
-                        port,
-                    );
+                    let cluster = self.backend_cluster(route, b, port);
                     if percentage > 0.0 {
                         mirrors.push(Mirror {
                             cluster,
@@ -403,15 +406,7 @@ impl<'a> Compiler<'a> {
             if weight <= 0 {
                 continue;
             }
-            let cluster = self.backend_cluster(
-                route,
-                b.group.as_deref(),
-                b.kind.as_deref(),
-                b.name.as_deref(),
-                b.namespace.as_deref(),
-                b.port,
-                port,
-            );
+            let cluster = self.backend_cluster(route, &backend_object(b), port);
             let mut own = HeaderPolicy::default();
             for f in &b.filters {
                 if let Some(h) = &f.request_header_modifier {
@@ -461,41 +456,20 @@ impl<'a> Compiler<'a> {
 
     /// The cluster of a backendRef: a Service port (`outbound|<port>||<name>.<ns>.svc.<suffix>`);
     /// anything it cannot be gets a cluster with a problem that answers 500.
-    #[allow(clippy::too_many_arguments)]
     fn backend_cluster(
         &mut self,
         route: &Object,
-        group: Option<&str>,
-        kind: Option<&str>,
-        name: Option<&str>,
-        namespace: Option<&str>,
-        backend_port: Option<i32>,
+        b: &BackendObjectReference,
         server_port: u32,
     ) -> String {
-        let name = name.unwrap_or("");
-        let ns = namespace.unwrap_or(&route.namespace);
+        let (name, ns) = (
+            b.name.as_deref().unwrap_or(""),
+            b.namespace.as_deref().unwrap_or(&route.namespace),
+        );
         let fqdn = format!("{name}.{ns}.svc.{}", self.id.domain_suffix);
-        let port = backend_port.and_then(|p| u32::try_from(p).ok());
-        let problem =
-            if group.is_some_and(|g| !g.is_empty()) || kind.is_some_and(|k| k != "Service") {
-                Some(format!(
-                    "backendRef kind {}/{} is not supported (only Services)",
-                    group.unwrap_or(""),
-                    kind.unwrap_or("")
-                ))
-            } else if ns != route.namespace
-                && !self.granted(&route.namespace, "HTTPRoute", ns, "", "Service", name)
-            {
-                Some(format!(
-                "Service {ns}/{name} is in another namespace and no ReferenceGrant there allows it"
-            ))
-            } else if port.is_none() {
-                Some(format!("backendRef to Service {ns}/{name} has no port"))
-            } else if self.registry.lookup(&fqdn).is_none() {
-                Some(format!("Service {ns}/{name} not found"))
-            } else {
-                None
-            };
+        let port = b.port.and_then(|p| u32::try_from(p).ok());
+        let problem = backend_problem(self.store, &self.registry, &self.id.domain_suffix, route, b)
+            .map(|(_, why)| why);
         match problem {
             None => self.cluster(route, &fqdn, None, port, server_port),
             Some(why) => {
@@ -520,8 +494,84 @@ impl<'a> Compiler<'a> {
     }
 }
 
+/// The certificate of an HTTPS listener: its first `certificateRefs` Secret (the Gateway's
+/// namespace unless it names another, which a ReferenceGrant must allow). `Err` carries the
+/// spec's reason and a message.
+pub(crate) fn listener_certificate(
+    store: &Store,
+    gw: &Object,
+    l: &KubeListener,
+) -> Result<crate::tls::TlsSettings, (&'static str, String)> {
+    let invalid = |why: &str| ("InvalidCertificateRef", why.to_string());
+    let tls = l.tls.as_ref().ok_or_else(|| invalid("no tls block"))?;
+    if tls.mode == Some(TlsModeType::Passthrough) {
+        return Err(invalid("an HTTPS listener cannot pass TLS through"));
+    }
+    let r = tls
+        .certificate_refs
+        .first()
+        .ok_or_else(|| invalid("no certificateRefs"))?;
+    if r.group.as_deref().is_some_and(|g| !g.is_empty())
+        || r.kind.as_deref().is_some_and(|k| k != "Secret")
+    {
+        return Err(invalid("only Secrets can hold the certificate"));
+    }
+    let name = r.name.as_deref().unwrap_or("");
+    let ns = r.namespace.as_deref().unwrap_or(&gw.namespace);
+    if ns != gw.namespace && !granted(store, &gw.namespace, "Gateway", (ns, "", "Secret", name)) {
+        return Err((
+            "RefNotPermitted",
+            format!(
+                "Secret {ns}/{name} is in another namespace and no ReferenceGrant there allows it"
+            ),
+        ));
+    }
+    let (cert_chain, private_key, _) =
+        crate::tls::from_secret(store, ns, name).map_err(|p| invalid(&p.to_string()))?;
+    Ok(crate::tls::TlsSettings {
+        cert_chain,
+        private_key,
+        ca: None,
+        client_auth: crate::tls::ClientAuth::None,
+        min_tls13: false,
+        max_tls12: false,
+        cipher_suites: Vec::new(),
+        subject_alt_names: Vec::new(),
+        verify_spki: Vec::new(),
+        verify_hash: Vec::new(),
+    })
+}
+
+/// The spec's listener distinctness on one port: the same protocol and hostname twice
+/// (`HostnameConflict`), or protocols that cannot share a port (`ProtocolConflict`). Conflicted
+/// listeners are not served, none of them.
+pub(crate) fn listener_conflict(listeners: &[KubeListener], li: usize) -> Option<&'static str> {
+    let l = &listeners[li];
+    listeners.iter().enumerate().find_map(|(oi, o)| {
+        if oi == li || o.port != l.port {
+            return None;
+        }
+        match (o.protocol == l.protocol, o.hostname == l.hostname) {
+            (true, true) => Some("HostnameConflict"),
+            (false, _) => Some("ProtocolConflict"),
+            _ => None,
+        }
+    })
+}
+
+/// The object an HTTPRoute backendRef names.
+fn backend_object(b: &HttpBackendRef) -> BackendObjectReference {
+    BackendObjectReference {
+        group: b.group.clone(),
+        kind: b.kind.clone(),
+        name: b.name.clone(),
+        namespace: b.namespace.clone(),
+        port: b.port,
+    }
+}
+
 /// Does this parentRef select the listener?
-fn attaches(p: &ParentReference, route: &Object, gw: &Object, l: &KubeListener) -> bool {
+pub(crate) fn attaches(p: &ParentReference, route: &Object, gw: &Object, l: &KubeListener) -> bool {
     p.group.as_deref().unwrap_or(GROUP_DEFAULT) == GROUP_DEFAULT
         && p.kind.as_deref().unwrap_or("Gateway") == "Gateway"
         && p.namespace.as_deref().unwrap_or(&route.namespace) == gw.namespace

@@ -1,0 +1,424 @@
+//! The `status` of Gateway API objects, as the API server would return them after a controller
+//! wrote it (`sluice status`), decided by the same rules the compile follows; and the same
+//! findings as diagnostics with file and line for `validate`. Pure: the time to stamp on
+//! conditions is passed in.
+use crate::compile::gateway_api::{
+    attaches, backend_problem, listener_allows, listener_certificate, listener_conflict, our_class,
+    route_domains, served_gateways,
+};
+use crate::registry::Registry;
+use crate::GatewayIdentity;
+use serde::Serialize;
+use sluice_api::gateway_api::*;
+use sluice_config::diag::codes;
+use sluice_config::validate::P;
+use sluice_config::{Diagnostic, Kind, Object, Severity, Store};
+use std::sync::Arc;
+
+/// The controller name sluice writes into route status.
+pub const CONTROLLER: &str = "sluice.dev/gateway-controller";
+
+/// One object with its status, as `kubectl get -o yaml` would show the parts that matter.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectStatus {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: Metadata,
+    pub status: Status,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Metadata {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(untagged)]
+pub enum Status {
+    GatewayClass(GatewayClassStatus),
+    Gateway(GatewayStatus),
+    Route(RouteStatus),
+}
+
+/// Conditions stamped with one time and generation.
+struct Stamp<'a> {
+    now: &'a str,
+    generation: Option<i64>,
+}
+
+impl Stamp<'_> {
+    fn condition(
+        &self,
+        type_: &str,
+        ok: bool,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Condition {
+        Condition {
+            type_: type_.into(),
+            status: if ok {
+                ConditionStatus::True
+            } else {
+                ConditionStatus::False
+            },
+            observed_generation: self.generation,
+            last_transition_time: self.now.into(),
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn metadata(o: &Object, namespaced: bool) -> Metadata {
+    Metadata {
+        name: o.name.clone(),
+        namespace: namespaced.then(|| o.namespace.clone()),
+        generation: o.meta.generation,
+    }
+}
+
+/// Status of every GatewayClass, Gateway and HTTPRoute this instance is responsible for, and
+/// the problems found, as diagnostics pointing at the fields.
+pub fn gateway_api_status(
+    store: &Store,
+    id: &GatewayIdentity,
+    now: &str,
+) -> (Vec<ObjectStatus>, Vec<Diagnostic>) {
+    let mut out = Vec::new();
+    let mut diags = Vec::new();
+    let registry = Registry::build(store, &id.domain_suffix, &id.namespace);
+    for gc in store.of_kind(Kind::GatewayClass) {
+        if !(our_class(store, &gc.name) || id.gateway_classes.contains(&gc.name)) {
+            continue;
+        }
+        let stamp = Stamp {
+            now,
+            generation: gc.meta.generation,
+        };
+        out.push(ObjectStatus {
+            api_version: "gateway.networking.k8s.io/v1",
+            kind: "GatewayClass",
+            metadata: metadata(gc, false),
+            status: Status::GatewayClass(GatewayClassStatus {
+                conditions: vec![stamp.condition("Accepted", true, "Accepted", "served by sluice")],
+                ..Default::default()
+            }),
+        });
+    }
+    let gateways = served_gateways(store, &id.gateway_classes);
+    let routes: Vec<&Arc<Object>> = store.of_kind(Kind::HttpRoute).collect();
+    // (gateway, listener) → routes accepted there, for attachedRoutes.
+    let mut attached: Vec<(usize, usize)> = Vec::new();
+    for route in &routes {
+        let spec = route.http_route().expect("kind");
+        let stamp = Stamp {
+            now,
+            generation: route.meta.generation,
+        };
+        let mut parents = Vec::new();
+        for (pi, pr) in spec.parent_refs.iter().enumerate() {
+            let ns = pr.namespace.as_deref().unwrap_or(&route.namespace);
+            let kind_ok = pr.group.as_deref().unwrap_or(GROUP) == GROUP
+                && pr.kind.as_deref().unwrap_or("Gateway") == "Gateway";
+            let Some(gi) = gateways.iter().position(|g| {
+                kind_ok && g.namespace == ns && Some(g.name.as_str()) == pr.name.as_deref()
+            }) else {
+                continue; // not a parent of ours: no status entry, as the spec says
+            };
+            let gw = gateways[gi];
+            let listeners = &gw.kube_gateway().expect("kind").listeners;
+            let selected: Vec<usize> = (0..listeners.len())
+                .filter(|&li| attaches(pr, route, gw, &listeners[li]))
+                .collect();
+            let allowed: Vec<usize> = selected
+                .iter()
+                .copied()
+                .filter(|&li| {
+                    matches!(listeners[li].protocol.as_deref(), Some("HTTP" | "HTTPS"))
+                        && listener_allows(store, gw, &listeners[li], route)
+                })
+                .collect();
+            let hosted: Vec<usize> = allowed
+                .iter()
+                .copied()
+                .filter(|&li| !route_domains(&listeners[li], spec).is_empty())
+                .collect();
+            let accepted = match (selected.is_empty(), allowed.is_empty(), hosted.is_empty()) {
+                (true, _, _) => stamp.condition(
+                    "Accepted",
+                    false,
+                    "NoMatchingParent",
+                    format!(
+                        "no listener of Gateway {} matches the parentRef's sectionName/port",
+                        gw.key()
+                    ),
+                ),
+                (false, true, _) => stamp.condition(
+                    "Accepted",
+                    false,
+                    "NotAllowedByListeners",
+                    format!(
+                        "the listeners of Gateway {} do not allow HTTPRoutes from namespace {}",
+                        gw.key(),
+                        route.namespace
+                    ),
+                ),
+                (false, false, true) => stamp.condition(
+                    "Accepted",
+                    false,
+                    "NoMatchingListenerHostname",
+                    "no hostname of the route intersects a listener's hostname",
+                ),
+                _ => stamp.condition("Accepted", true, "Accepted", "attached"),
+            };
+            if accepted.status == ConditionStatus::False {
+                diags.push(Diagnostic {
+                    resource: Some(route.resource()),
+                    ..Diagnostic::new(
+                        Severity::Warning,
+                        codes::ROUTE_NOT_ACCEPTED,
+                        format!(
+                            "HTTPRoute {} is not accepted by Gateway {} ({}): {}",
+                            route.key(),
+                            gw.key(),
+                            accepted.reason,
+                            accepted.message
+                        ),
+                    )
+                    .at(route.origin_at(&P::spec().k("parentRefs").i(pi).0))
+                });
+            }
+            attached.extend(hosted.iter().map(|&li| (gi, li)));
+            let resolved =
+                resolve_refs(store, &registry, &id.domain_suffix, route, spec, &mut diags);
+            parents.push(RouteParentStatus {
+                parent_ref: ParentReference {
+                    group: Some(pr.group.clone().unwrap_or_else(|| GROUP.into())),
+                    kind: Some(pr.kind.clone().unwrap_or_else(|| "Gateway".into())),
+                    ..pr.clone()
+                },
+                controller_name: CONTROLLER.into(),
+                conditions: vec![
+                    accepted,
+                    match resolved {
+                        None => stamp.condition(
+                            "ResolvedRefs",
+                            true,
+                            "ResolvedRefs",
+                            "all references resolved",
+                        ),
+                        Some((reason, message)) => {
+                            stamp.condition("ResolvedRefs", false, reason, message)
+                        }
+                    },
+                ],
+            });
+        }
+        if !parents.is_empty() {
+            out.push(ObjectStatus {
+                api_version: "gateway.networking.k8s.io/v1",
+                kind: "HTTPRoute",
+                metadata: metadata(route, true),
+                status: Status::Route(RouteStatus { parents }),
+            });
+        }
+    }
+    for (gi, gw) in gateways.iter().enumerate() {
+        out.push(gateway_status(store, gw, gi, &attached, now, &mut diags));
+    }
+    (out, diags)
+}
+
+/// The first backend of the route that cannot be used, as `(reason, message)`.
+fn resolve_refs(
+    store: &Store,
+    registry: &Registry,
+    suffix: &str,
+    route: &Object,
+    spec: &HttpRouteSpec,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(&'static str, String)> {
+    let mut first = None;
+    for (ri, rule) in spec.rules.iter().enumerate() {
+        let backends = rule.backend_refs.iter().enumerate().map(|(bi, b)| {
+            let at = P::spec().k("rules").i(ri).k("backendRefs").i(bi);
+            let obj = BackendObjectReference {
+                group: b.group.clone(),
+                kind: b.kind.clone(),
+                name: b.name.clone(),
+                namespace: b.namespace.clone(),
+                port: b.port,
+            };
+            (at, obj)
+        });
+        let mirrors = rule.filters.iter().enumerate().filter_map(|(fi, f)| {
+            let b = f.request_mirror.as_ref()?.backend_ref.clone()?;
+            let at = P::spec()
+                .k("rules")
+                .i(ri)
+                .k("filters")
+                .i(fi)
+                .k("requestMirror")
+                .k("backendRef");
+            Some((at, b))
+        });
+        for (at, b) in backends.chain(mirrors) {
+            if let Some((reason, message)) = backend_problem(store, registry, suffix, route, &b) {
+                diags.push(Diagnostic {
+                    resource: Some(route.resource()),
+                    ..Diagnostic::new(
+                        Severity::Warning,
+                        codes::ROUTE_NOT_ACCEPTED,
+                        format!(
+                            "{message} ({reason}): this backend's share of requests answers 500"
+                        ),
+                    )
+                    .at(route.origin_at(&at.0))
+                });
+                first.get_or_insert((reason, message));
+            }
+        }
+    }
+    first
+}
+
+fn gateway_status(
+    store: &Store,
+    gw: &Object,
+    gi: usize,
+    attached: &[(usize, usize)],
+    now: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> ObjectStatus {
+    let spec = gw.kube_gateway().expect("kind");
+    let stamp = Stamp {
+        now,
+        generation: gw.meta.generation,
+    };
+    let mut listeners = Vec::new();
+    let mut programmed_any = false;
+    let mut all_valid = true;
+    for (li, l) in spec.listeners.iter().enumerate() {
+        let protocol = l.protocol.as_deref().unwrap_or("");
+        let http = matches!(protocol, "HTTP" | "HTTPS");
+        let mut conditions = Vec::new();
+        let accepted = if http {
+            stamp.condition("Accepted", true, "Accepted", "")
+        } else {
+            stamp.condition(
+                "Accepted",
+                false,
+                "UnsupportedProtocol",
+                format!("{protocol} listeners are not served by this version of sluice yet"),
+            )
+        };
+        let clash = listener_conflict(&spec.listeners, li);
+        let conflicted = match clash {
+            Some(reason) => stamp.condition(
+                "Conflicted",
+                true,
+                reason,
+                "another listener on this port is not distinct from this one",
+            ),
+            None => stamp.condition("Conflicted", false, "NoConflicts", ""),
+        };
+        let kinds_ok = l.allowed_routes.as_ref().is_none_or(|a| {
+            a.kinds.is_empty()
+                || a.kinds.iter().any(|k| {
+                    k.group.as_deref().unwrap_or(GROUP) == GROUP
+                        && k.kind.as_deref() == Some("HTTPRoute")
+                })
+        });
+        let refs = if !kinds_ok {
+            Err((
+                "InvalidRouteKinds",
+                "only HTTPRoutes attach to HTTP and HTTPS listeners".to_string(),
+            ))
+        } else if protocol == "HTTPS" {
+            listener_certificate(store, gw, l).map(|_| ())
+        } else {
+            Ok(())
+        };
+        let resolved = match &refs {
+            Ok(()) => stamp.condition("ResolvedRefs", true, "ResolvedRefs", ""),
+            Err((reason, message)) => {
+                diags.push(Diagnostic {
+                    resource: Some(gw.resource()),
+                    ..Diagnostic::new(
+                        Severity::Warning,
+                        codes::ROUTE_NOT_ACCEPTED,
+                        format!(
+                            "listener {} of Gateway {}: {message} ({reason})",
+                            l.name.as_deref().unwrap_or(""),
+                            gw.key()
+                        ),
+                    )
+                    .at(gw.origin_at(&P::spec().k("listeners").i(li).0))
+                });
+                stamp.condition("ResolvedRefs", false, reason, message.clone())
+            }
+        };
+        let programmed = http && clash.is_none() && refs.is_ok();
+        programmed_any |= programmed;
+        all_valid &= programmed;
+        conditions.extend([
+            accepted,
+            conflicted,
+            resolved,
+            stamp.condition(
+                "Programmed",
+                programmed,
+                if programmed { "Programmed" } else { "Invalid" },
+                "",
+            ),
+        ]);
+        listeners.push(ListenerStatus {
+            name: l.name.clone().unwrap_or_default(),
+            supported_kinds: if http && kinds_ok {
+                vec![RouteGroupKind {
+                    group: Some(GROUP.into()),
+                    kind: Some("HTTPRoute".into()),
+                }]
+            } else {
+                Vec::new()
+            },
+            attached_routes: attached
+                .iter()
+                .filter(|(g, i)| *g == gi && *i == li)
+                .count() as i32,
+            conditions,
+        });
+    }
+    let accepted_reason = if all_valid {
+        "Accepted"
+    } else {
+        "ListenersNotValid"
+    };
+    ObjectStatus {
+        api_version: "gateway.networking.k8s.io/v1",
+        kind: "Gateway",
+        metadata: metadata(gw, true),
+        status: Status::Gateway(GatewayStatus {
+            conditions: vec![
+                stamp.condition("Accepted", programmed_any, accepted_reason, ""),
+                stamp.condition(
+                    "Programmed",
+                    programmed_any,
+                    if programmed_any {
+                        "Programmed"
+                    } else {
+                        "Invalid"
+                    },
+                    "",
+                ),
+            ],
+            listeners,
+            ..Default::default()
+        }),
+    }
+}

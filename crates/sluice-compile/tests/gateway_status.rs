@@ -1,0 +1,184 @@
+//! Gateway API status, case by case: what a controller writes for accepted, conflicted,
+//! not-allowed, unresolved and not-granted objects (the spec's condition types and reasons).
+use sluice_compile::gateway_status::{gateway_api_status, ObjectStatus, Status};
+use sluice_compile::GatewayIdentity;
+use sluice_config::Loader;
+
+fn statuses(yaml: &str) -> Vec<ObjectStatus> {
+    let mut l = Loader::new();
+    l.add_text("t.yaml".into(), yaml);
+    let store = sluice_config::Store::new(l.finish().objects);
+    gateway_api_status(&store, &GatewayIdentity::default(), "2026-01-01T00:00:00Z").0
+}
+
+/// `type=status:reason` of each condition of the named route's first parent.
+fn route_conditions(all: &[ObjectStatus], name: &str) -> Vec<String> {
+    let o = all
+        .iter()
+        .find(|o| o.kind == "HTTPRoute" && o.metadata.name == name)
+        .unwrap_or_else(|| panic!("no status for HTTPRoute {name}"));
+    let Status::Route(r) = &o.status else {
+        panic!()
+    };
+    r.parents[0]
+        .conditions
+        .iter()
+        .map(|c| format!("{}={}:{}", c.type_, c.status.as_str(), c.reason))
+        .collect()
+}
+
+/// (listener name, attachedRoutes, `type=status:reason`…) of the named Gateway.
+fn listeners(all: &[ObjectStatus], name: &str) -> Vec<(String, i32, Vec<String>)> {
+    let o = all
+        .iter()
+        .find(|o| o.kind == "Gateway" && o.metadata.name == name)
+        .unwrap();
+    let Status::Gateway(g) = &o.status else {
+        panic!()
+    };
+    g.listeners
+        .iter()
+        .map(|l| {
+            let c = l
+                .conditions
+                .iter()
+                .map(|c| format!("{}={}:{}", c.type_, c.status.as_str(), c.reason))
+                .collect();
+            (l.name.clone(), l.attached_routes, c)
+        })
+        .collect()
+}
+
+const GW: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default, generation: 3}
+spec:
+  gatewayClassName: sluice
+  listeners:
+  - {name: http, port: 80, protocol: HTTP, hostname: "*.example.com"}
+  - {name: tcp, port: 9000, protocol: TCP}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: app, namespace: default}
+spec: {ports: [{name: http, port: 8000}]}
+---
+"#;
+
+fn route(name: &str, ns: &str, spec: &str) -> String {
+    format!("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: {name}, namespace: {ns}, generation: 7}}\nspec:\n{spec}---\n")
+}
+
+#[test]
+fn accepted_route_and_gateway() {
+    let all = statuses(&(GW.to_string()
+        + &route("ok", "default", "  parentRefs: [{name: gw}]\n  hostnames: [a.example.com]\n  rules: [{backendRefs: [{name: app, port: 8000}]}]\n")));
+    assert_eq!(
+        route_conditions(&all, "ok"),
+        ["Accepted=True:Accepted", "ResolvedRefs=True:ResolvedRefs"]
+    );
+    let l = listeners(&all, "gw");
+    assert_eq!(l[0].1, 1, "one route attached to the HTTP listener");
+    assert!(l[0].2.contains(&"Programmed=True:Programmed".to_string()));
+    assert!(
+        l[1].2
+            .contains(&"Accepted=False:UnsupportedProtocol".to_string()),
+        "{:?}",
+        l[1]
+    );
+    // observedGeneration is the object's generation.
+    let o = all.iter().find(|o| o.kind == "HTTPRoute").unwrap();
+    let Status::Route(r) = &o.status else {
+        panic!()
+    };
+    assert_eq!(r.parents[0].conditions[0].observed_generation, Some(7));
+    assert_eq!(r.parents[0].parent_ref.kind.as_deref(), Some("Gateway"));
+}
+
+#[test]
+fn routes_the_listeners_do_not_take() {
+    let all = statuses(&(GW.to_string()
+        + &route("other-ns", "team", "  parentRefs: [{name: gw, namespace: default}]\n  rules: [{backendRefs: [{name: app, port: 8000}]}]\n")
+        + &route("wrong-host", "default", "  parentRefs: [{name: gw}]\n  hostnames: [other.org]\n  rules: [{backendRefs: [{name: app, port: 8000}]}]\n")
+        + &route("wrong-section", "default", "  parentRefs: [{name: gw, sectionName: nope}]\n  rules: [{backendRefs: [{name: app, port: 8000}]}]\n")
+        + &route("not-ours", "default", "  parentRefs: [{name: someone-elses}]\n  rules: [{backendRefs: [{name: app, port: 8000}]}]\n")));
+    assert_eq!(
+        route_conditions(&all, "other-ns")[0],
+        "Accepted=False:NotAllowedByListeners"
+    );
+    assert_eq!(
+        route_conditions(&all, "wrong-host")[0],
+        "Accepted=False:NoMatchingListenerHostname"
+    );
+    assert_eq!(
+        route_conditions(&all, "wrong-section")[0],
+        "Accepted=False:NoMatchingParent"
+    );
+    assert!(
+        !all.iter().any(|o| o.metadata.name == "not-ours"),
+        "no status for another controller's parent"
+    );
+    assert_eq!(listeners(&all, "gw")[0].1, 0);
+}
+
+#[test]
+fn unresolved_and_not_granted_references() {
+    let all = statuses(&(GW.to_string()
+        + &route("missing", "default", "  parentRefs: [{name: gw}]\n  rules: [{backendRefs: [{name: nope, port: 8000}]}]\n")
+        + &route("elsewhere", "default", "  parentRefs: [{name: gw}]\n  rules: [{backendRefs: [{name: app, namespace: team, port: 8000}]}]\n")
+        + &route("kind", "default", "  parentRefs: [{name: gw}]\n  rules: [{backendRefs: [{group: example.com, kind: Bucket, name: b}]}]\n")));
+    assert_eq!(
+        route_conditions(&all, "missing")[1],
+        "ResolvedRefs=False:BackendNotFound"
+    );
+    assert_eq!(
+        route_conditions(&all, "elsewhere")[1],
+        "ResolvedRefs=False:RefNotPermitted"
+    );
+    assert_eq!(
+        route_conditions(&all, "kind")[1],
+        "ResolvedRefs=False:InvalidKind"
+    );
+    // Still accepted: an invalid backend answers 500 for its share.
+    assert_eq!(
+        route_conditions(&all, "missing")[0],
+        "Accepted=True:Accepted"
+    );
+}
+
+#[test]
+fn conflicting_listeners_and_certificates_without_a_grant() {
+    let all = statuses(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: a, port: 80, protocol: HTTP, hostname: same.example}
+  - {name: b, port: 80, protocol: HTTP, hostname: same.example}
+  - name: secure
+    port: 443
+    protocol: HTTPS
+    tls: {certificateRefs: [{name: cert, namespace: certs}]}
+"#,
+    );
+    let l = listeners(&all, "gw");
+    assert!(
+        l[0].2
+            .contains(&"Conflicted=True:HostnameConflict".to_string()),
+        "{l:?}"
+    );
+    assert!(l[1]
+        .2
+        .contains(&"Conflicted=True:HostnameConflict".to_string()));
+    assert!(
+        l[2].2
+            .contains(&"ResolvedRefs=False:RefNotPermitted".to_string()),
+        "{:?}",
+        l[2]
+    );
+    assert!(l[2].2.contains(&"Programmed=False:Invalid".to_string()));
+}

@@ -1,0 +1,96 @@
+//! `sluice status`: the Gateway API objects with the `status` sluice would write, as JSON or
+//! YAML (strings JSON-quoted, which YAML reads as they are).
+use serde_json::Value;
+
+/// RFC 3339 UTC for seconds since the epoch (civil-from-days; no calendar crate needed).
+pub fn rfc3339(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// A YAML document for a JSON value (block style).
+pub fn yaml(v: &Value) -> String {
+    let mut out = String::new();
+    block(v, 0, &mut out);
+    out
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::Object(m) if m.is_empty() => "{}".into(),
+        Value::Array(a) if a.is_empty() => "[]".into(),
+        other => other.to_string(),
+    }
+}
+
+fn is_block(v: &Value) -> bool {
+    matches!(v, Value::Object(m) if !m.is_empty()) || matches!(v, Value::Array(a) if !a.is_empty())
+}
+
+fn block(v: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, v) in m {
+                if is_block(v) {
+                    out.push_str(&format!("{pad}{k}:\n"));
+                    let inner = if v.is_array() { indent } else { indent + 2 };
+                    block(v, inner, out);
+                } else {
+                    out.push_str(&format!("{pad}{k}: {}\n", scalar(v)));
+                }
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for item in a {
+                if is_block(item) && item.is_object() {
+                    // The first key goes on the dash's line.
+                    let mut nested = String::new();
+                    block(item, indent + 2, &mut nested);
+                    out.push_str(&format!("{pad}- {}", &nested[indent + 2..]));
+                } else if is_block(item) {
+                    out.push_str(&format!("{pad}-\n"));
+                    block(item, indent + 2, out);
+                } else {
+                    out.push_str(&format!("{pad}- {}\n", scalar(item)));
+                }
+            }
+        }
+        other => out.push_str(&format!("{pad}{}\n", scalar(other))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_764_500_000), "2025-11-30T10:53:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn yaml_blocks() {
+        let v = serde_json::json!([{"kind": "Gateway", "status": {"conditions": [{"type": "Accepted", "status": "True"}], "listeners": []}}]);
+        assert_eq!(
+            yaml(&v),
+            "- kind: \"Gateway\"\n  status:\n    conditions:\n    - status: \"True\"\n      type: \"Accepted\"\n    listeners: []\n"
+        );
+    }
+}

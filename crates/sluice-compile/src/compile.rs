@@ -330,15 +330,12 @@ impl<'a> Compiler<'a> {
         servers: Vec<GatewayServer<'a>>,
         snapshot: &mut Snapshot,
     ) -> ListenerProtocol {
-        let chosen = if servers.iter().any(|s| s.kind.is_tls()) {
-            "TLS"
-        } else if servers
-            .iter()
-            .any(|s| matches!(s.kind, ServerKind::Http(_)))
-        {
-            "HTTP"
-        } else {
-            "TCP"
+        // As Istio: the first server (Gateways in creation order) decides what the port speaks;
+        // later servers of a protocol that cannot share it are skipped.
+        let chosen = match servers.first().map(|s| &s.kind) {
+            Some(k) if k.is_tls() => "TLS",
+            Some(ServerKind::Http(_)) => "HTTP",
+            _ => "TCP",
         };
         let kept: Vec<GatewayServer> = servers
             .into_iter()
@@ -349,10 +346,12 @@ impl<'a> Compiler<'a> {
                     _ => matches!(s.kind, ServerKind::Tcp),
                 };
                 if !fits {
-                    let path = sluice_config::validate::P::spec()
-                        .k("servers")
-                        .i(s.index)
-                        .k("port");
+                    let list = if s.gateway.kind == Kind::KubeGateway {
+                        "listeners"
+                    } else {
+                        "servers"
+                    };
+                    let path = sluice_config::validate::P::spec().k(list).i(s.index).k("port");
                     self.diags.push(Diagnostic {
                         resource: Some(s.gateway.resource()),
                         ..Diagnostic::new(Severity::Warning, codes::SERVER_NOT_SERVED, format!("server {} of Gateway {} ({} on port {port}) is skipped: port {port} already serves {chosen}, and one port speaks one protocol", s.index, s.gateway.key(), s.kind.protocol()))
@@ -524,14 +523,18 @@ impl Compiler<'_> {
     }
 
     fn route_table(&mut self, name: &str, port: u32, servers: &[HttpServer]) -> RouteTable {
-        // Gateway API listeners: HTTPRoutes' routes by domain, already in precedence order.
-        let mut kube: Vec<(String, Vec<Route>)> = Vec::new();
+        // Gateway API listeners: HTTPRoutes' routes by domain, in the spec's precedence across
+        // every route of every listener of the port.
+        let mut found = Vec::new();
         for server in servers {
-            for (domain, routes) in self.kube_routes(server, port) {
-                match kube.iter_mut().find(|(d, _)| *d == domain) {
-                    Some((_, existing)) => existing.extend(routes),
-                    None => kube.push((domain, routes)),
-                }
+            found.extend(self.kube_routes(server, port));
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut kube: Vec<(String, Vec<Route>)> = Vec::new();
+        for (domain, _, route) in found {
+            match kube.last_mut() {
+                Some((d, routes)) if *d == domain => routes.push(route),
+                _ => kube.push((domain, vec![route])),
             }
         }
         // domain → (https redirect, [(vs, routes)])

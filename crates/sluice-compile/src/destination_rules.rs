@@ -12,8 +12,8 @@ pub const ROOT_NAMESPACE: &str = "istio-system";
 /// The rule for `fqdn` seen from a gateway in `gateway_ns`, in Istio's tiers: the gateway's
 /// namespace, then the service's namespace (if exported to the gateway), then the root
 /// namespace (if exported). Within a tier the exact host beats the most specific wildcard, and
-/// rules for the same host merge (oldest first; its traffic policy kept, subsets combined, the
-/// first of a name winning).
+/// rules for the same host merge (oldest first; its traffic policy kept, or the first later one
+/// when it has none; subsets combined, the first of a name winning).
 pub fn for_host(
     store: &Store,
     fqdn: &str,
@@ -47,6 +47,10 @@ pub fn for_host(
             match &mut merged {
                 None => merged = Some(spec.clone()),
                 Some(m) => {
+                    // The oldest rule's traffic policy stays; a later one fills it when absent.
+                    if m.traffic_policy.is_none() {
+                        m.traffic_policy = spec.traffic_policy.clone();
+                    }
                     for s in &spec.subsets {
                         if !m.subsets.iter().any(|x| x.name == s.name) {
                             m.subsets.push(s.clone());

@@ -18,11 +18,9 @@ pub fn port_translation(
     instance_ip: Option<&str>,
 ) -> BTreeMap<u32, u32> {
     let mut out = BTreeMap::new();
-    let skipped = |meta: &sluice_api::meta::ObjectMeta| {
-        meta.labels
-            .get(DISABLE_PORT_TRANSLATION)
-            .is_some_and(|v| v != "false")
-    };
+    // Istio looks only at the label's presence.
+    let skipped =
+        |meta: &sluice_api::meta::ObjectMeta| meta.labels.contains_key(DISABLE_PORT_TRANSLATION);
     for o in store.of_kind(Kind::Service) {
         let spec = o.service().expect("kind");
         let own = o.namespace == namespace

@@ -268,6 +268,8 @@ pub enum TlsProblem {
     NotTerminating,
     /// ISTIO_MUTUAL needs the mesh's certificates, which a standalone gateway does not have.
     IstioMutual,
+    /// The data plane could not use the material (unreadable file, bad PEM); why, in words.
+    Unusable(String),
 }
 
 impl std::fmt::Display for TlsProblem {
@@ -287,6 +289,7 @@ impl std::fmt::Display for TlsProblem {
             TlsProblem::IstioMutual => f.write_str(
                 "ISTIO_MUTUAL needs the mesh's workload certificates (run with --mesh-cert-dir)",
             ),
+            TlsProblem::Unusable(why) => f.write_str(why),
         }
     }
 }

@@ -437,3 +437,43 @@ fn header_regex_star_means_present() {
     assert_eq!(route(&s, "h", "/", &[]), "default/v#0");
     assert_eq!(route(&s, "h", "/", &[("x-debug", "")]), "default/v#1");
 }
+
+/// As Istio: the first server on a port decides its protocol; a later HTTPS server there is
+/// skipped, and plaintext HTTP keeps the port.
+#[test]
+fn the_first_server_decides_what_a_port_speaks() {
+    let later_https = "---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: late, namespace: default}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 80, name: https, protocol: HTTPS}\n    hosts: [\"*\"]\n    tls: {mode: SIMPLE, serverCertificate: /c, privateKey: /k}\n";
+    let s = compiled(&format!("{GW}{later_https}"), &GatewayIdentity::default());
+    assert!(matches!(
+        s.listener_for_service_port(80).unwrap().protocol,
+        sluice_compile::snapshot::ListenerProtocol::Http { .. }
+    ));
+}
+
+/// DestinationRules for one host merge: a later rule's trafficPolicy fills an earlier rule's
+/// absent one (Istio's mergeDestinationRule).
+#[test]
+fn a_later_rule_fills_an_absent_traffic_policy() {
+    let dr = |name: &str, body: &str| {
+        format!("---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  host: a.default.svc.cluster.local\n{body}")
+    };
+    let yaml = format!(
+        "{GW}{SVC}{}{}{}",
+        dr(
+            "subsets",
+            "  subsets: [{name: v1, labels: {version: v1}}]\n"
+        ),
+        dr(
+            "policy",
+            "  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}\n"
+        ),
+        vs(
+            "v",
+            "[\"*\"]",
+            "  - route: [{destination: {host: a, subset: v1}}]\n"
+        )
+    );
+    let s = compiled(&yaml, &GatewayIdentity::default());
+    let c = &s.clusters["outbound|8000|v1|a.default.svc.cluster.local"];
+    assert_eq!(c.lb, sluice_compile::snapshot::LbPolicy::RoundRobin);
+}

@@ -59,8 +59,8 @@ pub struct Dataplane {
 }
 
 impl Dataplane {
-    /// Fails when an upstream's TLS material cannot be used. A TLS server whose certificate
-    /// cannot be loaded is left out (and logged): every other server and port keeps serving.
+    /// A TLS server whose certificate cannot be loaded is left out, and a cluster whose upstream
+    /// TLS material cannot be used answers 503 (both logged): everything else keeps serving.
     pub fn new(
         snapshot: Arc<Snapshot>,
         upstream: &crate::upstream::UpstreamOptions,
@@ -111,15 +111,27 @@ impl Dataplane {
                 // Plaintext HTTP/1.1 clusters use the per-endpoint pools; HTTP/2 and TLS clusters
                 // the shared multiplexing clients.
                 let pooled = !c.http2 && c.tls.is_none();
-                let mut balancer = Balancer::with_pools(c.clone(), |authority| {
+                // TLS material that cannot be used takes this cluster out (503, flag NC), not the
+                // whole configuration.
+                let client = c.tls.as_ref().map(|tls| crate::upstream_tls::client(c, tls, upstream));
+                let cluster = match &client {
+                    Some(Err(e)) => {
+                        tracing::warn!(cluster = %c.name, "upstream TLS unusable, requests get 503: {e}");
+                        let problem = sluice_compile::tls::TlsProblem::Unusable(e.to_string());
+                        Arc::new(sluice_compile::snapshot::Cluster {
+                            problem: Some(sluice_compile::snapshot::ClusterProblem::Tls(problem)),
+                            ..(**c).clone()
+                        })
+                    }
+                    _ => c.clone(),
+                };
+                let mut balancer = Balancer::with_pools(cluster, |authority| {
                     pooled.then(|| pools.pool(authority, upstream))
                 });
-                if let Some(tls) = &c.tls {
-                    balancer.tls = Some(crate::upstream_tls::client(c, tls, upstream)?);
-                }
-                Ok((name.clone(), Arc::new(balancer)))
+                balancer.tls = client.and_then(Result::ok);
+                (name.clone(), Arc::new(balancer))
             })
-            .collect::<Result<_, Error>>()?;
+            .collect();
         Ok(Dataplane {
             snapshot,
             ports,

@@ -398,3 +398,63 @@ async fn the_request_timeout_answers_504() {
     assert_eq!(c.get("h", "/?sleep_ms=1000").await.status, 504);
     assert_eq!(c.get("h", "/").await.who(), "slow");
 }
+
+/// Review findings, each pinned: a route without a ReferenceGrant never borrows the working
+/// cluster another route made for the same Service, and precedence spans every Gateway on a
+/// port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_are_per_route_and_precedence_spans_gateways() {
+    let p = pods(&["team-app", "exact"]).await;
+    let yaml = k8s_service("app", "team", &[&p[0]])
+        + &k8s_service("exact", "default", &[&p[1]])
+        + r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: istio-gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["istio.example"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: to-team, namespace: default}
+spec:
+  hosts: [istio.example]
+  gateways: [istio-system/istio-gw]
+  http: [{route: [{destination: {host: app.team.svc.cluster.local, port: {number: 8000}}}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: first, namespace: default}
+spec:
+  gatewayClassName: sluice
+  listeners: [{name: http, port: 80, protocol: HTTP, hostname: gw.example}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: second, namespace: default}
+spec:
+  gatewayClassName: sluice
+  listeners: [{name: http, port: 80, protocol: HTTP, hostname: gw.example}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: catch-all, namespace: default}
+spec:
+  parentRefs: [{name: first}]
+  rules: [{backendRefs: [{name: app, namespace: team, port: 8000}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: exact, namespace: default}
+spec:
+  parentRefs: [{name: second}]
+  rules: [{matches: [{path: {type: Exact, value: /x}}], backendRefs: [{name: exact, port: 8000}]}]
+"#;
+    let (_gw, c) = serve(&yaml);
+    assert_eq!(c.get("istio.example", "/").await.who(), "team-app");
+    // No ReferenceGrant in `team`: 500, although the VirtualService reaches the same Service.
+    assert_eq!(c.get("gw.example", "/").await.who(), "500");
+    // The Exact match of the second Gateway's route beats the first's catch-all.
+    assert_eq!(c.get("gw.example", "/x").await.who(), "exact");
+}

@@ -100,11 +100,16 @@ pub(crate) fn listener_allows(
         FromNamespaces::None => false,
         FromNamespaces::Selector => {
             // Namespaces are cluster-scoped: found by name wherever the loader filed them.
-            let labels = store
+            let mut labels = store
                 .of_kind(Kind::Namespace)
                 .find(|n| n.name == route.namespace)
                 .map(|n| n.meta.labels.clone())
                 .unwrap_or_default();
+            // Kubernetes labels every namespace with its name.
+            labels.insert(
+                "kubernetes.io/metadata.name".into(),
+                route.namespace.clone(),
+            );
             namespaces
                 .and_then(|n| n.selector.as_ref())
                 .is_some_and(|s| selector_matches(s, &labels))
@@ -242,21 +247,31 @@ impl<'a> Compiler<'a> {
         out
     }
 
-    /// The routes HTTPRoutes give the virtual hosts of one Gateway API listener:
-    /// `(domain, routes)`, each list in the Gateway API's precedence order.
+    /// The routes HTTPRoutes give the virtual hosts of one Gateway API listener, each with its
+    /// domain and its place in the Gateway API's precedence (the caller sorts across listeners).
     pub(super) fn kube_routes(
         &mut self,
         server: &HttpServer,
         port: u32,
-    ) -> Vec<(String, Vec<Route>)> {
+    ) -> Vec<(String, Precedence, Route)> {
         let Some(li) = server.kube_listener else {
             return Vec::new();
         };
         let gw = server.gateway;
         let listener = &gw.kube_gateway().expect("kind").listeners[li];
-        // (domain, sort key, route)
-        let mut found: Vec<(String, Precedence, Route)> = Vec::new();
-        let routes: Vec<&'a Arc<Object>> = self.store.of_kind(Kind::HttpRoute).collect();
+        let mut found = Vec::new();
+        // The spec's tie-break between routes: oldest first, then `{namespace}/{name}`.
+        let mut routes: Vec<&'a Arc<Object>> = self.store.of_kind(Kind::HttpRoute).collect();
+        routes.sort_by(|a, b| {
+            let stamp = |o: &Object| o.meta.creation_timestamp.clone();
+            match (stamp(a), stamp(b)) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            }
+            .then_with(|| a.key().cmp(&b.key()))
+        });
         for (order, route) in routes.into_iter().enumerate() {
             let spec = route.http_route().expect("kind");
             let attached = spec
@@ -266,23 +281,14 @@ impl<'a> Compiler<'a> {
             if !attached || !listener_allows(self.store, gw, listener, route) {
                 continue;
             }
-            let domains = route_domains(listener, spec);
-            for domain in domains {
+            for domain in route_domains(listener, spec) {
                 for (rule, m, r) in self.http_route_rules(route, spec, port) {
                     let key = precedence(&spec.rules[rule], m, order, rule);
                     found.push((domain.clone(), key, r));
                 }
             }
         }
-        found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-        let mut out: Vec<(String, Vec<Route>)> = Vec::new();
-        for (domain, _, route) in found {
-            match out.last_mut() {
-                Some((d, routes)) if *d == domain => routes.push(route),
-                _ => out.push((domain, vec![route])),
-            }
-        }
-        out
+        found
     }
 
     /// Each (rule, match) of an HTTPRoute as a route of its own (precedence is per match).
@@ -384,12 +390,34 @@ impl<'a> Compiler<'a> {
             t.and_then(|t| sluice_config::validate::gateway_api::gep2257(t))
                 .filter(|d| !d.is_zero())
         };
-        let retry = Retry {
-            per_try_timeout: gep(timeouts.and_then(|t| t.backend_request.as_ref())),
-            ..Default::default()
+        let request = gep(timeouts.and_then(|t| t.request.as_ref()));
+        let backend = gep(timeouts.and_then(|t| t.backend_request.as_ref()));
+        // As Istio converts them: `retry` sets the attempts and status codes on top of Istio's
+        // default conditions, `backendRequest` bounds each try; without `retry`,
+        // `backendRequest` is the route's timeout.
+        let (retry, timeout) = match &rule.retry {
+            Some(r) => {
+                let mut retry = Retry {
+                    per_try_timeout: backend,
+                    ..Default::default()
+                };
+                if let Some(attempts) = r.attempts {
+                    retry.retries = u32::try_from(attempts).unwrap_or(0);
+                }
+                retry.status_codes = r
+                    .codes
+                    .iter()
+                    .filter_map(|c| u16::try_from(*c).ok())
+                    .collect();
+                if let Some(b) = r.backoff.as_ref().and_then(|b| gep(Some(b))) {
+                    retry.backoff = b;
+                }
+                (retry, request)
+            }
+            None => (Retry::default(), backend.or(request)),
         };
         let policy = RoutePolicy {
-            timeout: gep(timeouts.and_then(|t| t.request.as_ref())),
+            timeout,
             retry,
             rewrite,
             headers,
@@ -473,7 +501,9 @@ impl<'a> Compiler<'a> {
         match problem {
             None => self.cluster(route, &fqdn, None, port, server_port),
             Some(why) => {
-                let cname = format!("outbound|{}||{fqdn}", port.unwrap_or(0));
+                // Named for the route that makes the reference, so it never stands in for (or
+                // takes the place of) the working cluster of the same Service.
+                let cname = format!("invalid|{}|{}|{fqdn}", route.key(), port.unwrap_or(0));
                 self.clusters.entry(cname.clone()).or_insert_with(|| {
                     Arc::new(Cluster {
                         name: cname.clone(),
@@ -601,7 +631,7 @@ fn selector_matches(s: &LabelSelector, labels: &sluice_api::meta::Labels) -> boo
 /// PathPrefix (regular expressions after both), a method match, most header matches, most
 /// query matches, the oldest route, the route's rule and match order.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Precedence {
+pub(super) struct Precedence {
     path_kind: std::cmp::Reverse<u8>,
     path_len: std::cmp::Reverse<usize>,
     no_method: bool,
@@ -631,12 +661,21 @@ fn precedence(rule: &HttpRouteRule, m: usize, route: usize, rule_index: usize) -
         path_kind: Reverse(kind),
         path_len: Reverse(len),
         no_method: hm.method.is_none(),
-        headers: Reverse(hm.headers.len()),
-        queries: Reverse(hm.query_params.len()),
+        headers: Reverse(distinct(
+            hm.headers
+                .iter()
+                .map(|h| h.name.as_deref().map(str::to_ascii_lowercase)),
+        )),
+        queries: Reverse(distinct(hm.query_params.iter().map(|q| q.name.clone()))),
         route,
         rule: rule_index,
         matched: m,
     }
+}
+
+/// How many different names: a repeated name counts once (only its first match applies).
+fn distinct(names: impl Iterator<Item = Option<String>>) -> usize {
+    names.collect::<std::collections::BTreeSet<_>>().len()
 }
 
 fn route_match(m: &HttpRouteMatch) -> Option<RouteMatch> {
@@ -668,12 +707,12 @@ fn route_match(m: &HttpRouteMatch) -> Option<RouteMatch> {
             headers.push((name, value_matcher(h.type_, &h.value)?));
         }
     }
-    let mut query_params = Vec::new();
+    let mut query_params: Vec<(String, Matcher)> = Vec::new();
     for q in &m.query_params {
-        query_params.push((
-            q.name.clone().unwrap_or_default(),
-            value_matcher(q.type_, &q.value)?,
-        ));
+        let name = q.name.clone().unwrap_or_default();
+        if !query_params.iter().any(|(n, _)| *n == name) {
+            query_params.push((name, value_matcher(q.type_, &q.value)?));
+        }
     }
     Some(RouteMatch {
         uri,

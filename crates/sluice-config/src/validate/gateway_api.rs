@@ -1,6 +1,7 @@
 //! The Gateway API's own rules for one object (the CRD schemas' required fields, patterns and
 //! CEL rules that the API server would enforce), for the kinds sluice serves.
 use super::{Report, P};
+use crate::diag::{codes, Severity};
 use sluice_api::gateway_api::*;
 use std::collections::HashSet;
 
@@ -84,6 +85,13 @@ pub(super) fn gateway(r: &mut Report, s: &P, g: &KubeGatewaySpec) {
             ),
             ("TLS", None) => r.err(&p.k("tls"), "a TLS listener needs tls.mode"),
             _ => {}
+        }
+        if l.tls.as_ref().is_some_and(|t| t.certificate_refs.len() > 1) {
+            r.warn(
+                &p.k("tls").k("certificateRefs"),
+                "only the first certificateRefs entry is served; the others are ignored",
+                Some("serve one certificate per listener, or one listener per hostname".into()),
+            );
         }
         if let Some(t) = &l.tls {
             if t.mode != Some(TlsModeType::Passthrough)
@@ -193,7 +201,24 @@ pub(super) fn http_route(r: &mut Report, s: &P, route: &HttpRouteSpec) {
                 r.err(&bp.k("weight"), "weight must be between 0 and 1000000");
             }
             for (k, f) in b.filters.iter().enumerate() {
-                filter(r, &bp.k("filters").i(k), f);
+                let fp = bp.k("filters").i(k);
+                filter(r, &fp, f);
+                let header = matches!(
+                    f.type_,
+                    Some(
+                        HttpRouteFilterType::RequestHeaderModifier
+                            | HttpRouteFilterType::ResponseHeaderModifier
+                    )
+                );
+                if !header {
+                    r.push(
+                        Severity::Error,
+                        codes::UNSUPPORTED_FIELD,
+                        &fp.k("type"),
+                        format!("{}.type: sluice applies only RequestHeaderModifier and ResponseHeaderModifier per backend", crate::yaml::path_to_string(&fp.0)),
+                        Some("move the filter to the rule's filters, where it applies to every backend".into()),
+                    );
+                }
             }
         }
         if let Some(t) = &rule.timeouts {
@@ -312,6 +337,40 @@ fn filter(r: &mut Report, p: &P, f: &HttpRouteFilter) {
             p,
             format!("filter type {} needs its own field set", t.as_str()),
         );
+    }
+    let members = [
+        (
+            f.request_header_modifier.is_some(),
+            T::RequestHeaderModifier,
+            "requestHeaderModifier",
+        ),
+        (
+            f.response_header_modifier.is_some(),
+            T::ResponseHeaderModifier,
+            "responseHeaderModifier",
+        ),
+        (
+            f.request_mirror.is_some(),
+            T::RequestMirror,
+            "requestMirror",
+        ),
+        (
+            f.request_redirect.is_some(),
+            T::RequestRedirect,
+            "requestRedirect",
+        ),
+        (f.url_rewrite.is_some(), T::UrlRewrite, "urlRewrite"),
+        (f.extension_ref.is_some(), T::ExtensionRef, "extensionRef"),
+        (f.cors.is_some(), T::Cors, "cors"),
+        (f.external_auth.is_some(), T::ExternalAuth, "externalAuth"),
+    ];
+    for (present, member, field) in members {
+        if present && member != t {
+            r.err(
+                &p.k(field),
+                format!("{field} is set on a filter of type {}", t.as_str()),
+            );
+        }
     }
     if let Some(rd) = &f.request_redirect {
         if !matches!(rd.status_code, None | Some(301 | 302 | 303 | 307 | 308)) {

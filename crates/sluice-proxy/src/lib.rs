@@ -2,6 +2,7 @@
 //! connection pools, load balancing, and the request path that applies a compiled `Snapshot`.
 #![forbid(unsafe_code)]
 
+mod client_verifier;
 pub mod dataplane;
 mod handler;
 pub mod headers;

@@ -86,9 +86,10 @@ pub fn server_config(settings: &TlsSettings, server: &str) -> Result<Arc<ServerC
                 .as_ref()
                 .ok_or_else(|| err("mutual TLS needs a CA certificate".into()))?;
             let mut roots = RootCertStore::empty();
-            for c in certs(&read(ca, "CA certificate", server)?) {
+            let ca_certs = certs(&read(ca, "CA certificate", server)?);
+            for c in &ca_certs {
                 roots
-                    .add(c)
+                    .add(c.clone())
                     .map_err(|e| err(format!("CA certificate: {e}")))?;
             }
             let verifier =
@@ -98,7 +99,12 @@ pub fn server_config(settings: &TlsSettings, server: &str) -> Result<Arc<ServerC
             } else {
                 verifier
             };
-            builder.with_client_cert_verifier(verifier.build().map_err(|e| err(e.to_string()))?)
+            let webpki = verifier.build().map_err(|e| err(e.to_string()))?;
+            builder.with_client_cert_verifier(Arc::new(crate::client_verifier::ClientVerifier {
+                webpki,
+                roots: ca_certs,
+                provider: provider.clone(),
+            }))
         }
     };
     // Not `with_single_cert`: its key check reads the certificate with webpki, which refuses

@@ -390,3 +390,112 @@ spec:
     assert_eq!(r.status, 200, "{:?}", r.headers.get("location"));
     assert_eq!(r.who(), "pod");
 }
+
+/// Presents a fixed client certificate without rustls' key check (which reads the certificate
+/// with webpki and refuses v1).
+#[derive(Debug)]
+struct OneClientCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for OneClientCert {
+    fn resolve(
+        &self,
+        _: &[&[u8]],
+        _: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// A TLS 1.3 client that accepts any server certificate and presents `cert`/`key`, if given.
+fn v1_client(cert_key: Option<(&str, &str)>) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let b = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider.clone())));
+    let config = match cert_key {
+        None => b.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()];
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+            let signing = provider.key_provider.load_private_key(key).unwrap();
+            let certified = rustls::sign::CertifiedKey::new(chain, signing);
+            b.with_client_cert_resolver(Arc::new(OneClientCert(Arc::new(certified))))
+        }
+    };
+    Arc::new(config)
+}
+
+/// The Secure Gateways task's MUTUAL step on OpenSSL 3.0: the server and the client
+/// certificates are both X.509 v1, signed by the task's root. The client certificate is
+/// accepted (as Envoy accepts it); none, or one from another CA, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_with_x509_v1_client_certificates() {
+    let (cert, key, ca) = (
+        testdata("httpbin.example.com.crt"),
+        testdata("httpbin.example.com.key"),
+        testdata("example.com.crt"),
+    );
+    let pods = backends(vec![Identity::new("httpbin", "v1", "httpbin")]).await;
+    let yaml = service_entry("httpbin", &[(&pods[0], 1)])
+        + &tls_secret("httpbin-credential", &cert, &key, Some(&ca))
+        + r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: mygateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    tls: {mode: MUTUAL, credentialName: httpbin-credential}
+    hosts: [httpbin.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: httpbin, namespace: default}
+spec:
+  hosts: [httpbin.example.com]
+  gateways: [mygateway]
+  http: [{route: [{destination: {host: httpbin}}]}]
+"#;
+    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    let addr = gw.local_addr(443).unwrap();
+    let (client_cert, client_key) = (
+        testdata("client.example.com.crt"),
+        testdata("client.example.com.key"),
+    );
+    let tls = connect(
+        addr,
+        "httpbin.example.com",
+        v1_client(Some((&client_cert, &client_key))),
+    )
+    .await;
+    let r = get(tls, "httpbin.example.com").await;
+    assert_eq!(r.who(), "httpbin");
+    let xfcc = r.json()["headers"]["x-forwarded-client-cert"].to_string();
+    assert!(xfcc.contains("client.example.com"), "{xfcc}");
+    // No client certificate, or one the root did not sign: refused.
+    let none = tls_connect(addr, "httpbin.example.com", v1_client(None)).await;
+    let refused = match none {
+        Err(_) => true,
+        Ok(tls) => tls_get(tls, "httpbin.example.com").await.is_err(),
+    };
+    assert!(refused, "a client without a certificate is refused");
+    let stranger = Ca::new("another root").leaf(&["client.example.com"]);
+    let other = tls_connect(
+        addr,
+        "httpbin.example.com",
+        v1_client(Some((&stranger.cert_pem, &stranger.key_pem))),
+    )
+    .await;
+    let refused = match other {
+        Err(_) => true,
+        Ok(tls) => tls_get(tls, "httpbin.example.com").await.is_err(),
+    };
+    assert!(refused, "a certificate from another CA is refused");
+}

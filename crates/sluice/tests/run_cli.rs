@@ -475,3 +475,237 @@ async fn access_log_names_status_flags_and_upstream() {
     assert!(log.contains("status=404 flags=NR"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Polls `path` until the pod named `pod` answers (bounded).
+async fn wait_for_pod(c: &Client<HttpConnector, Empty<Bytes>>, addr: SocketAddr, pod: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = c
+            .request(
+                hyper::Request::get(format!("http://{addr}/"))
+                    .header("host", "app.example")
+                    .body(Empty::new())
+                    .unwrap(),
+            )
+            .await;
+        if let Ok(resp) = seen {
+            let body = resp.into_body().collect().await.map(|b| b.to_bytes());
+            if body.is_ok_and(|b| String::from_utf8_lossy(&b).contains(pod)) {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{pod} never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_directory_deleted_and_created_again_is_still_watched() {
+    let a = Echo::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Identity::new("app", "v1", "pod-a"),
+    )
+    .await
+    .unwrap();
+    let b = Echo::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Identity::new("app", "v2", "pod-b"),
+    )
+    .await
+    .unwrap();
+    let root = scratch_dir("recreate");
+    let dir = root.join("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir.join("gateway.yaml"), gateway_yaml());
+    write(&dir.join("routes.yaml"), &route_yaml(a.addr.port()));
+    let sluice = Sluice::run(&dir, "80=0", &[]);
+    let addr = sluice.listening();
+    let c = client();
+    wait_for_pod(&c, addr, "pod-a").await;
+
+    // A deploy step: the directory goes, and comes back with new contents.
+    std::fs::remove_dir_all(&dir).unwrap();
+    sluice.wait_for("configuration has errors", 1);
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir.join("gateway.yaml"), gateway_yaml());
+    write(&dir.join("routes.yaml"), &route_yaml(b.addr.port()));
+    wait_for_pod(&c, addr, "pod-b").await;
+    // Later edits in the new directory are seen too.
+    write(&dir.join("routes.yaml"), &route_yaml(a.addr.port()));
+    wait_for_pod(&c, addr, "pod-a").await;
+
+    // The refused load's message ends its line: every log line starts with its timestamp.
+    let log = sluice.log.lock().unwrap().clone();
+    for line in log
+        .iter()
+        .filter(|l| l.contains("configuration has errors"))
+    {
+        assert!(
+            line.starts_with(|c: char| c.is_ascii_digit()),
+            "a log line shares its line with the message before it: {line:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A backend that answers `answer` to one request on each connection, then holds it for `hold`.
+async fn raw_backend(answer: &'static [u8], hold: Duration) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s.write_all(answer).await;
+                tokio::time::sleep(hold).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_flags_cut_responses_and_requests_cut_by_the_drain() {
+    // Announces 100 bytes, sends 10, closes.
+    let cut = raw_backend(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789",
+        Duration::ZERO,
+    )
+    .await;
+    let dir = scratch_dir("cutlog");
+    write(&dir.join("gateway.yaml"), gateway_yaml());
+    write(&dir.join("routes.yaml"), &route_yaml(cut.port()));
+    let sluice = Sluice::run(&dir, "80=0", &["--access-log", "--drain-timeout", "1s"]);
+    let addr = sluice.listening();
+    let c = client();
+    let resp = c
+        .request(
+            hyper::Request::get(format!("http://{addr}/cut"))
+                .header("host", "app.example")
+                .body(Empty::<Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.into_body().collect().await.is_err(),
+        "the body was cut"
+    );
+    sluice.wait_for("\"GET /cut HTTP/1.1\"", 1);
+    let line = sluice
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.contains("GET /cut"))
+        .cloned()
+        .unwrap();
+    assert!(line.contains("status=200 flags=UC"), "{line}");
+
+    // A backend that never answers, and a SIGTERM whose drain gives up on it.
+    let silent = raw_backend(b"", Duration::from_secs(30)).await;
+    write(&dir.join("routes.yaml"), &route_yaml(silent.port()));
+    sluice.wait_for("configuration reloaded", 1);
+    let pending = tokio::spawn({
+        let c = c.clone();
+        async move {
+            c.request(
+                hyper::Request::get(format!("http://{addr}/stuck"))
+                    .header("host", "app.example")
+                    .body(Empty::<Bytes>::new())
+                    .unwrap(),
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sluice.signal("-TERM");
+    sluice.wait_for("\"GET /stuck HTTP/1.1\"", 1);
+    let line = sluice
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.contains("GET /stuck"))
+        .cloned()
+        .unwrap();
+    assert!(line.contains("status=0 flags=DC"), "{line}");
+    let _ = pending.await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_takes_over_the_port_with_reuse_port() {
+    let pod = Echo::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Identity::new("app", "v1", "pod-a"),
+    )
+    .await
+    .unwrap();
+    let dir = scratch_dir("takeover");
+    write(&dir.join("gateway.yaml"), gateway_yaml());
+    write(&dir.join("routes.yaml"), &route_yaml(pod.addr.port()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let map = format!("80={port}");
+    let mut old = Sluice::run(&dir, &map, &["--reuse-port", "--drain-timeout", "2s"]);
+    let addr = old.listening();
+
+    // A new connection per request, so every request tests where the kernel sends it.
+    let c: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build_http();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = tokio::spawn({
+        let (c, stop) = (c.clone(), stop.clone());
+        async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let req = hyper::Request::get(format!("http://{addr}/"))
+                    .header("host", "app.example")
+                    .body(Empty::new())
+                    .unwrap();
+                match c.request(req).await {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    Ok(r) => failed.push(r.status().to_string()),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The upgrade: the new binary binds the same port, then the old one drains and exits.
+    let new = Sluice::run(&dir, &map, &["--reuse-port"]);
+    assert_eq!(new.listening(), addr);
+    old.signal("-TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while old.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the old instance did not exit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let served_before = pod.hits();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = load.await.unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} failed of {}: {failed:?}",
+        failed.len(),
+        ok
+    );
+    assert!(pod.hits() > served_before, "the new instance serves");
+    let _ = std::fs::remove_dir_all(&dir);
+}

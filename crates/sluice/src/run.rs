@@ -225,7 +225,14 @@ impl Watch {
         let (seen, gone, ours_dirs) = (roots.clone(), replaced.clone(), dirs.clone());
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             let Ok(event) = event else { return };
-            for p in &event.paths {
+            // Reading the directory (an access) or editing inside it leaves its watch as it is.
+            let replacing = matches!(
+                event.kind,
+                notify::EventKind::Create(_)
+                    | notify::EventKind::Remove(_)
+                    | notify::EventKind::Modify(notify::event::ModifyKind::Name(_))
+            );
+            for p in event.paths.iter().filter(|_| replacing) {
                 if ours_dirs.contains(p) {
                     gone.lock().expect("replaced dirs").insert(p.clone());
                 }

@@ -210,7 +210,7 @@ async fn reloads_under_load_lose_nothing_and_broken_config_changes_nothing() {
     let c = client();
     assert_eq!(get(&c, addr, "/").await, (200, "pod-a".into()));
 
-    // Load from four clients while the routes flip twenty times.
+    // Load from four clients while the routes flip fifty times.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut load = Vec::new();
     for _ in 0..4 {
@@ -226,7 +226,7 @@ async fn reloads_under_load_lose_nothing_and_broken_config_changes_nothing() {
             (ok, failed)
         }));
     }
-    for i in 1..=20 {
+    for i in 1..=50 {
         let target = if i % 2 == 1 { &b } else { &a };
         write(&routes, &route_yaml(target.addr.port()));
         sluice.wait_for("configuration reloaded", i);
@@ -247,7 +247,7 @@ async fn reloads_under_load_lose_nothing_and_broken_config_changes_nothing() {
         total += ok;
     }
     assert!(total >= 5000, "{total}");
-    assert!(sluice.count("configuration reloaded") >= 20);
+    assert!(sluice.count("configuration reloaded") >= 50);
 
     // A broken file is refused; the last good configuration (pod-a) keeps serving.
     let good = sluice.count("configuration reloaded");
@@ -345,6 +345,11 @@ fn self_signed(name: &str) -> (String, String) {
 
 /// The certificate a TLS server at `addr` presents for `sni` (verification skipped).
 async fn presented_cert(addr: SocketAddr, sni: &str) -> Vec<u8> {
+    try_presented_cert(addr, sni).await.unwrap()
+}
+
+/// `presented_cert`, with the failure instead of a panic.
+async fn try_presented_cert(addr: SocketAddr, sni: &str) -> Result<Vec<u8>, String> {
     #[derive(Debug)]
     struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
     impl rustls::client::danger::ServerCertVerifier for AnyCert {
@@ -395,15 +400,22 @@ async fn presented_cert(addr: SocketAddr, sni: &str) -> Vec<u8> {
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
         .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(
             rustls::pki_types::ServerName::try_from(sni.to_string()).unwrap(),
             tcp,
         )
         .await
-        .unwrap();
-    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+        .map_err(|e| e.to_string())?;
+    let certs = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .ok_or("no certificate")?;
+    Ok(certs[0].to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,6 +438,24 @@ async fn rotated_certificate_files_are_picked_up() {
     let addr = sluice.listening();
     let first = presented_cert(addr, "shop.example").await;
 
+    // Handshakes from two clients the whole time: none may fail across the rotation.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let (mut ok, mut failed) = (0u32, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match try_presented_cert(addr, "shop.example").await {
+                        Ok(_) => ok += 1,
+                        Err(e) => failed.push(e),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+
     // Rotate the files in place (key first, then certificate), as cert-manager or an agent does.
     let (cert2, key2) = self_signed("shop.example");
     write(&cert_dir.join("tls.key"), &key2);
@@ -441,6 +471,17 @@ async fn rotated_certificate_files_are_picked_up() {
             "the rotated certificate was not picked up"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for l in load {
+        let (ok, failed) = l.await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "{} of {} handshakes failed: {failed:?}",
+            failed.len(),
+            ok
+        );
+        assert!(ok > 0);
     }
     let _ = std::fs::remove_dir_all(&root);
 }
@@ -707,5 +748,46 @@ async fn a_second_instance_takes_over_the_port_with_reuse_port() {
         ok
     );
     assert!(pod.hits() > served_before, "the new instance serves");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_requests_in_flight_finish() {
+    let pod = Echo::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Identity::new("app", "v1", "pod-a"),
+    )
+    .await
+    .unwrap();
+    let dir = scratch_dir("drain");
+    write(&dir.join("gateway.yaml"), gateway_yaml());
+    write(&dir.join("routes.yaml"), &route_yaml(pod.addr.port()));
+    let mut sluice = Sluice::run(&dir, "80=0", &["--drain-timeout", "5s"]);
+    let addr = sluice.listening();
+    let c = client();
+    // Twenty slow requests in flight when SIGTERM comes: every one gets its answer.
+    let in_flight: Vec<_> = (0..20)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { get(&c, addr, "/slow?sleep_ms=800").await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sluice.signal("-TERM");
+    for r in in_flight {
+        assert_eq!(r.await.unwrap(), (200, "pod-a".into()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = sluice.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sluice did not exit after the drain"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,7 +9,7 @@ use sluice_proxy::{PathNormalization, ServerOptions};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// `/admin` is blocked with 403 at the gateway; everything else goes to the pod.
 const BLOCK_ADMIN: &str = "    - match: [{uri: {prefix: /admin}}]
@@ -434,29 +434,6 @@ async fn a_streamed_body_that_stops_is_cut() {
 
 // 6. Odd requests.
 
-/// A backend that answers every request with `answer`, raw.
-async fn raw_backend(answer: &'static [u8]) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                let mut seen = Vec::new();
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = s.write_all(answer).await;
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            });
-        }
-    });
-    addr
-}
-
 /// A gateway whose only route goes to a backend at `addr`.
 fn gateway_to(addr: SocketAddr) -> sluice_proxy::Gateway {
     let yaml = format!(
@@ -495,8 +472,9 @@ async fn connect_asterisk_and_authority_form_are_not_forwarded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_101_nobody_asked_for_is_a_502() {
-    let backend = raw_backend(
+    let backend = raw::raw_backend(
         b"HTTP/1.1 101 Switching Protocols\r\nupgrade: evil\r\nconnection: upgrade\r\n\r\n",
+        Duration::from_secs(2),
     )
     .await;
     let gw = gateway_to(backend);

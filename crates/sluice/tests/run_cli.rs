@@ -1,4 +1,6 @@
 //! `sluice run` and `sluice demo` as users start them: a real process, real files, signals.
+#[path = "../../sluice-proxy/tests/common/raw.rs"]
+mod raw;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
@@ -188,18 +190,8 @@ async fn get(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reloads_under_load_lose_nothing_and_broken_config_changes_nothing() {
-    let a = Echo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Identity::new("app", "v1", "pod-a"),
-    )
-    .await
-    .unwrap();
-    let b = Echo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Identity::new("app", "v2", "pod-b"),
-    )
-    .await
-    .unwrap();
+    let a = pod("v1", "pod-a").await;
+    let b = pod("v2", "pod-b").await;
     let dir = scratch_dir("run");
     write(&dir.join("gateway.yaml"), gateway_yaml());
     let routes = dir.join("routes.yaml");
@@ -488,12 +480,7 @@ async fn rotated_certificate_files_are_picked_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_names_status_flags_and_upstream() {
-    let pod = Echo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Identity::new("app", "v1", "pod-a"),
-    )
-    .await
-    .unwrap();
+    let pod = pod("v1", "pod-a").await;
     let dir = scratch_dir("access");
     write(&dir.join("gateway.yaml"), gateway_yaml());
     let routes = route_yaml(pod.addr.port()).replace(
@@ -515,6 +502,16 @@ async fn access_log_names_status_flags_and_upstream() {
     assert!(log.contains(&format!("upstream_cluster=outbound|8000||app.default.svc.cluster.local upstream_host=127.0.0.1:{}", pod.addr.port())), "{log}");
     assert!(log.contains("status=404 flags=NR"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An echo backend on a free loopback port.
+async fn pod(version: &str, name: &str) -> Echo {
+    Echo::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Identity::new("app", version, name),
+    )
+    .await
+    .unwrap()
 }
 
 /// Polls `path` until the pod named `pod` answers (bounded).
@@ -542,18 +539,8 @@ async fn wait_for_pod(c: &Client<HttpConnector, Empty<Bytes>>, addr: SocketAddr,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_directory_deleted_and_created_again_is_still_watched() {
-    let a = Echo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Identity::new("app", "v1", "pod-a"),
-    )
-    .await
-    .unwrap();
-    let b = Echo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Identity::new("app", "v2", "pod-b"),
-    )
-    .await
-    .unwrap();
+    let a = pod("v1", "pod-a").await;
+    let b = pod("v2", "pod-b").await;
     let root = scratch_dir("recreate");
     let dir = root.join("config");
     std::fs::create_dir_all(&dir).unwrap();
@@ -589,34 +576,10 @@ async fn a_config_directory_deleted_and_created_again_is_still_watched() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-/// A backend that answers `answer` to one request on each connection, then holds it for `hold`.
-async fn raw_backend(answer: &'static [u8], hold: Duration) -> SocketAddr {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                let mut seen = Vec::new();
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = s.write_all(answer).await;
-                tokio::time::sleep(hold).await;
-            });
-        }
-    });
-    addr
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_flags_cut_responses_and_requests_cut_by_the_drain() {
     // Announces 100 bytes, sends 10, closes.
-    let cut = raw_backend(
+    let cut = raw::raw_backend(
         b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789",
         Duration::ZERO,
     )
@@ -653,7 +616,7 @@ async fn access_log_flags_cut_responses_and_requests_cut_by_the_drain() {
     assert!(line.contains("status=200 flags=UC"), "{line}");
 
     // A backend that never answers, and a SIGTERM whose drain gives up on it.
-    let silent = raw_backend(b"", Duration::from_secs(30)).await;
+    let silent = raw::raw_backend(b"", Duration::from_secs(30)).await;
     write(&dir.join("routes.yaml"), &route_yaml(silent.port()));
     sluice.wait_for("configuration reloaded", 1);
     let pending = tokio::spawn({
@@ -686,12 +649,7 @@ async fn access_log_flags_cut_responses_and_requests_cut_by_the_drain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_instance_takes_over_the_port_with_reuse_port() {
-    let pod = Echo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Identity::new("app", "v1", "pod-a"),
-    )
-    .await
-    .unwrap();
+    let pod = pod("v1", "pod-a").await;
     let dir = scratch_dir("takeover");
     write(&dir.join("gateway.yaml"), gateway_yaml());
     write(&dir.join("routes.yaml"), &route_yaml(pod.addr.port()));
@@ -753,12 +711,7 @@ async fn a_second_instance_takes_over_the_port_with_reuse_port() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_requests_in_flight_finish() {
-    let pod = Echo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Identity::new("app", "v1", "pod-a"),
-    )
-    .await
-    .unwrap();
+    let pod = pod("v1", "pod-a").await;
     let dir = scratch_dir("drain");
     write(&dir.join("gateway.yaml"), gateway_yaml());
     write(&dir.join("routes.yaml"), &route_yaml(pod.addr.port()));

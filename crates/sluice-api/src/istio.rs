@@ -97,6 +97,9 @@ pub struct ServerTlsSettings {
     pub max_protocol_version: Option<TlsProtocol>,
     #[serde(default)]
     pub cipher_suites: Vec<String>,
+    pub ca_cert_credential_name: Option<String>,
+    /// Verify client certificates but let failures through (Gateway API's insecure fallback).
+    pub insecure_skip_verify: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -229,6 +232,8 @@ pub struct HttpRedirect {
     pub derive_port: Option<RedirectPortSelection>,
     pub scheme: Option<String>,
     pub redirect_code: Option<u32>,
+    /// Replaces the matched prefix (the route's matches must be prefix matches).
+    pub prefix_rewrite: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -403,6 +408,7 @@ pub struct L4MatchAttributes {
     #[serde(default)]
     pub destination_subnets: Vec<String>,
     pub port: Option<u32>,
+    pub source_subnet: Option<String>,
     #[serde(default)]
     pub source_labels: Labels,
     #[serde(default)]
@@ -466,14 +472,22 @@ pub struct TunnelSettings {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyProtocol {
-    pub version: Option<String>,
+    pub version: Option<ProxyProtocolVersion>,
 }
+
+istio_enum!(
+    ProxyProtocolVersion {
+        V1 = "V1",
+        V2 = "V2",
+    }
+);
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryBudget {
-    pub percent: Option<Percent>,
+    pub percent: Option<f64>,
     pub min_retry_concurrency: Option<u32>,
+    pub budget_interval: Option<Duration>,
 }
 
 istio_enum!(
@@ -493,6 +507,7 @@ pub struct LoadBalancerSettings {
     pub simple: Option<SimpleLb>,
     pub consistent_hash: Option<ConsistentHashLb>,
     pub locality_lb_setting: Option<LocalityLbSetting>,
+    pub zone_aware_lb_setting: Option<ZoneAwareLbSetting>,
     pub warmup_duration_secs: Option<Duration>,
     pub warmup: Option<WarmupConfiguration>,
 }
@@ -574,6 +589,18 @@ pub struct LocalityFailover {
     pub to: Option<String>,
 }
 
+/// Envoy's zone-aware routing: failover only orders regions; zones are handled by Envoy.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneAwareLbSetting {
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub failover: Vec<LocalityFailover>,
+    #[serde(default)]
+    pub failover_priority: Vec<String>,
+    pub min_cluster_size: Option<u64>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionPoolSettings {
@@ -618,6 +645,15 @@ pub struct HttpSettings {
     pub h2_upgrade_policy: Option<H2UpgradePolicy>,
     pub use_client_protocol: Option<bool>,
     pub max_concurrent_streams: Option<i32>,
+    pub http2_keep_alive: Option<ConnectionKeepalive>,
+}
+
+/// HTTP/2 PING frames toward upstreams; both fields are required when the block is present.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionKeepalive {
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -634,6 +670,8 @@ pub struct OutlierDetection {
     pub base_ejection_time: Option<Duration>,
     pub max_ejection_percent: Option<i32>,
     pub min_health_percent: Option<i32>,
+    #[serde(default)]
+    pub outlier_detection_http_error_codes: Vec<u32>,
 }
 
 istio_enum!(

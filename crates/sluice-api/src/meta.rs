@@ -30,3 +30,10 @@ pub struct ObjectMeta {
 
 /// `selector`-style label maps.
 pub type Labels = BTreeMap<String, String>;
+
+/// A label selector's one rule, used everywhere one is read (Gateway `selector`, subsets, a
+/// Service's `selector`, ServiceEntry `workloadSelector`): every label of the selector is on the
+/// object with the same value. An empty selector selects everything.
+pub fn selects(selector: &Labels, labels: &Labels) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}

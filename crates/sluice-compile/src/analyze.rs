@@ -37,7 +37,7 @@ impl Default for AnalyzeOptions {
 }
 
 pub fn analyze(store: &Store, opts: &AnalyzeOptions) -> Vec<Diagnostic> {
-    let registry = Registry::build(store, &opts.domain_suffix);
+    let registry = Registry::build(store, &opts.domain_suffix, &opts.gateway_namespace);
     let mut out = Vec::new();
     for vs in store.of_kind(Kind::VirtualService) {
         virtual_service(store, &registry, opts, vs, &mut out);
@@ -153,6 +153,11 @@ fn virtual_service(
     let vs = o.virtual_service().expect("kind");
     let s = P::spec();
     let mut r = report(o, out);
+    let at_gateways = vs.gateways.iter().any(|g| g != "mesh");
+    let gw_ns = &opts.gateway_namespace;
+    if at_gateways && !crate::visibility::exported(&vs.export_to, &o.namespace, gw_ns) {
+        r.push(Severity::Warning, codes::NOT_EXPORTED_TO_GATEWAY, &s.k("exportTo"), format!("VirtualService {} is not exported to namespace {gw_ns}, where the gateway runs: the gateway ignores it", o.key()), Some(format!("add \"{gw_ns}\" (or \"*\") to exportTo")));
+    }
 
     // Gateways referenced, and hosts they expose.
     let mut refs: Vec<(P, &str)> = vs
@@ -310,6 +315,30 @@ fn virtual_service(
     }
 }
 
+/// The ServiceEntry or Service that defines `fqdn` but is hidden from the gateway by `exportTo`.
+fn hidden_definition(store: &Store, fqdn: &str, opts: &AnalyzeOptions) -> Option<String> {
+    // Called only when the gateway's registry lacks the host: any definition is a hidden one.
+    let all = store
+        .of_kind(Kind::ServiceEntry)
+        .chain(store.of_kind(Kind::Service));
+    all.filter(|o| {
+        let names: Vec<String> = match (o.service_entry(), o.service()) {
+            (Some(se), _) => se
+                .hosts
+                .iter()
+                .map(|h| hosts::fqdn(h, &o.namespace, &opts.domain_suffix))
+                .collect(),
+            _ => vec![format!(
+                "{}.{}.svc.{}",
+                o.name, o.namespace, opts.domain_suffix
+            )],
+        };
+        names.iter().any(|n| hosts::covers(n, fqdn))
+    })
+    .map(|o| format!("{} {}", o.kind.as_str(), o.key()))
+    .next()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn destination(
     store: &Store,
@@ -330,9 +359,10 @@ fn destination(
             codes::REFERENCED_RESOURCE_NOT_FOUND,
             &p.k("host"),
             format!("Referenced host not found: \"{host}\""),
-            Some(format!(
-                "no ServiceEntry or Service defines {fqdn}; requests routed here get 503 (NC)"
-            )),
+            Some(match hidden_definition(store, &fqdn, opts) {
+                Some(owner) => format!("{owner} defines {fqdn} but is not exported to namespace {}, where the gateway runs; requests routed here get 503 (NC)", opts.gateway_namespace),
+                None => format!("no ServiceEntry or Service defines {fqdn}; requests routed here get 503 (NC)"),
+            }),
         );
     }
     match (svc, d.port.as_ref().and_then(|x| x.number)) {
@@ -352,19 +382,49 @@ fn destination(
         }
         _ => {}
     }
-    if let Some(subset) = &d.subset {
-        let defined = store.of_kind(Kind::DestinationRule).any(|dr| {
-            let spec = dr.destination_rule().expect("kind");
-            spec.host.as_ref().is_some_and(|h| {
-                hosts::covers(&hosts::fqdn(h, &dr.namespace, &opts.domain_suffix), &fqdn)
-            }) && spec
-                .subsets
+    // The subset must be in the rule the gateway applies (the compile's own lookup).
+    let rule = crate::destination_rules::for_host(
+        store,
+        &fqdn,
+        svc.map_or(o.namespace.as_str(), |s| s.namespace.as_str()),
+        &opts.gateway_namespace,
+        &opts.domain_suffix,
+    );
+    let subset_def = d.subset.as_ref().map(|subset| {
+        rule.as_ref().and_then(|rule| {
+            rule.subsets
                 .iter()
-                .any(|s| s.name.as_deref() == Some(subset))
-        });
-        if !defined {
-            r.push(Severity::Error, codes::REFERENCED_RESOURCE_NOT_FOUND, &p.k("subset"), format!("Referenced host+subset in destinationrule not found: \"{host}+{subset}\""), Some(format!("define subset \"{subset}\" in a DestinationRule for {fqdn}; until then requests routed here get 503 (NC)")));
-        }
+                .find(|s| s.name.as_deref() == Some(subset))
+        })
+    });
+    if let (Some(subset), Some(None)) = (&d.subset, &subset_def) {
+        r.push(Severity::Error, codes::REFERENCED_RESOURCE_NOT_FOUND, &p.k("subset"), format!("Referenced host+subset in destinationrule not found: \"{host}+{subset}\""), Some(format!("define subset \"{subset}\" in a DestinationRule for {fqdn}; until then requests routed here get 503 (NC)")));
+        return;
+    }
+    // A known service (and subset) without endpoints: requests get 503 (UH).
+    let Some(svc) = svc else { return };
+    let labels = subset_def.flatten().map(|s| &s.labels);
+    let endpoints = svc
+        .endpoints
+        .iter()
+        .filter(|e| labels.is_none_or(|l| sluice_api::meta::selects(l, &e.labels)))
+        .count();
+    if endpoints == 0 {
+        let (at, what) = match &d.subset {
+            Some(subset) => (p.k("subset"), format!("subset {subset} of {fqdn}")),
+            None => (p.k("host"), fqdn.clone()),
+        };
+        let help = match &d.subset {
+            Some(_) => "no endpoint carries the subset's labels; compare the DestinationRule's subset labels with the endpoints' (ServiceEntry endpoints, WorkloadEntries, Pods)",
+            None => "add endpoints to the ServiceEntry (or EndpointSlices for the Service)",
+        };
+        r.push(
+            Severity::Warning,
+            codes::NO_ENDPOINTS,
+            &at,
+            format!("{what} has no endpoints: requests routed here get 503 (UH)"),
+            Some(help.to_string()),
+        );
     }
 }
 
@@ -494,27 +554,11 @@ fn credential(
         return;
     };
     let body = secret.secret().expect("kind");
-    let has = |keys: &[&str]| {
-        keys.iter().any(|k| {
-            body.data
-                .get(*k)
-                .or(body.string_data.get(*k))
-                .is_some_and(|v| !v.trim().is_empty())
-        })
-    };
     let mut missing = Vec::new();
-    if !has(&["tls.crt", "cert"]) {
-        missing.push("tls.crt (or cert)");
+    if crate::tls::secret_pair(body).is_none() {
+        missing.push("a certificate and key (tls.crt and tls.key, or cert and key)");
     }
-    if !has(&["tls.key", "key"]) {
-        missing.push("tls.key (or key)");
-    }
-    if mutual
-        && !has(&["ca.crt", "cacert"])
-        && store
-            .get(Kind::Secret, ns, &format!("{name}-cacert"))
-            .is_none()
-    {
+    if mutual && crate::tls::secret_ca(store, ns, name).is_none() {
         missing.push("ca.crt (or cacert, or a Secret <name>-cacert)");
     }
     if !missing.is_empty() {

@@ -6,8 +6,8 @@ use crate::registry::{Registry, Service};
 use crate::snapshot::*;
 use crate::tls;
 use sluice_api::istio::{
-    Destination, DestinationRuleSpec, HttpMatchRequest, HttpRoute, RedirectPortSelection,
-    StringMatch, Subset, TrafficPolicy,
+    Destination, HttpMatchRequest, HttpRoute, RedirectPortSelection, StringMatch, Subset,
+    TrafficPolicy,
 };
 use sluice_api::meta::Labels;
 use sluice_config::diag::codes;
@@ -22,8 +22,11 @@ pub struct GatewayIdentity {
     pub labels: Labels,
     pub namespace: String,
     pub domain_suffix: String,
-    /// Gateway (service) port → port to bind; unmapped ports bind as they are.
+    /// Gateway (service) port → port to bind (`--port-map`); wins over the own Service's
+    /// translation. Ports neither maps bind as they are.
     pub port_map: BTreeMap<u32, u32>,
+    /// The instance's address, to find its own ServiceEntry (`--instance-ip`).
+    pub instance_ip: Option<String>,
     /// The mesh's workload certificates, for ISTIO_MUTUAL toward backends.
     pub mesh_certs: Option<tls::MeshCerts>,
 }
@@ -35,21 +38,28 @@ impl Default for GatewayIdentity {
             namespace: "istio-system".into(),
             domain_suffix: "cluster.local".into(),
             port_map: BTreeMap::new(),
+            instance_ip: None,
             mesh_certs: None,
         }
     }
 }
 
 impl GatewayIdentity {
-    pub fn bind_port(&self, service_port: u32) -> u32 {
-        self.port_map
-            .get(&service_port)
-            .copied()
-            .unwrap_or(service_port)
+    /// Gateway (service) port → the port this instance binds for it: `--port-map`, else the
+    /// instance's own Service's `targetPort` (as Istio translates), else the port itself.
+    pub fn bind_ports(&self, store: &Store) -> BTreeMap<u32, u32> {
+        let mut ports = crate::instance::port_translation(
+            store,
+            &self.namespace,
+            &self.labels,
+            self.instance_ip.as_deref(),
+        );
+        ports.extend(self.port_map.iter().map(|(k, v)| (*k, *v)));
+        ports
     }
 
     fn selects(&self, selector: &Labels) -> bool {
-        selector.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+        sluice_api::meta::selects(selector, &self.labels)
     }
 }
 
@@ -66,6 +76,8 @@ struct HttpServer<'a> {
 struct Compiler<'a> {
     store: &'a Store,
     id: &'a GatewayIdentity,
+    /// Gateway port → bound port (`GatewayIdentity::bind_ports`).
+    bind_ports: BTreeMap<u32, u32>,
     registry: Registry,
     clusters: BTreeMap<String, Arc<Cluster>>,
     diags: Vec<Diagnostic>,
@@ -75,176 +87,344 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
     let mut c = Compiler {
         store,
         id,
-        registry: Registry::build(store, &id.domain_suffix),
+        bind_ports: id.bind_ports(store),
+        registry: Registry::build(store, &id.domain_suffix, &id.namespace),
         clusters: BTreeMap::new(),
         diags: Vec::new(),
     };
     // Servers by Gateway port, Gateways in creation order.
-    let mut by_port: BTreeMap<u32, Vec<HttpServer>> = BTreeMap::new();
-    let mut l4_by_port: BTreeMap<u32, Vec<L4Server>> = BTreeMap::new();
+    let mut by_port: BTreeMap<u32, Vec<GatewayServer>> = BTreeMap::new();
     for gw in store.of_kind(Kind::Gateway) {
         let spec = gw.gateway().expect("kind");
         if !id.selects(&spec.selector) {
             continue;
         }
         for (i, server) in spec.servers.iter().enumerate() {
-            let Some(port) = server.port.as_ref() else {
-                continue;
-            };
-            let (Some(number), Some(proto)) = (port.number, port.protocol.as_deref()) else {
-                continue;
-            };
-            let path = sluice_config::validate::P::spec().k("servers").i(i);
-            let passthrough = server.tls.as_ref().and_then(|t| t.mode)
-                == Some(sluice_api::istio::ServerTlsMode::Passthrough);
-            // A server's certificate, or a warning and the server skipped.
-            let settings_or_skip = |c: &mut Compiler| match server
-                .tls
-                .as_ref()
-                .map(|t| tls::settings(t, store, &id.namespace))
-            {
-                Some(Ok(settings)) => Some(Arc::new(settings)),
-                problem => {
-                    c.diags.push(Diagnostic {
-                        resource: Some(gw.resource()),
-                        ..Diagnostic::new(Severity::Warning, codes::INVALID_GATEWAY_CREDENTIAL, format!("server {i} of Gateway {} (port {number}) has no usable certificate ({problem:?}); it is skipped", gw.key()))
-                            .at(gw.origin_at(&path.k("tls").0))
-                    });
-                    None
-                }
-            };
-            let l4 = match proto.to_ascii_uppercase().as_str() {
-                "TCP" => Some(L4Kind::Tcp),
-                "TLS" if passthrough => Some(L4Kind::Passthrough),
-                "TLS" => match settings_or_skip(&mut c) {
-                    Some(settings) => Some(L4Kind::Terminated(settings)),
-                    None => continue,
-                },
-                _ => None,
-            };
-            if let Some(kind) = l4 {
-                l4_by_port
-                    .entry(number)
-                    .or_default()
-                    .push((gw, &server.hosts[..], kind));
-                continue;
+            if let Some((number, s)) = c.server(gw, i, server) {
+                by_port.entry(number).or_default().push(s);
             }
-            let tls = match proto.to_ascii_uppercase().as_str() {
-                "HTTP" | "HTTP2" | "GRPC" => None,
-                "HTTPS" => match settings_or_skip(&mut c) {
-                    Some(settings) => Some(settings),
-                    None => continue,
-                },
-                other => {
-                    c.diags.push(Diagnostic {
-                        resource: Some(gw.resource()),
-                        ..Diagnostic::new(Severity::Warning, codes::UNSUPPORTED_FIELD, format!("{other} servers are not served by this version of sluice; port {number} of Gateway {} is skipped", gw.key()))
-                            .at(gw.origin_at(&path.k("port").k("protocol").0))
-                    });
-                    continue;
-                }
-            };
-            by_port.entry(number).or_default().push(HttpServer {
-                gateway: gw,
-                hosts: &server.hosts,
-                https_redirect: server.tls.as_ref().and_then(|t| t.https_redirect) == Some(true),
-                port_name: port.name.as_deref().unwrap_or(""),
-                tls,
-            });
         }
     }
     let mut snapshot = Snapshot::default();
     for (port, servers) in by_port {
-        let bind = id.bind_port(port);
-        let protocol = if servers.iter().any(|s| s.tls.is_some()) {
-            // One port speaks one protocol: plaintext servers sharing a TLS port are left out.
-            let mut tls_servers = Vec::new();
-            for s in servers.iter().filter(|s| s.tls.is_some()) {
-                let name = format!(
-                    "https.{port}.{}.{}.{}",
-                    s.port_name, s.gateway.name, s.gateway.namespace
-                );
-                let table = c.route_table(&name, port, std::slice::from_ref(s));
-                snapshot.route_tables.insert(name.clone(), Arc::new(table));
-                tls_servers.push(TlsServer {
-                    sni: s
-                        .hosts
-                        .iter()
-                        .map(|h| ServerHost::parse(h).host.to_ascii_lowercase())
-                        .collect(),
-                    settings: s.tls.clone().expect("filtered"),
-                    route_table: name.clone(),
-                    name,
-                });
-            }
-            ListenerProtocol::Https {
-                servers: tls_servers,
-            }
-        } else {
-            let name = format!("http.{bind}");
-            let table = c.route_table(&name, port, &servers);
-            snapshot.route_tables.insert(name.clone(), Arc::new(table));
-            ListenerProtocol::Http { route_table: name }
-        };
+        let bind = c.bind_port(port);
+        let protocol = c.listener(port, servers, &mut snapshot);
         snapshot
             .listeners
             .insert(bind, Listener::new(bind, port, protocol));
     }
-    for (port, servers) in l4_by_port {
-        let bind = id.bind_port(port);
-        if snapshot.listeners.contains_key(&bind) {
-            continue; // an HTTP listener owns the port already
-        }
-        let passthrough = servers[0].2 == L4Kind::Passthrough;
-        let routes = c.l4_routes(port, &servers, passthrough);
-        // TLS servers with a terminating mode: the certificate by SNI, then `tcp[]` routes.
-        let tls = servers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (gw, hosts, kind))| match kind {
-                L4Kind::Terminated(settings) => Some(TlsServer {
-                    name: format!("tcp.{port}.{i}.{}.{}", gw.name, gw.namespace),
-                    sni: hosts
-                        .iter()
-                        .map(|h| ServerHost::parse(h).host.to_ascii_lowercase())
-                        .collect(),
-                    settings: settings.clone(),
-                    route_table: String::new(),
-                }),
-                _ => None,
-            })
-            .collect();
-        let protocol = if passthrough {
-            ListenerProtocol::TlsPassthrough { routes }
-        } else {
-            ListenerProtocol::Tcp { routes, tls }
-        };
-        snapshot
-            .listeners
-            .insert(bind, Listener::new(bind, port, protocol));
+    if snapshot.listeners.is_empty() {
+        c.diags.push(nothing_to_serve(store, id));
     }
     snapshot.clusters = c.clusters;
     (snapshot, c.diags)
 }
 
-/// A TCP or TLS (passthrough or terminated) server: its Gateway, hosts and kind.
-type L4Server<'a> = (&'a Arc<Object>, &'a [String], L4Kind);
+/// Why an instance has nothing to listen on, in the terms of its cause.
+fn nothing_to_serve(store: &Store, id: &GatewayIdentity) -> Diagnostic {
+    let labels = |l: &Labels| {
+        l.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let gateways: Vec<&Arc<Object>> = store.of_kind(Kind::Gateway).collect();
+    let selecting = gateways
+        .iter()
+        .filter(|g| id.selects(&g.gateway().expect("kind").selector))
+        .count();
+    let message = if gateways.is_empty() {
+        "no Gateway in the configuration: this instance has nothing to listen on".to_string()
+    } else if selecting == 0 {
+        let found: Vec<String> = gateways
+            .iter()
+            .map(|g| {
+                format!(
+                    "{} selects {}",
+                    g.key(),
+                    labels(&g.gateway().expect("kind").selector)
+                )
+            })
+            .collect();
+        format!(
+            "no Gateway selects this instance (labels {}): {}; run with --gateway-labels set to one of those selectors",
+            labels(&id.labels),
+            found.join("; ")
+        )
+    } else {
+        format!("{selecting} Gateway(s) select this instance, but none of their servers can be served (the warnings above say why for each); nothing to listen on")
+    };
+    Diagnostic::new(Severity::Warning, codes::SERVER_NOT_SERVED, message)
+}
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum L4Kind {
+/// A server of a selected Gateway, by what its port speaks.
+struct GatewayServer<'a> {
+    gateway: &'a Arc<Object>,
+    /// Position in the Gateway's `servers`.
+    index: usize,
+    hosts: &'a [String],
+    kind: ServerKind<'a>,
+}
+
+enum ServerKind<'a> {
+    /// Plaintext HTTP (HTTP, HTTP2, GRPC), or HTTPS terminated here.
+    Http(HttpServer<'a>),
     Tcp,
+    /// TLS passed through by SNI (protocol TLS or HTTPS with mode PASSTHROUGH).
     Passthrough,
-    /// TLS terminated here, then `tcp[]` routes.
-    Terminated(Arc<tls::TlsSettings>),
+    /// Protocol TLS terminated here, then `tcp[]` routes.
+    TerminatedTcp(Arc<tls::TlsSettings>),
+}
+
+impl ServerKind<'_> {
+    /// TLS ports choose a server by SNI; plaintext ones do not.
+    fn is_tls(&self) -> bool {
+        match self {
+            ServerKind::Http(h) => h.tls.is_some(),
+            ServerKind::Tcp => false,
+            ServerKind::Passthrough | ServerKind::TerminatedTcp(_) => true,
+        }
+    }
+
+    fn protocol(&self) -> &'static str {
+        match self {
+            ServerKind::Http(h) if h.tls.is_some() => "HTTPS",
+            ServerKind::Http(_) => "HTTP",
+            ServerKind::Tcp => "TCP",
+            ServerKind::Passthrough | ServerKind::TerminatedTcp(_) => "TLS",
+        }
+    }
+}
+
+fn lower_hosts(hosts: &[String]) -> Vec<String> {
+    hosts
+        .iter()
+        .map(|h| ServerHost::parse(h).host.to_ascii_lowercase())
+        .collect()
+}
+
+impl<'a> Compiler<'a> {
+    /// VirtualServices exported to the gateway's namespace, in creation order.
+    fn visible_virtual_services(&self) -> Vec<Arc<Object>> {
+        self.store
+            .of_kind(Kind::VirtualService)
+            .filter(|o| {
+                let spec = o.virtual_service().expect("kind");
+                crate::visibility::exported(&spec.export_to, &o.namespace, &self.id.namespace)
+            })
+            .cloned()
+            .collect()
+    }
+
+    fn bind_port(&self, port: u32) -> u32 {
+        self.bind_ports.get(&port).copied().unwrap_or(port)
+    }
+
+    /// What one Gateway server serves, by port number; `None` (with a diagnostic saying why)
+    /// for a server that cannot be served.
+    fn server(
+        &mut self,
+        gw: &'a Arc<Object>,
+        i: usize,
+        server: &'a sluice_api::istio::Server,
+    ) -> Option<(u32, GatewayServer<'a>)> {
+        use sluice_api::istio::ServerTlsMode;
+        let port = server.port.as_ref()?;
+        let (number, proto) = (port.number?, port.protocol.as_deref()?);
+        let path = sluice_config::validate::P::spec().k("servers").i(i);
+        let mode = server.tls.as_ref().and_then(|t| t.mode);
+        let proto = proto.to_ascii_uppercase();
+        let skip = |c: &mut Compiler, at: &sluice_config::validate::P, why: String| {
+            c.diags.push(Diagnostic {
+                resource: Some(gw.resource()),
+                ..Diagnostic::new(Severity::Warning, codes::SERVER_NOT_SERVED, why)
+                    .at(gw.origin_at(&at.0))
+            });
+            None
+        };
+        // A terminating server's certificate, or a warning and the server skipped.
+        let settings = |c: &mut Compiler| -> Option<Arc<tls::TlsSettings>> {
+            let Some(t) = server.tls.as_ref() else {
+                c.diags.push(Diagnostic {
+                    resource: Some(gw.resource()),
+                    ..Diagnostic::new(Severity::Warning, codes::INVALID_GATEWAY_CREDENTIAL, format!("server {i} of Gateway {} (port {number}, {proto}) has no tls block, so no certificate; it is skipped", gw.key()))
+                        .at(gw.origin_at(&path.k("port").0))
+                });
+                return None;
+            };
+            match tls::settings(t, c.store, &c.id.namespace) {
+                Ok(settings) => Some(Arc::new(settings)),
+                Err(problem) => {
+                    c.diags.push(Diagnostic {
+                        resource: Some(gw.resource()),
+                        ..Diagnostic::new(Severity::Warning, codes::INVALID_GATEWAY_CREDENTIAL, format!("server {i} of Gateway {} (port {number}) has no usable certificate: {problem}; it is skipped", gw.key()))
+                            .at(gw.origin_at(&path.k("tls").0))
+                    });
+                    None
+                }
+            }
+        };
+        let kind = match (proto.as_str(), mode) {
+            ("HTTPS" | "TLS", Some(ServerTlsMode::Passthrough)) => ServerKind::Passthrough,
+            (_, Some(ServerTlsMode::AutoPassthrough | ServerTlsMode::IstioMutual))
+                if matches!(proto.as_str(), "HTTPS" | "TLS") =>
+            {
+                let mode = mode.expect("matched").as_str();
+                return skip(self, &path.k("tls").k("mode"), format!("tls mode {mode} serves mesh traffic (east-west), which a standalone gateway does not; server {i} of Gateway {} (port {number}) is skipped", gw.key()));
+            }
+            ("TCP", _) => ServerKind::Tcp,
+            ("TLS", _) => ServerKind::TerminatedTcp(settings(self)?),
+            ("HTTP" | "HTTP2" | "GRPC" | "HTTPS", _) => {
+                let tls = if proto == "HTTPS" {
+                    Some(settings(self)?)
+                } else {
+                    None
+                };
+                ServerKind::Http(HttpServer {
+                    gateway: gw,
+                    hosts: &server.hosts,
+                    // Istio ignores httpsRedirect on a server that terminates TLS.
+                    https_redirect: tls.is_none()
+                        && server.tls.as_ref().and_then(|t| t.https_redirect) == Some(true),
+                    port_name: port.name.as_deref().unwrap_or(""),
+                    tls,
+                })
+            }
+            (other, _) => {
+                return skip(self, &path.k("port").k("protocol"), format!("{other} servers are not served by this version of sluice; port {number} of Gateway {} is skipped", gw.key()));
+            }
+        };
+        Some((
+            number,
+            GatewayServer {
+                gateway: gw,
+                index: i,
+                hosts: &server.hosts,
+                kind,
+            },
+        ))
+    }
+
+    /// The listener of one Gateway port. A port speaks one protocol: TLS servers (HTTPS and
+    /// TLS, chosen by SNI) take it first, then plaintext HTTP, then TCP; servers of another
+    /// protocol on the same port are left out with a warning.
+    fn listener(
+        &mut self,
+        port: u32,
+        servers: Vec<GatewayServer<'a>>,
+        snapshot: &mut Snapshot,
+    ) -> ListenerProtocol {
+        let chosen = if servers.iter().any(|s| s.kind.is_tls()) {
+            "TLS"
+        } else if servers
+            .iter()
+            .any(|s| matches!(s.kind, ServerKind::Http(_)))
+        {
+            "HTTP"
+        } else {
+            "TCP"
+        };
+        let kept: Vec<GatewayServer> = servers
+            .into_iter()
+            .filter(|s| {
+                let fits = match chosen {
+                    "TLS" => s.kind.is_tls(),
+                    "HTTP" => matches!(s.kind, ServerKind::Http(_)),
+                    _ => matches!(s.kind, ServerKind::Tcp),
+                };
+                if !fits {
+                    let path = sluice_config::validate::P::spec()
+                        .k("servers")
+                        .i(s.index)
+                        .k("port");
+                    self.diags.push(Diagnostic {
+                        resource: Some(s.gateway.resource()),
+                        ..Diagnostic::new(Severity::Warning, codes::SERVER_NOT_SERVED, format!("server {} of Gateway {} ({} on port {port}) is skipped: port {port} already serves {chosen}, and one port speaks one protocol", s.index, s.gateway.key(), s.kind.protocol()))
+                            .at(s.gateway.origin_at(&path.0))
+                    });
+                }
+                fits
+            })
+            .collect();
+        match chosen {
+            "TLS" => {
+                let mut servers = Vec::new();
+                for s in &kept {
+                    let (gw, sni) = (s.gateway, lower_hosts(s.hosts));
+                    let one = [(gw, s.hosts)];
+                    let (name, mode) = match &s.kind {
+                        ServerKind::Http(h) => {
+                            let name = format!(
+                                "https.{port}.{}.{}.{}",
+                                h.port_name, gw.name, gw.namespace
+                            );
+                            let table = self.route_table(&name, port, std::slice::from_ref(h));
+                            snapshot.route_tables.insert(name.clone(), Arc::new(table));
+                            let settings = h.tls.clone().expect("TLS server");
+                            let route_table = name.clone();
+                            (
+                                name,
+                                ServerMode::Http {
+                                    settings,
+                                    route_table,
+                                },
+                            )
+                        }
+                        ServerKind::TerminatedTcp(settings) => (
+                            format!("tcp.{port}.{}.{}.{}", s.index, gw.name, gw.namespace),
+                            ServerMode::Tcp {
+                                settings: settings.clone(),
+                                routes: self.l4_routes(port, &one, false),
+                            },
+                        ),
+                        ServerKind::Passthrough => (
+                            format!("tls.{port}.{}.{}.{}", s.index, gw.name, gw.namespace),
+                            ServerMode::Passthrough {
+                                routes: self.l4_routes(port, &one, true),
+                            },
+                        ),
+                        ServerKind::Tcp => unreachable!("filtered"),
+                    };
+                    servers.push(TlsServer { name, sni, mode });
+                }
+                ListenerProtocol::Tls { servers }
+            }
+            "HTTP" => {
+                let http: Vec<HttpServer> = kept
+                    .into_iter()
+                    .filter_map(|s| match s.kind {
+                        ServerKind::Http(h) => Some(h),
+                        _ => None,
+                    })
+                    .collect();
+                let name = format!("http.{}", self.bind_port(port));
+                let table = self.route_table(&name, port, &http);
+                snapshot.route_tables.insert(name.clone(), Arc::new(table));
+                ListenerProtocol::Http { route_table: name }
+            }
+            _ => {
+                let tcp: Vec<(&Arc<Object>, &[String])> =
+                    kept.iter().map(|s| (s.gateway, s.hosts)).collect();
+                ListenerProtocol::Tcp {
+                    routes: self.l4_routes(port, &tcp, false),
+                }
+            }
+        }
+    }
 }
 
 impl Compiler<'_> {
     /// `tcp[]` (or, for PASSTHROUGH servers, `tls[]`) routes of the VirtualServices bound to
     /// these servers, in creation order.
-    fn l4_routes(&mut self, port: u32, servers: &[L4Server], passthrough: bool) -> Vec<L4Route> {
+    fn l4_routes(
+        &mut self,
+        port: u32,
+        servers: &[(&Arc<Object>, &[String])],
+        passthrough: bool,
+    ) -> Vec<L4Route> {
         let gateways: Vec<(String, String)> = servers
             .iter()
-            .map(|(gw, _, _)| (gw.namespace.clone(), gw.name.clone()))
+            .map(|(gw, _)| (gw.namespace.clone(), gw.name.clone()))
             .collect();
         let applies = |vs_ns: &str, match_gateways: &[String], match_port: Option<u32>| {
             match_port.is_none_or(|p| p == port)
@@ -254,10 +434,10 @@ impl Compiler<'_> {
                         .any(|g| gateway_ref(g, vs_ns).is_some_and(|r| gateways.contains(&r))))
         };
         let mut out = Vec::new();
-        let vss: Vec<Arc<Object>> = self.store.of_kind(Kind::VirtualService).cloned().collect();
+        let vss = self.visible_virtual_services();
         for vs in &vss {
             let spec = vs.virtual_service().expect("kind");
-            let bound = servers.iter().any(|(gw, hosts, _)| {
+            let bound = servers.iter().any(|(gw, hosts)| {
                 spec.gateways.iter().any(|g| {
                     gateway_ref(g, &vs.namespace) == Some((gw.namespace.clone(), gw.name.clone()))
                 }) && spec.hosts.iter().any(|h| {
@@ -351,7 +531,7 @@ impl Compiler<'_> {
                 }
             }
         }
-        for vs in self.store.of_kind(Kind::VirtualService) {
+        for vs in &self.visible_virtual_services() {
             let spec = vs.virtual_service().expect("kind");
             for server in servers {
                 let gw = server.gateway;
@@ -376,7 +556,7 @@ impl Compiler<'_> {
             .iter()
             .map(|s| (s.gateway.namespace.clone(), s.gateway.name.clone()))
             .collect();
-        let virtual_hosts = vhosts
+        let mut virtual_hosts: Vec<VirtualHost> = vhosts
             .into_iter()
             .map(|(domain, https_redirect, vss)| VirtualHost {
                 name: format!("{domain}:{port}"),
@@ -389,6 +569,15 @@ impl Compiler<'_> {
                 https_redirect,
             })
             .collect();
+        if virtual_hosts.is_empty() {
+            // As Istio: a route table nothing binds to answers every request with 404.
+            virtual_hosts.push(VirtualHost {
+                name: format!("blackhole:{port}"),
+                domain: "*".into(),
+                routes: Vec::new(),
+                https_redirect: false,
+            });
+        }
         RouteTable::new(name.to_string(), virtual_hosts)
     }
 
@@ -673,7 +862,13 @@ impl Compiler<'_> {
             cluster.problem = Some(ClusterProblem::UnknownHost);
             return cluster;
         };
-        let rule = self.destination_rule(fqdn, &service.namespace);
+        let rule = crate::destination_rules::for_host(
+            self.store,
+            fqdn,
+            &service.namespace,
+            &self.id.namespace,
+            &self.id.domain_suffix,
+        );
         let subset_def: Option<Subset> = match subset {
             None => None,
             Some(s) => match rule
@@ -733,7 +928,7 @@ impl Compiler<'_> {
         cluster.endpoints = service
             .endpoints
             .iter()
-            .filter(|e| labels.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
+            .filter(|e| sluice_api::meta::selects(&labels, &e.labels))
             .map(|e| ClusterEndpoint {
                 address: e.address.clone(),
                 port: svc_port.map(|p| e.port_for(p)).unwrap_or(port),
@@ -741,58 +936,6 @@ impl Compiler<'_> {
             })
             .collect();
         cluster
-    }
-
-    /// Istio's precedence: the gateway's namespace, then the service's namespace (if exported
-    /// to the gateway), then the root namespace; within a tier the exact host beats the most
-    /// specific wildcard, and rules for the same host merge (oldest first).
-    fn destination_rule(&self, fqdn: &str, service_ns: &str) -> Option<DestinationRuleSpec> {
-        let gw_ns = self.id.namespace.as_str();
-        let tiers = [gw_ns, service_ns, "istio-system"];
-        for (t, ns) in tiers.iter().enumerate() {
-            let candidates: Vec<(&Arc<Object>, String)> = self
-                .store
-                .of_kind(Kind::DestinationRule)
-                .filter(|o| o.namespace == *ns)
-                .filter_map(|o| {
-                    let spec = o.destination_rule()?;
-                    let host =
-                        hosts::fqdn(spec.host.as_deref()?, &o.namespace, &self.id.domain_suffix);
-                    let exported = t != 1
-                        || spec.export_to.is_empty()
-                        || spec
-                            .export_to
-                            .iter()
-                            .any(|e| e == "*" || e == gw_ns || (e == "." && o.namespace == gw_ns));
-                    (exported && hosts::covers(&host, fqdn)).then_some((o, host))
-                })
-                .collect();
-            let Some(best) = candidates.iter().map(|(_, h)| h).max_by_key(|h| {
-                if h.as_str() == fqdn {
-                    usize::MAX
-                } else {
-                    h.len()
-                }
-            }) else {
-                continue;
-            };
-            let mut merged: Option<DestinationRuleSpec> = None;
-            for (o, _) in candidates.iter().filter(|(_, h)| h == best) {
-                let spec = o.destination_rule().expect("kind");
-                match &mut merged {
-                    None => merged = Some(spec.clone()),
-                    Some(m) => {
-                        for s in &spec.subsets {
-                            if !m.subsets.iter().any(|x| x.name == s.name) {
-                                m.subsets.push(s.clone());
-                            }
-                        }
-                    }
-                }
-            }
-            return merged;
-        }
-        None
     }
 }
 
@@ -857,9 +1000,16 @@ fn compile_match(m: &HttpMatchRequest) -> Option<RouteMatch> {
             Some(sm) => string_matcher(sm).map(Some),
         }
     };
+    // Istio reads `regex: "*"` in a header match as "the header is present".
     let list = |map: &BTreeMap<String, StringMatch>| -> Option<Vec<(String, Matcher)>> {
         map.iter()
-            .map(|(k, v)| Some((k.to_ascii_lowercase(), string_matcher(v)?)))
+            .map(|(k, v)| {
+                let m = match v.regex.as_deref() {
+                    Some("*") => Matcher::Present,
+                    _ => string_matcher(v)?,
+                };
+                Some((k.to_ascii_lowercase(), m))
+            })
             .collect()
     };
     let ignore_case = m.ignore_uri_case == Some(true);

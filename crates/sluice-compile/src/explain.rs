@@ -9,6 +9,8 @@ use serde::Serialize;
 #[derive(Serialize, Default, Debug)]
 pub struct Explanation {
     pub listener: Option<String>,
+    /// On a TLS port, the server (filter chain) the SNI chose.
+    pub server: Option<String>,
     pub route_config: Option<String>,
     pub virtual_host: Option<String>,
     pub route: Option<RouteRef>,
@@ -146,6 +148,8 @@ fn policy_view(
 #[derive(Serialize, Debug)]
 pub struct RouteRef {
     pub virtual_service: String,
+    /// Which list of the VirtualService: `http`, `tcp` or `tls`.
+    pub list: &'static str,
     pub index: usize,
     pub name: Option<String>,
 }
@@ -160,62 +164,70 @@ pub struct ClusterShare {
 
 pub struct Request<'a> {
     pub port: u32,
-    pub host: &'a str,
+    /// Host header (HTTP and HTTPS); `None` for TCP and TLS connections.
+    pub host: Option<&'a str>,
+    /// The ClientHello's SNI; `None`: the Host (without port), as clients send it.
+    pub sni: Option<&'a str>,
     pub path: &'a str,
     pub method: &'a str,
     pub headers: &'a [(String, String)],
 }
 
+impl Explanation {
+    fn outcome(mut self, action: &'static str, status: Option<u16>) -> Self {
+        self.action = action;
+        self.status = status;
+        if !matches!(
+            action,
+            "forward" | "redirect" | "direct_response" | "tls_redirect"
+        ) {
+            self.error = Some(action);
+        }
+        self
+    }
+}
+
 pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
+    use crate::snapshot::{ListenerProtocol, ServerMode};
     let mut e = Explanation::default();
     let Some(listener) = snapshot.listener_for_service_port(req.port) else {
-        e.action = "no_listener";
-        e.error = Some("no_listener");
-        return e;
+        return e.outcome("no_listener", None);
     };
     e.listener = Some(listener.name.clone());
-    // Over TLS the client's SNI is taken to be the Host it asks for.
-    let sni = crate::select::host_of(req.host);
-    if let crate::snapshot::ListenerProtocol::Tcp { routes, .. }
-    | crate::snapshot::ListenerProtocol::TlsPassthrough { routes } = &listener.protocol
-    {
-        let passthrough = matches!(
-            listener.protocol,
-            crate::snapshot::ListenerProtocol::TlsPassthrough { .. }
-        );
-        let Some(route) = routes.iter().find(|r| !passthrough || r.takes_sni(&sni)) else {
-            e.action = "no_route";
-            e.error = Some("no_route");
-            return e;
-        };
-        e.route = Some(RouteRef {
-            virtual_service: route.virtual_service.clone(),
-            index: route.index,
-            name: None,
-        });
-        e.action = "forward";
-        e.clusters = shares(snapshot, &route.destinations);
-        e.cluster = e.clusters.first().map(|c| c.name.clone());
-        e.endpoints = e
-            .clusters
-            .first()
-            .map(|c| c.endpoints.clone())
-            .unwrap_or_default();
-        return e;
-    }
-    let Some(table_name) = listener.route_table(Some(&sni)) else {
-        e.action = "no_listener";
-        e.error = Some("no_tls_server");
-        return e;
+    let host_sni = req.host.map(crate::select::host_of);
+    let sni = req
+        .sni
+        .map(str::to_ascii_lowercase)
+        .or(host_sni.map(|h| h.into_owned()));
+    let table_name = match &listener.protocol {
+        ListenerProtocol::Tcp { routes } => return l4(e, snapshot, "tcp", routes.first()),
+        ListenerProtocol::Http { route_table } => route_table.as_str(),
+        ListenerProtocol::Tls { servers } => {
+            let Some(server) = crate::tls::select_server(servers, sni.as_deref()) else {
+                return e.outcome("no_tls_server", None);
+            };
+            e.server = Some(server.name.clone());
+            match &server.mode {
+                ServerMode::Http { route_table, .. } => route_table.as_str(),
+                ServerMode::Tcp { routes, .. } => return l4(e, snapshot, "tcp", routes.first()),
+                ServerMode::Passthrough { routes } => {
+                    let route = sni
+                        .as_deref()
+                        .and_then(|sni| routes.iter().find(|r| r.takes_sni(sni)));
+                    return l4(e, snapshot, "tls", route);
+                }
+            }
+        }
     };
     e.route_config = Some(table_name.to_string());
     let Some(table) = snapshot.route_tables.get(table_name) else {
-        e.action = "no_listener";
-        e.error = Some("no_listener");
-        return e;
+        return e.outcome("no_listener", None);
+    };
+    let Some(host) = req.host else {
+        return e.outcome("no_host", Some(400));
     };
     let view = RequestView {
-        authority: req.host,
+        authority: host,
         path_and_query: req.path,
         method: req.method,
         scheme: listener.scheme(),
@@ -224,6 +236,7 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
     };
     let route_ref = |r: &Route| RouteRef {
         virtual_service: r.virtual_service.clone(),
+        list: "http",
         index: r.index,
         name: r.name.clone(),
     };
@@ -260,6 +273,7 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
                     e.error = Some("no_cluster");
                 }
             }
+            e
         }
         RouteDecision::Redirect {
             virtual_host,
@@ -268,10 +282,15 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
             location,
         } => {
             e.virtual_host = Some(virtual_host.name.clone());
-            e.route = route.map(route_ref);
-            e.action = "redirect";
-            e.status = Some(status);
             e.location = Some(location);
+            match route {
+                Some(r) => {
+                    e.route = Some(route_ref(r));
+                    e.outcome("redirect", Some(status))
+                }
+                // No route: the server's `tls.httpsRedirect`.
+                None => e.outcome("tls_redirect", Some(status)),
+            }
         }
         RouteDecision::DirectResponse {
             virtual_host,
@@ -281,17 +300,42 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
         } => {
             e.virtual_host = Some(virtual_host.name.clone());
             e.route = Some(route_ref(route));
-            e.action = "direct_response";
-            e.status = Some(status);
+            e.outcome("direct_response", Some(status))
         }
-        RouteDecision::NoRoute { virtual_host } => {
-            e.virtual_host = virtual_host.map(|v| v.name.clone());
-            e.action = "no_route";
-            e.status = Some(404);
-            e.error = Some("no_route");
+        RouteDecision::NoRoute {
+            virtual_host: Some(vh),
+        } => {
+            e.virtual_host = Some(vh.name.clone());
+            e.outcome("no_route", Some(404))
         }
+        RouteDecision::NoRoute { virtual_host: None } => e.outcome("no_virtual_host", Some(404)),
     }
-    e
+}
+
+/// A TCP or TLS connection: the route it takes (none: the connection is closed).
+fn l4(
+    mut e: Explanation,
+    snapshot: &Snapshot,
+    list: &'static str,
+    route: Option<&crate::snapshot::L4Route>,
+) -> Explanation {
+    let Some(route) = route else {
+        return e.outcome("no_route", None);
+    };
+    e.route = Some(RouteRef {
+        virtual_service: route.virtual_service.clone(),
+        list,
+        index: route.index,
+        name: None,
+    });
+    e.clusters = shares(snapshot, &route.destinations);
+    e.cluster = e.clusters.first().map(|c| c.name.clone());
+    e.endpoints = e
+        .clusters
+        .first()
+        .map(|c| c.endpoints.clone())
+        .unwrap_or_default();
+    e.outcome("forward", None)
 }
 
 fn shares(

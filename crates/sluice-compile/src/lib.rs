@@ -5,6 +5,7 @@
 pub mod analyze;
 pub mod binding;
 pub mod hosts;
+pub mod instance;
 pub mod registry;
 
 pub use analyze::{analyze, AnalyzeOptions};
@@ -64,12 +65,14 @@ fn sort(diags: &mut Vec<Diagnostic>) {
 
 pub mod compile;
 pub mod delegate;
+pub mod destination_rules;
 pub mod explain;
 pub mod pem_check;
 pub mod policy;
 pub mod select;
 pub mod snapshot;
 pub mod tls;
+pub mod visibility;
 
 pub use compile::{compile, GatewayIdentity};
 pub use select::{select_route, HeaderLookup, RequestView, RouteDecision};

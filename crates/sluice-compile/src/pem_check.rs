@@ -38,8 +38,7 @@ pub fn check_pair(cert_pem: &[u8], key_pem: &[u8], now_unix: Option<i64>) -> Vec
         Ok(key) => match rustls::crypto::ring::sign::any_supported_type(&key) {
             Err(e) => out.push(Problem::BadKey(e.to_string())),
             Ok(signing) => {
-                let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing);
-                if certified.keys_match().is_err() {
+                if key_matches(leaf, signing.as_ref()) == Some(false) {
                     out.push(Problem::KeyMismatch);
                 }
             }
@@ -52,4 +51,33 @@ pub fn check_pair(cert_pem: &[u8], key_pem: &[u8], now_unix: Option<i64>) -> Vec
         }
     }
     out
+}
+
+/// Whether the certificate's public key is the key's; `None` when either cannot be read. Read
+/// with x509-parser, which also takes X.509 v1 certificates (no extensions, as `openssl x509
+/// -req` makes them without `-extfile`): Envoy serves those, and so do we.
+pub fn key_matches(leaf: &CertificateDer<'_>, key: &dyn rustls::sign::SigningKey) -> Option<bool> {
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    let public = key.public_key()?;
+    Some(cert.tbs_certificate.subject_pki.raw == public.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn testdata(name: &str) -> Vec<u8> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/x509-v1");
+        std::fs::read(format!("{dir}/{name}")).unwrap()
+    }
+
+    /// The secure-gateways task's certificate (X.509 v1) and its key belong together.
+    #[test]
+    fn an_x509_v1_certificate_and_its_key_are_a_pair() {
+        let cert = testdata("httpbin.example.com.crt");
+        let key = testdata("httpbin.example.com.key");
+        assert_eq!(check_pair(&cert, &key, Some(0)), vec![]);
+        let other_key = testdata("example.com.crt");
+        assert!(check_pair(&other_key, &key, None).contains(&Problem::KeyMismatch));
+    }
 }

@@ -78,21 +78,26 @@ impl RetryOn {
     pub const UNAVAILABLE: RetryOn = RetryOn(1 << 11);
     pub const RESET_BEFORE_REQUEST: RetryOn = RetryOn(1 << 12);
 
-    const TOKENS: [(&'static str, RetryOn); 13] = [
-        ("5xx", Self::FIVE_XX),
-        ("gateway-error", Self::GATEWAY_ERROR),
-        ("reset", Self::RESET),
-        ("reset-before-request", Self::RESET_BEFORE_REQUEST),
-        ("connect-failure", Self::CONNECT_FAILURE),
-        ("refused-stream", Self::REFUSED_STREAM),
-        ("retriable-4xx", Self::RETRIABLE_4XX),
-        ("retriable-status-codes", Self::RETRIABLE_STATUS_CODES),
-        ("cancelled", Self::CANCELLED),
-        ("deadline-exceeded", Self::DEADLINE_EXCEEDED),
-        ("internal", Self::INTERNAL),
-        ("resource-exhausted", Self::RESOURCE_EXHAUSTED),
-        ("unavailable", Self::UNAVAILABLE),
-    ];
+    /// The flag of each token sluice acts on; which tokens exist, and which sluice implements,
+    /// is `sluice_config::support::RETRY_ON` (a test holds the two together).
+    fn flag(token: &str) -> Option<RetryOn> {
+        Some(match token {
+            "5xx" => Self::FIVE_XX,
+            "gateway-error" => Self::GATEWAY_ERROR,
+            "reset" => Self::RESET,
+            "reset-before-request" => Self::RESET_BEFORE_REQUEST,
+            "connect-failure" => Self::CONNECT_FAILURE,
+            "refused-stream" => Self::REFUSED_STREAM,
+            "retriable-4xx" => Self::RETRIABLE_4XX,
+            "retriable-status-codes" => Self::RETRIABLE_STATUS_CODES,
+            "cancelled" => Self::CANCELLED,
+            "deadline-exceeded" => Self::DEADLINE_EXCEEDED,
+            "internal" => Self::INTERNAL,
+            "resource-exhausted" => Self::RESOURCE_EXHAUSTED,
+            "unavailable" => Self::UNAVAILABLE,
+            _ => return None,
+        })
+    }
 
     pub fn contains(self, other: RetryOn) -> bool {
         self.0 & other.0 == other.0
@@ -103,10 +108,10 @@ impl RetryOn {
     }
 
     pub fn names(self) -> Vec<&'static str> {
-        Self::TOKENS
+        sluice_config::support::RETRY_ON
             .iter()
-            .filter(|(_, f)| self.contains(*f))
-            .map(|(n, _)| *n)
+            .filter(|t| Self::flag(t.name).is_some_and(|f| self.contains(f)))
+            .map(|t| t.name)
             .collect()
     }
 }
@@ -217,8 +222,8 @@ pub fn parse_retry_on(s: &str) -> (RetryOn, Vec<u16>) {
         if let Ok(code) = token.parse::<u16>() {
             codes.push(code);
             on = on | RetryOn::RETRIABLE_STATUS_CODES;
-        } else if let Some((_, f)) = RetryOn::TOKENS.iter().find(|(n, _)| *n == token) {
-            on = on | *f;
+        } else if let Some(f) = RetryOn::flag(token) {
+            on = on | f;
         }
     }
     (on, codes)
@@ -364,28 +369,13 @@ impl Fault {
 
 /// gRPC status by name (`UNAVAILABLE`) or number.
 pub fn grpc_code(name: &str) -> Option<u32> {
-    const NAMES: [&str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
-    name.parse()
-        .ok()
-        .or_else(|| NAMES.iter().position(|n| *n == name).map(|i| i as u32))
+    use sluice_config::validate::GRPC_STATUS;
+    name.parse().ok().or_else(|| {
+        GRPC_STATUS
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| i as u32)
+    })
 }
 
 #[derive(Debug)]
@@ -552,6 +542,14 @@ mod tests {
             )),
         };
         assert_eq!(re.path("/v1/users/42", 0).unwrap(), "/42/users$");
+    }
+
+    #[test]
+    /// Every token the config table calls implemented has a flag here, and no other.
+    fn retry_tokens_agree_with_the_support_table() {
+        for t in sluice_config::support::RETRY_ON {
+            assert_eq!(RetryOn::flag(t.name).is_some(), t.implemented, "{}", t.name);
+        }
     }
 
     #[test]

@@ -60,15 +60,16 @@ pub struct Registry {
     wildcards: Vec<usize>,
 }
 
-fn selects(selector: &Labels, labels: &Labels) -> bool {
-    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-}
-
 impl Registry {
-    pub fn build(store: &Store, domain_suffix: &str) -> Registry {
+    /// The services a gateway in `viewer_ns` sees: those exported to it (`exportTo`).
+    pub fn build(store: &Store, domain_suffix: &str, viewer_ns: &str) -> Registry {
+        use crate::visibility::{exported, service_export_to};
         let mut services = Vec::new();
         for o in store.of_kind(Kind::ServiceEntry) {
             let se = o.service_entry().expect("kind");
+            if !exported(&se.export_to, &o.namespace, viewer_ns) {
+                continue;
+            }
             let ports: Vec<ServicePort> = se
                 .ports
                 .iter()
@@ -103,8 +104,10 @@ impl Registry {
                     .filter(|w| w.namespace == o.namespace)
                 {
                     let spec = we.workload_entry().expect("kind");
-                    if let (true, Some(addr)) = (selects(&sel.labels, &spec.labels), &spec.address)
-                    {
+                    if let (true, Some(addr)) = (
+                        sluice_api::meta::selects(&sel.labels, &spec.labels),
+                        &spec.address,
+                    ) {
                         endpoints.push(Endpoint {
                             address: addr.clone(),
                             labels: spec.labels.clone(),
@@ -143,6 +146,9 @@ impl Registry {
         }
         for o in store.of_kind(Kind::Service) {
             let spec = o.service().expect("kind");
+            if !exported(&service_export_to(&o.meta), &o.namespace, viewer_ns) {
+                continue;
+            }
             let ports: Vec<ServicePort> = spec
                 .ports
                 .iter()

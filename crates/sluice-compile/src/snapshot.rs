@@ -1,7 +1,7 @@
 //! The compiled, immutable routing configuration. Everything the data plane and `explain` need
 //! is resolved here: no lookups into the Store at request time.
 pub use crate::policy::{HeaderPolicy, RoutePolicy};
-pub use crate::tls::TlsServer;
+pub use crate::tls::{ServerMode, TlsServer};
 use regex::Regex;
 use sluice_api::istio::SimpleLb;
 use std::collections::{BTreeMap, HashMap};
@@ -26,17 +26,11 @@ impl Snapshot {
 pub enum ListenerProtocol {
     /// Plaintext HTTP/1.1 and HTTP/2 (h2c), one route table for the port.
     Http { route_table: String },
-    /// TLS-terminating HTTP: the server (certificate and route table) is chosen by SNI.
-    Https { servers: Vec<TlsServer> },
-    /// Raw TCP: VirtualService `tcp[]` routes, the first that matches wins. With `tls`
-    /// (servers of protocol TLS with a terminating mode) the connection is decrypted first, the
-    /// certificate chosen by SNI as for HTTPS (`route_table` is empty there).
-    Tcp {
-        routes: Vec<L4Route>,
-        tls: Vec<TlsServer>,
-    },
-    /// TLS passed through untouched, routed by the ClientHello's SNI (`tls[]` routes).
-    TlsPassthrough { routes: Vec<L4Route> },
+    /// TLS: one server per Gateway server of the port (HTTPS or TLS protocol), chosen by the
+    /// ClientHello's SNI; each terminates (then HTTP or `tcp[]` routes) or passes through.
+    Tls { servers: Vec<TlsServer> },
+    /// Raw TCP: VirtualService `tcp[]` routes, the first that matches wins.
+    Tcp { routes: Vec<L4Route> },
 }
 
 /// A `tcp[]` or `tls[]` route of a VirtualService.
@@ -77,24 +71,21 @@ impl Listener {
         }
     }
 
-    /// The route table for a connection with this SNI (ignored for plaintext).
+    /// The HTTP route table for a connection with this SNI (ignored for plaintext).
     pub fn route_table(&self, sni: Option<&str>) -> Option<&str> {
         match &self.protocol {
             ListenerProtocol::Http { route_table } => Some(route_table),
-            ListenerProtocol::Https { servers } => {
-                crate::tls::select_server(servers, sni).map(|s| s.route_table.as_str())
+            ListenerProtocol::Tls { servers } => {
+                crate::tls::select_server(servers, sni).and_then(TlsServer::route_table)
             }
-            ListenerProtocol::Tcp { .. } | ListenerProtocol::TlsPassthrough { .. } => None,
+            ListenerProtocol::Tcp { .. } => None,
         }
     }
 
     pub fn scheme(&self) -> &'static str {
         match &self.protocol {
-            ListenerProtocol::Http { .. } => "http",
-            ListenerProtocol::Tcp { tls, .. } if tls.is_empty() => "http",
-            ListenerProtocol::Https { .. }
-            | ListenerProtocol::Tcp { .. }
-            | ListenerProtocol::TlsPassthrough { .. } => "https",
+            ListenerProtocol::Http { .. } | ListenerProtocol::Tcp { .. } => "http",
+            ListenerProtocol::Tls { .. } => "https",
         }
     }
 }

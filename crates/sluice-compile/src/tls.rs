@@ -43,21 +43,56 @@ pub struct TlsSettings {
     pub verify_hash: Vec<String>,
 }
 
-/// One terminating server of a TLS port.
+/// One server of a TLS port (Envoy's filter chain): chosen by the ClientHello's SNI, it
+/// terminates TLS (then HTTP or `tcp[]` routes) or passes the connection through by SNI.
 #[derive(Debug, Clone)]
 pub struct TlsServer {
-    /// Istio's route-config name: `https.<port>.<port name>.<gateway>.<namespace>`.
+    /// Istio's route-config name for HTTPS: `https.<port>.<port name>.<gateway>.<namespace>`;
+    /// `tcp.…`/`tls.…` for the others.
     pub name: String,
     /// Lower-case SNI names this server answers: exact, `*.suffix`, or `*` for any (and none).
     pub sni: Vec<String>,
-    pub settings: Arc<TlsSettings>,
-    pub route_table: String,
+    pub mode: ServerMode,
+}
+
+#[derive(Debug, Clone)]
+pub enum ServerMode {
+    /// TLS terminated, then HTTP routed by `route_table`.
+    Http {
+        settings: Arc<TlsSettings>,
+        route_table: String,
+    },
+    /// TLS terminated, then the bytes go by `tcp[]` routes.
+    Tcp {
+        settings: Arc<TlsSettings>,
+        routes: Vec<crate::snapshot::L4Route>,
+    },
+    /// Not terminated: `tls[]` routes by SNI (PASSTHROUGH).
+    Passthrough {
+        routes: Vec<crate::snapshot::L4Route>,
+    },
 }
 
 impl TlsServer {
     /// Whether the server covers `host` (without port).
     pub fn covers(&self, host: &str) -> bool {
         self.sni.iter().any(|s| crate::hosts::covers(s, host))
+    }
+
+    /// The certificate and handshake rules, for servers that terminate.
+    pub fn settings(&self) -> Option<&Arc<TlsSettings>> {
+        match &self.mode {
+            ServerMode::Http { settings, .. } | ServerMode::Tcp { settings, .. } => Some(settings),
+            ServerMode::Passthrough { .. } => None,
+        }
+    }
+
+    /// The HTTP route table, for servers that terminate and route HTTP.
+    pub fn route_table(&self) -> Option<&str> {
+        match &self.mode {
+            ServerMode::Http { route_table, .. } => Some(route_table),
+            _ => None,
+        }
     }
 }
 
@@ -158,12 +193,11 @@ pub fn upstream_settings(
                 .get(Kind::Secret, gateway_namespace, name)
                 .ok_or_else(|| TlsProblem::SecretNotFound(format!("{gateway_namespace}/{name}")))?;
             let body = secret.secret().expect("kind");
-            let value = |keys: &[&str]| secret_value(body, keys).map(Pem::Inline);
-            let cert = match (value(&["tls.crt", "cert"]), value(&["tls.key", "key"])) {
-                (Some(c), Some(k)) => Some((c, k)),
-                _ => None,
-            };
-            (cert, value(&["ca.crt", "cacert"]))
+            let cert = secret_pair(body).map(|(c, k)| (Pem::Inline(c), Pem::Inline(k)));
+            (
+                cert,
+                secret_ca(store, gateway_namespace, name).map(Pem::Inline),
+            )
         }
         None => (None, None),
     };
@@ -185,16 +219,42 @@ pub fn upstream_settings(
     }))
 }
 
-fn secret_value(body: &sluice_api::core::SecretBody, keys: &[&str]) -> Option<Arc<[u8]>> {
+/// Istio's key names in a credential Secret, generic before `kubernetes.io/tls`: a certificate
+/// and key as `cert`/`key`, else `tls.crt`/`tls.key`; a CA as `cacert`, else `ca.crt`.
+pub const CERT_KEY_PAIRS: [(&str, &str); 2] = [("cert", "key"), ("tls.crt", "tls.key")];
+pub const CA_KEYS: [&str; 2] = ["cacert", "ca.crt"];
+
+/// PEM bytes read from a Secret.
+pub type SecretBytes = Arc<[u8]>;
+
+/// The certificate and key of a Secret, by `CERT_KEY_PAIRS`.
+pub fn secret_pair(body: &sluice_api::core::SecretBody) -> Option<(SecretBytes, SecretBytes)> {
+    CERT_KEY_PAIRS
+        .iter()
+        .find_map(|(c, k)| Some((secret_value(body, &[c])?, secret_value(body, &[k])?)))
+}
+
+/// The CA for credential `name`: the Secret `<name>-cacert` first, else the Secret itself.
+pub fn secret_ca(store: &Store, ns: &str, name: &str) -> Option<Arc<[u8]>> {
+    [format!("{name}-cacert"), name.to_string()]
+        .iter()
+        .find_map(|n| secret_value(store.get(Kind::Secret, ns, n)?.secret()?, &CA_KEYS))
+}
+
+/// The first of `keys` the Secret holds with a non-empty value (`stringData` wins, as the API server
+/// merges it; `data` is base64).
+pub fn secret_value(body: &sluice_api::core::SecretBody, keys: &[&str]) -> Option<Arc<[u8]>> {
+    // An empty value counts as absent: Istio refuses such a Secret.
     keys.iter().find_map(|k| {
         if let Some(v) = body.string_data.get(*k) {
-            return Some(v.as_bytes().into());
+            return (!v.trim().is_empty()).then(|| v.as_bytes().into());
         }
         use base64::Engine;
         let raw = body.data.get(*k)?;
         base64::engine::general_purpose::STANDARD
             .decode(raw.split_whitespace().collect::<String>())
             .ok()
+            .filter(|v| !v.is_empty())
             .map(Into::into)
     })
 }
@@ -208,6 +268,27 @@ pub enum TlsProblem {
     NotTerminating,
     /// ISTIO_MUTUAL needs the mesh's certificates, which a standalone gateway does not have.
     IstioMutual,
+}
+
+impl std::fmt::Display for TlsProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsProblem::NoCertificate => f.write_str(
+                "no certificate: set credentialName, or serverCertificate and privateKey",
+            ),
+            TlsProblem::SecretNotFound(s) => write!(f, "Secret {s} not found"),
+            TlsProblem::SecretIncomplete(s) => {
+                write!(
+                    f,
+                    "Secret {s} has no certificate and key (tls.crt and tls.key, or cert and key)"
+                )
+            }
+            TlsProblem::NotTerminating => f.write_str("the TLS mode does not terminate TLS"),
+            TlsProblem::IstioMutual => f.write_str(
+                "ISTIO_MUTUAL needs the mesh's workload certificates (run with --mesh-cert-dir)",
+            ),
+        }
+    }
 }
 
 /// Resolves a terminating server's TLS settings against the Secrets of the gateway namespace.
@@ -262,15 +343,9 @@ pub(crate) fn from_secret(
     let secret = store
         .get(Kind::Secret, ns, name)
         .ok_or_else(|| TlsProblem::SecretNotFound(format!("{ns}/{name}")))?;
-    let body = secret.secret().expect("kind");
-    let value = |keys: &[&str]| secret_value(body, keys);
-    let incomplete = || TlsProblem::SecretIncomplete(format!("{ns}/{name}"));
-    let cert = value(&["tls.crt", "cert"]).ok_or_else(incomplete)?;
-    let key = value(&["tls.key", "key"]).ok_or_else(incomplete)?;
-    let ca = value(&["ca.crt", "cacert"]).or_else(|| {
-        let ca_secret = store.get(Kind::Secret, ns, &format!("{name}-cacert"))?;
-        secret_value(ca_secret.secret().expect("kind"), &["cacert", "ca.crt"])
-    });
+    let (cert, key) = secret_pair(secret.secret().expect("kind"))
+        .ok_or_else(|| TlsProblem::SecretIncomplete(format!("{ns}/{name}")))?;
+    let ca = secret_ca(store, ns, name);
     Ok((Pem::Inline(cert), Pem::Inline(key), ca.map(Pem::Inline)))
 }
 
@@ -282,19 +357,21 @@ mod tests {
         TlsServer {
             name: name.into(),
             sni: sni.iter().map(|s| s.to_string()).collect(),
-            settings: Arc::new(TlsSettings {
-                cert_chain: Pem::File("c".into()),
-                private_key: Pem::File("k".into()),
-                ca: None,
-                client_auth: ClientAuth::None,
-                min_tls13: false,
-                max_tls12: false,
-                cipher_suites: vec![],
-                subject_alt_names: vec![],
-                verify_spki: vec![],
-                verify_hash: vec![],
-            }),
-            route_table: name.into(),
+            mode: ServerMode::Http {
+                settings: Arc::new(TlsSettings {
+                    cert_chain: Pem::File("c".into()),
+                    private_key: Pem::File("k".into()),
+                    ca: None,
+                    client_auth: ClientAuth::None,
+                    min_tls13: false,
+                    max_tls12: false,
+                    cipher_suites: vec![],
+                    subject_alt_names: vec![],
+                    verify_spki: vec![],
+                    verify_hash: vec![],
+                }),
+                route_table: name.into(),
+            },
         }
     }
 

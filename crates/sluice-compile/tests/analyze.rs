@@ -18,7 +18,7 @@ fn gateway(name: &str, port: u32, proto: &str, host: &str, tls: &str) -> String 
     format!("---\n{HEAD} Gateway\nmetadata: {{name: {name}, namespace: istio-system}}\nspec:\n  selector: {{istio: ingressgateway}}\n  servers:\n  - port: {{number: {port}, name: p{port}, protocol: {proto}}}\n    hosts: [\"{host}\"]\n{tls}")
 }
 
-const SE: &str = "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s, namespace: default}\nspec:\n  hosts: [multi.default.svc.cluster.local]\n  ports: [{number: 80, name: http}, {number: 9090, name: metrics}]\n";
+const SE: &str = "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s, namespace: default}\nspec:\n  hosts: [multi.default.svc.cluster.local]\n  ports: [{number: 80, name: http, protocol: HTTP}, {number: 9090, name: metrics, protocol: HTTP}]\n";
 
 #[test]
 fn host_not_in_gateway_is_ist0132() {
@@ -81,7 +81,13 @@ fn multi_port_destination_without_port_is_ist0112() {
     let yaml = format!("{}{SE}---\n{HEAD} VirtualService\nmetadata: {{name: v, namespace: default}}\nspec:\n  hosts: [a.com]\n  gateways: [istio-system/gw]\n  http:\n  - route: [{{destination: {{host: multi}}}}]\n  - route: [{{destination: {{host: multi, port: {{number: 81}}}}}}]\n", gateway("gw", 80, "HTTP", "*", ""));
     assert_eq!(
         codes(&yaml),
-        vec![("IST0112", 25), ("IST0130", 26), ("IST0101", 26)]
+        vec![
+            ("IST0112", 25),
+            ("SLU0032", 25),
+            ("IST0130", 26),
+            ("SLU0032", 26),
+            ("IST0101", 26)
+        ]
     );
 }
 
@@ -175,4 +181,45 @@ fn istio_mutual_is_slu0014() {
     };
     assert_eq!(codes(&dr("ISTIO_MUTUAL")), vec![("SLU0014", 8)]);
     assert_eq!(codes(&dr("DISABLE")), vec![]);
+}
+
+#[test]
+fn a_subset_without_endpoints_is_slu0032() {
+    let yaml = format!("{}---\n{HEAD} ServiceEntry\nmetadata: {{name: app, namespace: default}}\nspec:\n  hosts: [app.default.svc.cluster.local]\n  resolution: STATIC\n  ports: [{{number: 80, name: http, protocol: HTTP}}]\n  endpoints: [{{address: 10.0.0.1, labels: {{version: v1}}}}]\n---\n{HEAD} DestinationRule\nmetadata: {{name: app, namespace: default}}\nspec:\n  host: app\n  subsets: [{{name: v1, labels: {{version: v1}}}}, {{name: v3, labels: {{version: v3}}}}]\n---\n{HEAD} VirtualService\nmetadata: {{name: v, namespace: default}}\nspec:\n  hosts: [a.com]\n  gateways: [istio-system/gw]\n  http:\n  - route:\n    - {{destination: {{host: app, subset: v1}}, weight: 50}}\n    - {{destination: {{host: app, subset: v3}}, weight: 50}}\n", gateway("gw", 80, "HTTP", "a.com", ""));
+    assert_eq!(codes(&yaml), vec![("SLU0032", 36)]);
+}
+
+#[test]
+fn a_virtual_service_hidden_from_the_gateway_is_slu0031() {
+    let yaml = format!("{}---\n{HEAD} VirtualService\nmetadata: {{name: v, namespace: default}}\nspec:\n  hosts: [a.com]\n  gateways: [istio-system/gw]\n  exportTo: [\".\"]\n  http: [{{directResponse: {{status: 200}}}}]\n", gateway("gw", 80, "HTTP", "a.com", ""));
+    assert_eq!(codes(&yaml), vec![("SLU0031", 17)]);
+}
+
+/// Why an instance has nothing to listen on, named by its cause.
+#[test]
+fn nothing_to_serve_names_the_cause() {
+    let why = |yaml: &str| {
+        let mut l = Loader::new();
+        l.add_text("t.yaml".into(), yaml);
+        let store = sluice_config::Store::new(l.finish().objects);
+        let (s, diags) = sluice_compile::compile(&store, &Default::default());
+        assert!(s.listeners.is_empty());
+        diags.last().unwrap().message.clone()
+    };
+    assert!(why("").starts_with("no Gateway in the configuration"));
+    let other =
+        gateway("gw", 80, "HTTP", "a.com", "").replace("istio: ingressgateway", "app: edge");
+    let msg = why(&other);
+    assert!(
+        msg.contains("istio-system/gw selects app=edge") && msg.contains("--gateway-labels"),
+        "{msg}"
+    );
+    let bad_cert = gateway(
+        "gw",
+        443,
+        "HTTPS",
+        "a.com",
+        "    tls: {mode: SIMPLE, credentialName: missing}\n",
+    );
+    assert!(why(&bad_cert).contains("none of their servers can be served"));
 }

@@ -210,7 +210,14 @@ fn destination_rule_precedence_gateway_namespace_first() {
         format!("---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: dr, namespace: {ns}}}\nspec:\n  host: a.default.svc.cluster.local\n  subsets: [{{name: {subset}, labels: {{version: v2}}}}]\n")
     };
     let yaml = format!("{GW}{SVC}{}{}{}", dr("default", "fromsvc"), dr("istio-system", "fromgw"), vs("v", "[\"*\"]", "  - match: [{uri: {prefix: /g}}]\n    route: [{destination: {host: a, subset: fromgw}}]\n  - route: [{destination: {host: a, subset: fromsvc}}]\n"));
-    let s = snapshot(&yaml);
+    // validate says what the compile does: the service-namespace subset is not seen.
+    let mut l = Loader::new();
+    l.add_text("t.yaml".into(), &yaml);
+    let (_, diags) = sluice_compile::check(&l.finish(), &Default::default());
+    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].message.contains("a+fromsvc"));
+    let s = compiled(&yaml, &GatewayIdentity::default());
     let gw = &s.clusters["outbound|8000|fromgw|a.default.svc.cluster.local"];
     assert_eq!(gw.problem, None);
     assert_eq!(gw.endpoints.len(), 1);
@@ -310,4 +317,123 @@ fn port_map_names_listener_and_table_after_the_bound_port() {
         (listener.name.as_str(), listener.route_table(None).unwrap()),
         ("0.0.0.0_8080", "http.8080")
     );
+}
+
+/// The gateway's own Service in front of it (Istio's `istio-ingressgateway`: 80 → 8080).
+const OWN_SERVICE: &str = "---\napiVersion: v1\nkind: Service\nmetadata: {name: istio-ingressgateway, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  ports:\n  - {name: http2, port: 80, targetPort: 8080}\n  - {name: https, port: 443, targetPort: 8443}\n";
+
+fn compiled(yaml: &str, id: &GatewayIdentity) -> Snapshot {
+    let mut l = Loader::new();
+    l.add_text("t.yaml".into(), yaml);
+    let store = sluice_config::Store::new(l.finish().objects);
+    compile(&store, id).0
+}
+
+/// (listener, route table, first virtual host) of Gateway port 80.
+fn port_80_names(s: &Snapshot) -> (String, String, String) {
+    let listener = s.listener_for_service_port(80).unwrap();
+    let table = listener.route_table(None).unwrap();
+    (
+        listener.name.clone(),
+        table.to_string(),
+        s.route_tables[table].virtual_hosts[0].name.clone(),
+    )
+}
+
+#[test]
+fn the_instances_own_service_translates_ports_as_istio_does() {
+    let yaml = format!(
+        "{GW}{}{OWN_SERVICE}",
+        vs(
+            "a",
+            "[a.example]",
+            "  - route: [{destination: {host: a}}]\n"
+        )
+    );
+    let s = compiled(&yaml, &GatewayIdentity::default());
+    // Listener and table use the target port; the virtual host keeps the server port.
+    assert_eq!(
+        port_80_names(&s),
+        (
+            "0.0.0.0_8080".into(),
+            "http.8080".into(),
+            "a.example:80".into()
+        )
+    );
+    // --port-map still wins.
+    let id = GatewayIdentity {
+        port_map: [(80, 9090)].into(),
+        ..Default::default()
+    };
+    assert_eq!(port_80_names(&compiled(&yaml, &id)).0, "0.0.0.0_9090");
+    // A Service that does not select the instance, or lives elsewhere, translates nothing.
+    let other = GatewayIdentity {
+        labels: [("istio".to_string(), "private".to_string())].into(),
+        ..Default::default()
+    };
+    let private_gw = GW.replace("ingressgateway", "private");
+    assert_eq!(
+        port_80_names(&compiled(&format!("{private_gw}{OWN_SERVICE}"), &other)).0,
+        "0.0.0.0_80"
+    );
+    let elsewhere = OWN_SERVICE.replace("namespace: istio-system", "namespace: default");
+    assert_eq!(
+        port_80_names(&compiled(
+            &format!("{GW}{elsewhere}"),
+            &GatewayIdentity::default()
+        ))
+        .0,
+        "0.0.0.0_80"
+    );
+    // Istio's opt-out label.
+    let opted_out = OWN_SERVICE.replace(
+        "namespace: istio-system}",
+        "namespace: istio-system, labels: {experimental.istio.io/disable-gateway-port-translation: \"true\"}}",
+    );
+    assert_eq!(
+        port_80_names(&compiled(
+            &format!("{GW}{opted_out}"),
+            &GatewayIdentity::default()
+        ))
+        .0,
+        "0.0.0.0_80"
+    );
+}
+
+#[test]
+fn a_service_entry_at_the_instance_ip_is_its_own_service() {
+    let own = "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: gateway, namespace: istio-system}\nspec:\n  hosts: [gateway.example.internal]\n  resolution: STATIC\n  ports:\n  - {number: 80, name: http, protocol: HTTP}\n  endpoints:\n  - {address: 192.0.2.10, ports: {http: 8081}}\n";
+    let yaml = format!("{GW}{own}");
+    let id = GatewayIdentity {
+        instance_ip: Some("192.0.2.10".into()),
+        ..Default::default()
+    };
+    assert_eq!(port_80_names(&compiled(&yaml, &id)).0, "0.0.0.0_8081");
+    // Without --instance-ip (or at another address) the ServiceEntry is someone else's.
+    assert_eq!(
+        port_80_names(&compiled(&yaml, &GatewayIdentity::default())).0,
+        "0.0.0.0_80"
+    );
+}
+
+#[test]
+fn a_route_table_nothing_binds_to_is_a_blackhole() {
+    let s = compiled(GW, &GatewayIdentity::default());
+    assert_eq!(port_80_names(&s).2, "blackhole:80");
+    assert_eq!(route(&s, "any.example", "/", &[]), "404");
+}
+
+/// Istio reads `regex: "*"` in a header match as "present" (not a regex).
+#[test]
+fn header_regex_star_means_present() {
+    let s = snapshot(&format!(
+        "{GW}{SVC}{}",
+        vs(
+            "v",
+            "[\"*\"]",
+            "  - match: [{withoutHeaders: {x-debug: {regex: \"*\"}}}]\n    route: [{destination: {host: a}}]\n  - match: [{headers: {x-debug: {regex: \"*\"}}}]\n    route: [{destination: {host: b}}]\n"
+        )
+    ));
+    assert_eq!(route(&s, "h", "/", &[]), "default/v#0");
+    assert_eq!(route(&s, "h", "/", &[("x-debug", "")]), "default/v#1");
 }

@@ -3,6 +3,7 @@
 //! server's strict schema would refuse it.
 use crate::yaml::{Node, Pos, Seg, Value};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
+use std::cell::RefCell;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,14 +92,50 @@ impl PathLink<'_> {
     }
 }
 
+/// A field set (not null) in the input, as serde saw it: the Rust type being filled, the
+/// field's name, its path from the document root and the position of its key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldSeen {
+    pub ty: &'static str,
+    pub field: &'static str,
+    pub path: Vec<Seg>,
+    pub at: (Pos, Pos),
+}
+
 /// Deserializes `T` from `node`, whose own path in the document is `base`.
 pub fn from_node<'de, T: de::Deserialize<'de>>(
     node: &'de Node,
     base: &[Seg],
 ) -> Result<T, DeError> {
+    decode_with(node, base, None)
+}
+
+/// As `from_node`, also listing every field present (for the field-support table).
+pub fn from_node_recording<'de, T: de::Deserialize<'de>>(
+    node: &'de Node,
+    base: &[Seg],
+    seen: &mut Vec<FieldSeen>,
+) -> Result<T, DeError> {
+    let cell = RefCell::new(Vec::new());
+    let r = decode_with(node, base, Some(&cell));
+    seen.extend(cell.into_inner().into_iter().map(|mut f| {
+        let mut full = base.to_vec();
+        full.append(&mut f.path);
+        f.path = full;
+        f
+    }));
+    r
+}
+
+fn decode_with<'de, T: de::Deserialize<'de>>(
+    node: &'de Node,
+    base: &[Seg],
+    seen: Option<&RefCell<Vec<FieldSeen>>>,
+) -> Result<T, DeError> {
     T::deserialize(NodeDe {
         node,
         path: &PathLink::Root,
+        seen,
     })
     .map_err(|mut e| {
         let mut full = base.to_vec();
@@ -111,6 +148,7 @@ pub fn from_node<'de, T: de::Deserialize<'de>>(
 struct NodeDe<'de, 'p> {
     node: &'de Node,
     path: &'p PathLink<'p>,
+    seen: Option<&'p RefCell<Vec<FieldSeen>>>,
 }
 
 impl<'de> NodeDe<'de, '_> {
@@ -172,11 +210,13 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de, '_> {
             Value::Seq(items) => v.visit_seq(SeqAcc {
                 items: items.iter().enumerate(),
                 path: self.path,
+                seen: self.seen,
             }),
             Value::Map(entries) => v.visit_map(MapAcc {
                 entries: entries.iter(),
                 value: None,
                 path: self.path,
+                seen: self.seen,
             }),
             Value::Scalar { text, .. } => {
                 if self.node.is_null() {
@@ -287,6 +327,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de, '_> {
         v.visit_seq(SeqAcc {
             items: items.iter().enumerate(),
             path: self.path,
+            seen: self.seen,
         })
         .map_err(|e| self.locate(e))
     }
@@ -314,20 +355,34 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de, '_> {
             entries: entries.iter(),
             value: None,
             path: self.path,
+            seen: self.seen,
         })
         .map_err(|e| self.locate(e))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
         self,
-        _: &'static str,
+        ty: &'static str,
         fields: &'static [&'static str],
         v: V,
     ) -> Result<V::Value, DeError> {
         if let Value::Map(entries) = &self.node.value {
-            for (key, _) in entries {
+            for (key, value) in entries {
                 let name = key.as_str().unwrap_or("");
-                if !fields.contains(&name) {
+                let known = fields.iter().find(|f| **f == name);
+                if let (Some(seen), Some(field)) = (self.seen, known) {
+                    if !value.is_null() {
+                        let mut path = self.path.to_vec();
+                        path.push(Seg::Key(name.to_string()));
+                        seen.borrow_mut().push(FieldSeen {
+                            ty,
+                            field,
+                            path,
+                            at: (key.start, key.end),
+                        });
+                    }
+                }
+                if known.is_none() {
                     return Err(DeError {
                         message: format!("unknown field \"{name}\""),
                         help: Some(suggestion(name, fields)),
@@ -370,6 +425,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de, '_> {
 struct SeqAcc<'de, 'p> {
     items: std::iter::Enumerate<std::slice::Iter<'de, Node>>,
     path: &'p PathLink<'p>,
+    seen: Option<&'p RefCell<Vec<FieldSeen>>>,
 }
 
 impl<'de> de::SeqAccess<'de> for SeqAcc<'de, '_> {
@@ -383,7 +439,12 @@ impl<'de> de::SeqAccess<'de> for SeqAcc<'de, '_> {
             None => Ok(None),
             Some((i, node)) => {
                 let path = PathLink::Index(self.path, i);
-                seed.deserialize(NodeDe { node, path: &path }).map(Some)
+                seed.deserialize(NodeDe {
+                    node,
+                    path: &path,
+                    seen: self.seen,
+                })
+                .map(Some)
             }
         }
     }
@@ -397,6 +458,7 @@ struct MapAcc<'de, 'p> {
     entries: std::slice::Iter<'de, (Node, Node)>,
     value: Option<(&'de Node, &'de Node)>,
     path: &'p PathLink<'p>,
+    seen: Option<&'p RefCell<Vec<FieldSeen>>>,
 }
 
 impl<'de> de::MapAccess<'de> for MapAcc<'de, '_> {
@@ -415,6 +477,7 @@ impl<'de> de::MapAccess<'de> for MapAcc<'de, '_> {
                 seed.deserialize(NodeDe {
                     node: k,
                     path: &path,
+                    seen: self.seen,
                 })
                 .map(Some)
             }
@@ -430,6 +493,7 @@ impl<'de> de::MapAccess<'de> for MapAcc<'de, '_> {
         seed.deserialize(NodeDe {
             node: v,
             path: &path,
+            seen: self.seen,
         })
     }
 

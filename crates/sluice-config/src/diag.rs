@@ -122,6 +122,11 @@ pub mod codes {
     pub const FAULT_NEVER_INJECTED: &str = "SLU0012";
     pub const PASSTHROUGH_WITHOUT_TLS_ROUTES: &str = "SLU0013";
     pub const ISTIO_MUTUAL_UNAVAILABLE: &str = "SLU0014";
+    pub const NOT_IMPLEMENTED_FIELD: &str = "SLU0015";
+    pub const SERVER_NOT_SERVED: &str = "SLU0030";
+    pub const NOT_EXPORTED_TO_GATEWAY: &str = "SLU0031";
+    pub const NO_ENDPOINTS: &str = "SLU0032";
+    pub const NO_OBJECTS: &str = "SLU0033";
 }
 
 pub const CODES: &[CodeInfo] = &[
@@ -140,7 +145,7 @@ pub const CODES: &[CodeInfo] = &[
     CodeInfo { code: "SLU0002", name: "MissingApiVersion", summary: "an object has no apiVersion" },
     CodeInfo { code: "SLU0003", name: "UnknownApiVersion", summary: "the apiVersion is not one that serves this kind" },
     CodeInfo { code: "SLU0004", name: "NotAnObject", summary: "a document is not a Kubernetes object (no kind, no metadata.name, or not a mapping)" },
-    CodeInfo { code: "SLU0005", name: "DuplicateObject", summary: "two objects have the same kind, namespace and name" },
+    CodeInfo { code: "SLU0005", name: "DuplicateObject", summary: "two objects have the same kind, namespace and name; the later one replaces the earlier, as `kubectl apply` of the files in order would" },
     CodeInfo { code: "SLU0006", name: "UnsupportedKind", summary: "an Istio or Gateway API kind sluice does not implement; it is ignored" },
     CodeInfo { code: "SLU0007", name: "UnservedKind", summary: "an object of a kind a gateway does not use (Deployment, ConfigMap, ...); it is skipped" },
     CodeInfo { code: "SLU0008", name: "Unreadable", summary: "a file or directory could not be read" },
@@ -150,4 +155,9 @@ pub const CODES: &[CodeInfo] = &[
     CodeInfo { code: "SLU0012", name: "FaultNeverInjected", summary: "a fault without percentage is never injected (Istio 1.28 sends no percentage, so Envoy uses 0%)" },
     CodeInfo { code: "SLU0013", name: "PassthroughWithoutTlsRoutes", summary: "a VirtualService bound to a PASSTHROUGH server has only http routes, which never see that traffic" },
     CodeInfo { code: "SLU0014", name: "IstioMutualUnavailable", summary: "a DestinationRule asks for ISTIO_MUTUAL, which needs mesh certificates a standalone gateway does not have" },
+    CodeInfo { code: "SLU0015", name: "NotImplementedField", summary: "a field (or retryOn condition) Istio accepts that sluice does not implement yet; it is ignored, and the help says what happens instead" },
+    CodeInfo { code: "SLU0030", name: "ServerNotServed", summary: "a Gateway server is not served: its protocol or TLS mode is not supported, or its port already speaks another protocol" },
+    CodeInfo { code: "SLU0031", name: "NotExportedToGateway", summary: "a VirtualService, ServiceEntry or Service is not exported (exportTo) to the gateway's namespace, so the gateway does not see it" },
+    CodeInfo { code: "SLU0032", name: "NoEndpoints", summary: "a route's service or subset has no endpoints: requests get 503 (UH)" },
+    CodeInfo { code: "SLU0033", name: "NoObjects", summary: "validate found no objects in the paths it was given" },
 ];

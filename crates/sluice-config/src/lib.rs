@@ -6,6 +6,7 @@ pub mod de;
 pub mod diag;
 pub mod load;
 pub mod store;
+pub mod support;
 pub mod validate;
 pub mod yaml;
 

@@ -1,12 +1,13 @@
 //! Reading files and directories into objects. Nothing here stops at the first problem: every
 //! document that can be understood is kept, and every problem becomes a diagnostic with a place.
-use crate::de::{from_node, suggestion, DeError};
+use crate::de::{from_node, from_node_recording, suggestion, DeError, FieldSeen};
 use crate::diag::{codes, Diagnostic, Origin, Severity};
 use crate::store::{Body, Kind, Object};
 use crate::yaml::{self, Node, Seg, Value};
 use serde::de::DeserializeOwned;
 use sluice_api::ObjectMeta;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -97,11 +98,21 @@ fn guess_api_version(kind: &str) -> Option<&'static str> {
     })
 }
 
+/// Where an object was defined, its index in `out.objects` and the range of its own diagnostics
+/// in `out.diagnostics`.
+struct Defined {
+    origin: Origin,
+    index: usize,
+    own: Range<usize>,
+}
+
 /// Collects objects from files; call `add_*` for each source, then `finish`.
 #[derive(Default)]
 pub struct Loader {
     out: Loaded,
-    seen: HashMap<(Kind, String, String), Origin>,
+    seen: HashMap<(Kind, String, String), Defined>,
+    /// Diagnostics of definitions a later one replaced: that copy is never used.
+    replaced: Vec<Range<usize>>,
     seq: usize,
 }
 
@@ -174,7 +185,15 @@ impl Loader {
         }
     }
 
-    pub fn finish(self) -> Loaded {
+    pub fn finish(mut self) -> Loaded {
+        if !self.replaced.is_empty() {
+            let mut i = 0;
+            let replaced = &self.replaced;
+            self.out.diagnostics.retain(|_| {
+                i += 1;
+                !replaced.iter().any(|r| r.contains(&(i - 1)))
+            });
+        }
         self.out
     }
 
@@ -343,32 +362,48 @@ impl Loader {
             .clone()
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "default".into());
-        let spec = |k: &str| (root.get(k), vec![Seg::Key(k.into())]);
+        let spec = root.get("spec");
+        let spec_path = [Seg::Key("spec".into())];
+        // Istio specs: every field they set is checked against the support table.
+        let mut fields = Vec::new();
+        let mut f = Some(&mut fields);
         let body = match kind {
-            Kind::Gateway => {
-                let (n, p) = spec("spec");
-                Body::Gateway(decode(n, &p, file, &mut diags))
-            }
-            Kind::VirtualService => {
-                let (n, p) = spec("spec");
-                Body::VirtualService(decode(n, &p, file, &mut diags))
-            }
-            Kind::DestinationRule => {
-                let (n, p) = spec("spec");
-                Body::DestinationRule(decode(n, &p, file, &mut diags))
-            }
-            Kind::ServiceEntry => {
-                let (n, p) = spec("spec");
-                Body::ServiceEntry(decode(n, &p, file, &mut diags))
-            }
-            Kind::WorkloadEntry => {
-                let (n, p) = spec("spec");
-                Body::WorkloadEntry(decode(n, &p, file, &mut diags))
-            }
-            Kind::Service => {
-                let (n, p) = spec("spec");
-                Body::Service(decode(n, &p, file, &mut diags))
-            }
+            Kind::Gateway => Body::Gateway(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::VirtualService => Body::VirtualService(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::DestinationRule => Body::DestinationRule(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::ServiceEntry => Body::ServiceEntry(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::WorkloadEntry => Body::WorkloadEntry(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::Service => Body::Service(decode(spec, &spec_path, file, &mut diags)),
             Kind::Secret => {
                 Body::Secret(decode(Some(&without_header(&root)), &[], file, &mut diags))
             }
@@ -376,6 +411,7 @@ impl Loader {
                 Body::EndpointSlice(decode(Some(&without_header(&root)), &[], file, &mut diags))
             }
         };
+        crate::support::field_diagnostics(file, &fields, &mut diags);
         let object = Object {
             kind,
             name,
@@ -388,28 +424,39 @@ impl Loader {
         };
         self.seq += 1;
         let resource = object.resource();
+        let first = self.out.diagnostics.len();
         for mut d in diags {
             d.resource = Some(resource.clone());
             self.out.diagnostics.push(d);
         }
+        let own = first..self.out.diagnostics.len();
         let key = (kind, object.namespace.clone(), object.name.clone());
-        if let Some(first) = self.seen.get(&key) {
+        let origin = object.origin();
+        if let Some(earlier) = self.seen.get_mut(&key) {
+            // As `kubectl apply` of the files in order: the later definition replaces the
+            // earlier one, which keeps its place (the object was created then).
             self.out.diagnostics.push(Diagnostic {
                 resource: Some(resource),
                 ..Diagnostic::new(
-                    Severity::Error,
+                    Severity::Warning,
                     codes::DUPLICATE_OBJECT,
                     format!(
-                        "{kind} {}/{} is defined twice; the first definition is at {first}",
-                        object.namespace, object.name
+                        "{kind} {}/{} is defined again here ({origin}); this definition replaces the one at {}, which is not checked further",
+                        object.namespace, object.name, earlier.origin
                     ),
                 )
-                .at(object.origin())
-                .help("rename one of them or delete the copy; only the first is used")
+                .at(origin.clone())
+                .help("delete one of the two definitions, or rename one if both are meant to exist")
             });
+            let replaced = &mut self.out.objects[earlier.index];
+            let seq = replaced.seq;
+            *replaced = Object { seq, ..object };
+            earlier.origin = origin;
+            self.replaced.push(std::mem::replace(&mut earlier.own, own));
             return;
         }
-        self.seen.insert(key, object.origin());
+        let index = self.out.objects.len();
+        self.seen.insert(key, Defined { origin, index, own });
         self.out.objects.push(object);
     }
 }
@@ -438,13 +485,24 @@ fn schema_error(
     }
 }
 
-/// Deserializes `node` (absent = empty), reporting every schema error: after each one the
-/// offending field is removed and decoding retried, so one typo does not hide the next.
 fn decode<T: DeserializeOwned + Default>(
     node: Option<&Node>,
     base: &[Seg],
     file: &Arc<str>,
     diags: &mut Vec<Diagnostic>,
+) -> T {
+    decode_recording(node, base, file, diags, None)
+}
+
+/// Deserializes `node` (absent = empty), reporting every schema error: after each one the
+/// offending field is removed and decoding retried, so one typo does not hide the next. With
+/// `seen`, the fields of the decode that succeeded are listed there.
+fn decode_recording<T: DeserializeOwned + Default>(
+    node: Option<&Node>,
+    base: &[Seg],
+    file: &Arc<str>,
+    diags: &mut Vec<Diagnostic>,
+    mut seen: Option<&mut Vec<FieldSeen>>,
 ) -> T {
     let Some(node) = node else {
         return T::default();
@@ -452,8 +510,18 @@ fn decode<T: DeserializeOwned + Default>(
     let mut owned: Option<Node> = None;
     for _ in 0..100 {
         let current = owned.as_ref().unwrap_or(node);
-        match from_node::<T>(current, base) {
-            Ok(v) => return v,
+        let mut fields = Vec::new();
+        let decoded = match seen {
+            Some(_) => from_node_recording::<T>(current, base, &mut fields),
+            None => from_node::<T>(current, base),
+        };
+        match decoded {
+            Ok(v) => {
+                if let Some(seen) = seen.as_mut() {
+                    seen.append(&mut fields);
+                }
+                return v;
+            }
             Err(e) => {
                 diags.push(de_diagnostic(file, &e));
                 let relative = e.path.get(base.len()..).unwrap_or(&[]);

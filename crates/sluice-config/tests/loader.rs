@@ -139,3 +139,102 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_later_duplicate_replaces_the_earlier_with_a_warning() {
+    let dir = std::env::temp_dir().join(format!("sluice-dup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gw = |host: &str| {
+        format!("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: gw, namespace: web}}\nspec:\n  servers: [{{port: {{number: 80, name: http, protocol: HTTP}}, hosts: [{host}]}}]\n")
+    };
+    // The earlier copy's own problems go with it: that definition is never used.
+    std::fs::write(
+        dir.join("a.yaml"),
+        format!("{}  bogus: 1\n", gw("a.example.com")),
+    )
+    .unwrap();
+    let other = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec: {host: a}\n---\n";
+    std::fs::write(
+        dir.join("b.yaml"),
+        format!("{other}{}", gw("b.example.com")),
+    )
+    .unwrap();
+    let l = sluice_config::load_paths(&[&dir]).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Never a refusal: one warning, naming both places.
+    assert!(!l.has_errors(), "{:?}", l.diagnostics);
+    let d = &l.diagnostics[0];
+    assert_eq!(
+        (d.code, d.severity, l.diagnostics.len()),
+        ("SLU0005", Severity::Warning, 1)
+    );
+    let (a, b) = (dir.join("a.yaml"), dir.join("b.yaml"));
+    assert!(
+        d.message.contains(&format!("{}:1:1", a.display())),
+        "{}",
+        d.message
+    );
+    assert!(
+        d.message.contains(&format!("{}:6:1", b.display())),
+        "{}",
+        d.message
+    );
+    assert_eq!(d.origin.as_ref().unwrap().line, 6);
+
+    // The later definition wins, in the earlier one's place (as `kubectl apply` in order).
+    assert_eq!(l.objects.len(), 2);
+    let g = &l.objects[0];
+    assert_eq!((g.kind, g.name.as_str()), (Kind::Gateway, "gw"));
+    assert_eq!(g.gateway().unwrap().servers[0].hosts, ["b.example.com"]);
+    assert_eq!(&*g.file, b.display().to_string());
+    assert!(g.seq < l.objects[1].seq);
+}
+
+#[test]
+fn ignored_fields_are_warned_about_once_at_their_line() {
+    let l = load("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n  host: a\n  trafficPolicy:\n    connectionPool:\n      tcp: {idleTimeout: 1h, maxConnections: 10}\n    outlierDetection:\n      consecutive5xxErrors: 5\n  subsets:\n  - name: v1\n    trafficPolicy:\n      outlierDetection: {interval: 5s}\n      tunnel: {protocol: CONNECT, targetHost: a.com, targetPort: 80}\n");
+    let got: Vec<(&str, Severity, u32, &str)> = l
+        .diagnostics
+        .iter()
+        .map(|d| {
+            (
+                d.code,
+                d.severity,
+                d.origin.as_ref().unwrap().line,
+                d.field.as_deref().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "SLU0015",
+                Severity::Warning,
+                8,
+                "spec.trafficPolicy.connectionPool.tcp.maxConnections"
+            ),
+            // Once for the object (not again in the subset), and not for the fields under it.
+            (
+                "SLU0015",
+                Severity::Warning,
+                9,
+                "spec.trafficPolicy.outlierDetection"
+            ),
+            (
+                "SLU0009",
+                Severity::Error,
+                15,
+                "spec.subsets[0].trafficPolicy.tunnel"
+            ),
+        ]
+    );
+    let d = &l.diagnostics[1];
+    assert!(d.message.contains("is ignored"), "{}", d.message);
+    assert!(d
+        .help
+        .as_deref()
+        .unwrap()
+        .contains("no endpoint is ejected"));
+}

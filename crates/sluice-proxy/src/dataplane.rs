@@ -17,34 +17,32 @@ pub struct PortRoutes {
 #[derive(Debug)]
 pub enum PortKind {
     Plain(Arc<RouteTable>),
-    /// `servers[i]` is made ready as `runtimes[i]`.
+    /// TLS servers chosen by SNI; `servers[i]` is made ready as `runtimes[i]`.
     Tls {
         servers: Vec<TlsServer>,
         runtimes: Vec<TlsRuntime>,
+        /// Some server passes TLS through: the ClientHello is read before anything is decided.
+        passthrough: bool,
     },
-    /// `tcp[]` routes; with TLS servers (terminated TLS), `servers[i]` is ready as `runtimes[i]`.
-    Tcp {
-        routes: Vec<L4Route>,
-        servers: Vec<TlsServer>,
-        runtimes: Vec<TlsRuntime>,
-    },
-    Passthrough(Vec<L4Route>),
+    /// Raw TCP: `tcp[]` routes.
+    Tcp(Vec<L4Route>),
 }
 
-/// A TLS server ready for handshakes.
+/// A TLS server ready for connections.
 #[derive(Debug)]
 pub struct TlsRuntime {
-    pub config: Arc<rustls::ServerConfig>,
+    /// `None` for a passthrough server.
+    pub config: Option<Arc<rustls::ServerConfig>>,
+    /// Empty for servers that do not route HTTP.
     pub table: Arc<RouteTable>,
 }
 
 impl PortRoutes {
     /// The TLS server for an SNI (exact, longest wildcard, `*`), as at handshake time.
     pub fn tls_server(&self, sni: Option<&str>) -> Option<(&TlsServer, &TlsRuntime)> {
-        let (PortKind::Tls { servers, runtimes }
-        | PortKind::Tcp {
+        let PortKind::Tls {
             servers, runtimes, ..
-        }) = &self.kind
+        } = &self.kind
         else {
             return None;
         };
@@ -61,39 +59,41 @@ pub struct Dataplane {
 }
 
 impl Dataplane {
-    /// Fails when TLS material cannot be read or does not fit together.
+    /// Fails when an upstream's TLS material cannot be used. A TLS server whose certificate
+    /// cannot be loaded is left out (and logged): every other server and port keeps serving.
     pub fn new(
         snapshot: Arc<Snapshot>,
         upstream: &crate::upstream::UpstreamOptions,
         pools: &crate::pool::Registry,
     ) -> Result<Dataplane, Error> {
         let table = |name: &str| snapshot.route_tables.get(name).cloned().unwrap_or_default();
-        let runtimes = |servers: &[TlsServer]| -> Result<Vec<TlsRuntime>, Error> {
-            servers
-                .iter()
-                .map(|s| {
-                    Ok(TlsRuntime {
-                        config: crate::tls::server_config(&s.settings, &s.name)?,
-                        table: table(&s.route_table),
-                    })
-                })
-                .collect()
-        };
         let mut ports = FastMap::default();
         for (bind, l) in &snapshot.listeners {
             let kind = match &l.protocol {
                 ListenerProtocol::Http { route_table } => PortKind::Plain(table(route_table)),
-                ListenerProtocol::Https { servers } => PortKind::Tls {
-                    runtimes: runtimes(servers)?,
-                    servers: servers.clone(),
-                },
-                ListenerProtocol::Tcp { routes, tls } => PortKind::Tcp {
-                    routes: routes.clone(),
-                    runtimes: runtimes(tls)?,
-                    servers: tls.clone(),
-                },
-                ListenerProtocol::TlsPassthrough { routes } => {
-                    PortKind::Passthrough(routes.clone())
+                ListenerProtocol::Tcp { routes } => PortKind::Tcp(routes.clone()),
+                ListenerProtocol::Tls { servers } => {
+                    let mut ready = (Vec::new(), Vec::new());
+                    for s in servers {
+                        let config = match s.settings() {
+                            None => None,
+                            Some(settings) => match crate::tls::server_config(settings, &s.name) {
+                                Ok(config) => Some(config),
+                                Err(e) => {
+                                    tracing::warn!(server = %s.name, listener = %l.name, "TLS server left out: {e}");
+                                    continue;
+                                }
+                            },
+                        };
+                        let table = s.route_table().map(table).unwrap_or_default();
+                        ready.0.push(s.clone());
+                        ready.1.push(TlsRuntime { config, table });
+                    }
+                    PortKind::Tls {
+                        passthrough: ready.0.iter().any(|s| s.settings().is_none()),
+                        servers: ready.0,
+                        runtimes: ready.1,
+                    }
                 }
             };
             ports.insert(

@@ -369,9 +369,7 @@ async fn route(
             None => return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc),
         },
         // The port became a TCP port after this connection was opened.
-        PortKind::Tcp { .. } | PortKind::Passthrough(_) => {
-            return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc)
-        }
+        PortKind::Tcp(_) => return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc),
     };
     match select_route(table, &view) {
         RouteDecision::NoRoute { .. } => local(StatusCode::NOT_FOUND, Flag::NR, "", grpc),
@@ -728,8 +726,18 @@ impl Context<'_> {
                         Tracked::boxed(body, in_flight, lease, deadline),
                     );
                 }
-                Ok(Err(SendError::Connect(e))) => {
-                    tracing::debug!(error = %e, cluster = %balancer.cluster.name, "upstream connect failed");
+                Ok(Err(e @ (SendError::Connect(_) | SendError::Certificate(_)))) => {
+                    match &e {
+                        SendError::Certificate(why) => {
+                            crate::upstream_tls::warn_certificate_failure(
+                                &balancer.cluster.name,
+                                why,
+                            )
+                        }
+                        _ => {
+                            tracing::debug!(error = %e, cluster = %balancer.cluster.name, "upstream connect failed")
+                        }
+                    }
                     failure = Failure::Connect;
                     if !retry.retries_connect_failure() {
                         break;
@@ -851,7 +859,12 @@ impl Dispatch {
             Dispatch::Pool(pool, req) => pool.send(req).await.map(|(r, lease)| (r, Some(lease))),
             Dispatch::Client(sent) => match sent.await {
                 Ok(resp) => Ok((resp, None)),
-                Err(e) if e.is_connect() => Err(SendError::Connect(e.to_string())),
+                Err(e) if e.is_connect() => {
+                    Err(match crate::upstream_tls::certificate_failure(&e) {
+                        Some(why) => SendError::Certificate(why),
+                        None => SendError::Connect(e.to_string()),
+                    })
+                }
                 Err(e) => Err(SendError::Other(e.to_string())),
             },
         }

@@ -2,36 +2,53 @@
 //! read from the ClientHello without terminating it), then bytes copied both ways.
 use crate::dataplane::Dataplane;
 use sluice_compile::snapshot::L4Route;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 /// The most of a ClientHello read while looking for SNI.
 const MAX_HELLO: usize = 16 * 1024;
 
-/// Proxies one TCP connection by the routes of its port; `passthrough` reads SNI first.
-pub(crate) async fn proxy<S>(
-    mut client: S,
+/// A TCP connection (plain, or TLS terminated here) by `tcp[]` routes: the first route.
+pub(crate) async fn tcp<S>(client: S, dp: &Dataplane, routes: &[L4Route]) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    forward(client, &[], dp, routes.first().ok_or("no tcp route")?).await
+}
+
+/// A TLS connection passed through untouched, by the SNI of its ClientHello (`hello` holds the
+/// bytes read to find it; they are sent on first).
+pub(crate) async fn passthrough<S>(
+    client: S,
+    hello: &[u8],
+    sni: Option<&str>,
     dp: &Dataplane,
     routes: &[L4Route],
-    passthrough: bool,
-    hello_timeout: Duration,
 ) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut hello = Vec::new();
-    let route = if passthrough {
-        let sni = tokio::time::timeout(hello_timeout, read_sni(&mut client, &mut hello))
-            .await
-            .map_err(|_| "no ClientHello in time".to_string())??;
-        routes
-            .iter()
-            .find(|r| r.takes_sni(&sni))
-            .ok_or_else(|| format!("no tls route for SNI {sni}"))?
-    } else {
-        routes.first().ok_or("no tcp route")?
-    };
+    let sni = sni.ok_or("ClientHello without SNI")?;
+    let route = routes
+        .iter()
+        .find(|r| r.takes_sni(sni))
+        .ok_or_else(|| format!("no tls route for SNI {sni}"))?;
+    forward(client, hello, dp, route).await
+}
+
+/// Connects to an endpoint of the route's cluster, sends `first`, then copies both ways.
+async fn forward<S>(
+    mut client: S,
+    first: &[u8],
+    dp: &Dataplane,
+    route: &L4Route,
+) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let destination = crate::lb::pick_destination(&route.destinations, route.total_weight);
     let balancer = dp
         .balancers
@@ -43,10 +60,7 @@ where
         .await
         .map_err(|e| format!("upstream connect: {e}"))?;
     let _ = upstream.set_nodelay(true);
-    upstream
-        .write_all(&hello)
-        .await
-        .map_err(|e| e.to_string())?;
+    upstream.write_all(first).await.map_err(|e| e.to_string())?;
     splice(
         &mut client,
         &mut upstream,
@@ -83,12 +97,23 @@ where
     Ok(())
 }
 
-/// Reads until the ClientHello is complete and returns its SNI; the bytes read stay in `buf`
-/// to be sent on.
+/// Reads until the ClientHello is complete (within `timeout`); returns the bytes read, to be
+/// sent on or replayed, and the SNI, lower-cased.
+pub(crate) async fn read_hello<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    timeout: Duration,
+) -> Result<(Vec<u8>, Option<String>), String> {
+    let mut buf = Vec::new();
+    match tokio::time::timeout(timeout, read_sni(stream, &mut buf)).await {
+        Ok(sni) => Ok((buf, sni?)),
+        Err(_) => Err("no ClientHello in time".into()),
+    }
+}
+
 async fn read_sni<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut Vec<u8>,
-) -> Result<String, String> {
+) -> Result<Option<String>, String> {
     let mut chunk = [0u8; 4096];
     loop {
         let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
@@ -102,15 +127,82 @@ async fn read_sni<S: AsyncRead + Unpin>(
         acceptor.read_tls(&mut input).map_err(|e| e.to_string())?;
         match acceptor.accept() {
             Ok(Some(accepted)) => {
-                return accepted
+                return Ok(accepted
                     .client_hello()
                     .server_name()
-                    .map(str::to_ascii_lowercase)
-                    .ok_or_else(|| "ClientHello without SNI".to_string())
+                    .map(str::to_ascii_lowercase))
             }
             Ok(None) if buf.len() < MAX_HELLO => continue,
             Ok(None) => return Err("ClientHello too large".into()),
             Err((e, _)) => return Err(format!("not a TLS ClientHello: {e}")),
         }
+    }
+}
+
+/// A stream that first gives back bytes already read from it (a peeked ClientHello).
+pub(crate) struct Rewind<S> {
+    prefix: Vec<u8>,
+    at: usize,
+    inner: S,
+}
+
+impl<S> Rewind<S> {
+    pub(crate) fn new(prefix: Vec<u8>, inner: S) -> Self {
+        Rewind {
+            prefix,
+            at: 0,
+            inner,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.at < self.prefix.len() {
+            let n = buf.remaining().min(self.prefix.len() - self.at);
+            let at = self.at;
+            buf.put_slice(&self.prefix[at..at + n]);
+            self.at += n;
+            if self.at == self.prefix.len() {
+                self.prefix = Vec::new();
+                self.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

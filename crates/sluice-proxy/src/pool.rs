@@ -31,6 +31,8 @@ impl std::fmt::Debug for EndpointPool {
 pub enum SendError {
     /// No connection could be made (nothing was sent).
     Connect(String),
+    /// TLS refused the backend's certificate (nothing was sent); why, in words.
+    Certificate(String),
     /// The connection failed after the request was (or may have been) sent.
     Reset(hyper::Error),
     /// A shared client's failure after connecting.
@@ -41,6 +43,7 @@ impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendError::Connect(e) => write!(f, "connect: {e}"),
+            SendError::Certificate(why) => f.write_str(why),
             SendError::Reset(e) => write!(f, "{e}"),
             SendError::Other(e) => f.write_str(e),
         }

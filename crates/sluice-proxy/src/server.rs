@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use sluice_compile::snapshot::ServerMode;
 use sluice_compile::Snapshot;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -353,48 +354,17 @@ fn serve(
         let builder = &serving.builder;
         let dataplane = shared.current.load_full();
         let kind = dataplane.ports.get(&bind_port).map(|p| &p.kind);
-        let timeout = serving.handshake_timeout;
         // A TCP connection has no requests to finish: draining waits for it as for any.
         // Every branch but plain HTTP is boxed: the task of each connection is as large as its
         // largest branch, and most connections are plain HTTP.
         let result = match kind {
-            Some(PortKind::Passthrough(routes)) => {
-                Box::pin(crate::l4::proxy(stream, &dataplane, routes, true, timeout)).await
+            Some(PortKind::Tcp(routes)) => {
+                Box::pin(crate::l4::tcp(stream, &dataplane, routes)).await
             }
-            Some(PortKind::Tcp {
-                routes, servers, ..
-            }) if servers.is_empty() => {
-                Box::pin(crate::l4::proxy(stream, &dataplane, routes, false, timeout)).await
-            }
-            Some(PortKind::Tcp { routes, .. }) => {
-                Box::pin(async {
-                    match tokio::time::timeout(timeout, handshake(stream, bind_port, &shared)).await
-                    {
-                        Ok(Ok((tls, _, _))) => {
-                            crate::l4::proxy(tls, &dataplane, routes, false, timeout).await
-                        }
-                        Ok(Err(reason)) => Err(reason),
-                        Err(_) => Err("TLS handshake timed out".into()),
-                    }
-                })
-                .await
-            }
-            Some(PortKind::Tls { .. }) => {
+            Some(PortKind::Tls { passthrough, .. }) => {
+                let peek = *passthrough;
                 drop(dataplane);
-                Box::pin(async {
-                    match tokio::time::timeout(timeout, handshake(stream, bind_port, &shared)).await
-                    {
-                        Ok(Ok((stream, sni, client_cert))) => {
-                            let downstream =
-                                Downstream::new(peer, bind_port, "https", sni, client_cert);
-                            http(stream, downstream, shared.clone(), builder, watcher).await;
-                            Ok(())
-                        }
-                        Ok(Err(reason)) => Err(format!("TLS handshake refused: {reason}")),
-                        Err(_) => Err("TLS handshake timed out".into()),
-                    }
-                })
-                .await
+                Box::pin(tls(stream, peer, bind_port, peek, &serving, watcher)).await
             }
             Some(PortKind::Plain(_)) | None => {
                 drop(dataplane);
@@ -433,15 +403,75 @@ async fn http<IO>(
     }
 }
 
-type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
+/// A connection to a TLS port. With a passthrough server on the port, the ClientHello is read
+/// first and its SNI decides: pass the bytes through, or replay them into a handshake here.
+async fn tls(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    bind_port: u32,
+    peek: bool,
+    serving: &Serving,
+    watcher: hyper_util::server::graceful::Watcher,
+) -> Result<(), String> {
+    let timeout = serving.handshake_timeout;
+    let shared = &serving.shared;
+    let mut hello = Vec::new();
+    if peek {
+        let (read, sni) = crate::l4::read_hello(&mut stream, timeout).await?;
+        let dataplane = shared.current.load_full();
+        let port = dataplane.ports.get(&bind_port).ok_or("listener removed")?;
+        if let Some((server, _)) = port.tls_server(sni.as_deref()) {
+            if let ServerMode::Passthrough { routes } = &server.mode {
+                return crate::l4::passthrough(stream, &read, sni.as_deref(), &dataplane, routes)
+                    .await;
+            }
+        }
+        hello = read;
+    }
+    let io = crate::l4::Rewind::new(hello, stream);
+    let (stream, sni, client_cert, dataplane, index) =
+        match tokio::time::timeout(timeout, handshake(io, bind_port, shared)).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(reason)) => return Err(format!("TLS handshake refused: {reason}")),
+            Err(_) => return Err("TLS handshake timed out".into()),
+        };
+    if let Some(PortKind::Tls { servers, .. }) = dataplane.ports.get(&bind_port).map(|p| &p.kind) {
+        if let ServerMode::Tcp { routes, .. } = &servers[index].mode {
+            return crate::l4::tcp(stream, &dataplane, routes).await;
+        }
+    }
+    drop(dataplane);
+    let downstream = Downstream::new(peer, bind_port, "https", sni, client_cert);
+    http(
+        stream,
+        downstream,
+        shared.clone(),
+        &serving.builder,
+        watcher,
+    )
+    .await;
+    Ok(())
+}
+
+type TlsStream = tokio_rustls::server::TlsStream<crate::l4::Rewind<TcpStream>>;
+
+/// What a completed handshake gives: the stream, the SNI, the verified client certificate, the
+/// dataplane the server was chosen from and the server's position on the port.
+type Handshaken = (
+    TlsStream,
+    Option<String>,
+    Option<ClientCert>,
+    Arc<Dataplane>,
+    usize,
+);
 
 /// Reads the ClientHello, picks the server by SNI from the current dataplane, completes the
 /// handshake and checks the client certificate against the server's rules.
 async fn handshake(
-    stream: TcpStream,
+    stream: crate::l4::Rewind<TcpStream>,
     bind_port: u32,
     shared: &Shared,
-) -> Result<(TlsStream, Option<String>, Option<ClientCert>), String> {
+) -> Result<Handshaken, String> {
     let start = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream)
         .await
         .map_err(|e| e.to_string())?;
@@ -451,21 +481,33 @@ async fn handshake(
         .map(str::to_ascii_lowercase);
     let dataplane = shared.current.load_full();
     let port = dataplane.ports.get(&bind_port).ok_or("listener removed")?;
-    let (server, runtime) = port
-        .tls_server(sni.as_deref())
-        .ok_or_else(|| format!("no TLS server for SNI {sni:?}"))?;
-    let stream = start
-        .into_stream(runtime.config.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    let client_cert = match stream
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-    {
-        Some(der) => Some(crate::tls::check_client_cert(&server.settings, der)?),
-        None => None,
+    let PortKind::Tls {
+        servers, runtimes, ..
+    } = &port.kind
+    else {
+        return Err("the port no longer serves TLS".into());
     };
-    Ok((stream, sni, client_cert))
+    let index =
+        sluice_compile::tls::select_index(servers, sni.as_deref()).ok_or_else(|| match &sni {
+            Some(sni) => format!("no TLS server for SNI {sni}"),
+            None => "no TLS server for a ClientHello without SNI".to_string(),
+        })?;
+    let (server, runtime) = (&servers[index], &runtimes[index]);
+    let config = runtime
+        .config
+        .clone()
+        .ok_or("the server passes TLS through")?;
+    let stream = start.into_stream(config).await.map_err(|e| e.to_string())?;
+    let client_cert = match (
+        stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first()),
+        server.settings(),
+    ) {
+        (Some(der), Some(settings)) => Some(crate::tls::check_client_cert(settings, der)?),
+        _ => None,
+    };
+    Ok((stream, sni, client_cert, dataplane, index))
 }

@@ -91,7 +91,8 @@ pub fn server_config(settings: &TlsSettings, server: &str) -> Result<Arc<ServerC
                     .add(c)
                     .map_err(|e| err(format!("CA certificate: {e}")))?;
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
             let verifier = if auth == ClientAuth::Optional {
                 verifier.allow_unauthenticated()
             } else {
@@ -100,11 +101,38 @@ pub fn server_config(settings: &TlsSettings, server: &str) -> Result<Arc<ServerC
             builder.with_client_cert_verifier(verifier.build().map_err(|e| err(e.to_string()))?)
         }
     };
-    let mut config = builder
-        .with_single_cert(chain, key)
-        .map_err(|e| err(format!("certificate and key: {e}")))?;
+    // Not `with_single_cert`: its key check reads the certificate with webpki, which refuses
+    // X.509 v1 certificates that Envoy serves. The pair is checked with x509-parser instead.
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| err(format!("private key: {e}")))?;
+    match sluice_compile::pem_check::key_matches(&chain[0], signing.as_ref()) {
+        Some(true) => {}
+        Some(false) => {
+            return Err(err(
+                "the certificate and the private key do not belong together".into(),
+            ))
+        }
+        None => return Err(err("the certificate does not parse as X.509".into())),
+    }
+    let certified = Arc::new(rustls::sign::CertifiedKey::new(chain, signing));
+    let mut config = builder.with_cert_resolver(Arc::new(OneCertificate(certified)));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The server's one certificate, whatever the ClientHello asks.
+#[derive(Debug)]
+struct OneCertificate(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for OneCertificate {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
 }
 
 /// What the gateway learned from a verified client certificate.

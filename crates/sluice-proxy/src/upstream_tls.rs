@@ -225,3 +225,79 @@ impl ServerCertVerifier for BackendVerifier {
         self.webpki.supported_verify_schemes()
     }
 }
+
+/// Why a TLS connection to a backend failed, in words, when the cause is the backend's
+/// certificate (found along the error's sources); `None` for other failures.
+pub fn certificate_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let tls = e.downcast_ref::<rustls::Error>().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls::Error::InvalidCertificate(c)) = tls {
+            use rustls::CertificateError as C;
+            return Some(match c {
+                C::UnknownIssuer => "the backend's certificate is not signed by a trusted CA (caCertificates or credentialName of the DestinationRule)".into(),
+                C::NotValidForName | C::NotValidForNameContext { .. } => "the backend's certificate is not valid for the name checked (the DestinationRule's sni or subjectAltNames, else the service host)".into(),
+                C::Expired | C::ExpiredContext { .. } => "the backend's certificate has expired".into(),
+                C::NotValidYet | C::NotValidYetContext { .. } => "the backend's certificate is not valid yet".into(),
+                C::Revoked => "the backend's certificate is revoked".into(),
+                C::BadEncoding => "the backend's certificate does not parse".into(),
+                other => format!("the backend's certificate was refused: {other}"),
+            });
+        }
+        if let Some(other) = tls {
+            return Some(format!("TLS with the backend failed: {other}"));
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// Certificate failures are configuration problems worth a warning, but a busy route must not
+/// write one per request: at most one a second.
+pub fn warn_certificate_failure(cluster: &str, reason: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if LAST.swap(now, Ordering::Relaxed) != now {
+        tracing::warn!(cluster, "upstream TLS failed: {reason}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::certificate_failure;
+
+    /// An error that wraps another, as hyper-util's client error wraps the connector's.
+    #[derive(Debug)]
+    struct Wrapped(std::io::Error);
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn certificate_failures_say_why() {
+        let cert = |c| Wrapped(std::io::Error::other(rustls::Error::InvalidCertificate(c)));
+        let why = |e: Wrapped| certificate_failure(&e).unwrap();
+        assert!(why(cert(rustls::CertificateError::UnknownIssuer))
+            .contains("not signed by a trusted CA"));
+        assert!(
+            why(cert(rustls::CertificateError::NotValidForName)).contains("not valid for the name")
+        );
+        assert!(why(cert(rustls::CertificateError::Expired)).contains("expired"));
+        let refused = Wrapped(std::io::Error::other("connection refused"));
+        assert_eq!(certificate_failure(&refused), None);
+    }
+}

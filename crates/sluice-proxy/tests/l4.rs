@@ -164,7 +164,8 @@ spec:
         &snap,
         &sluice_compile::explain::Request {
             port: 443,
-            host: "one.secure.example",
+            host: Some("one.secure.example"),
+            sni: None,
             path: "/",
             method: "GET",
             headers: &[],

@@ -643,7 +643,8 @@ spec:
         &snap,
         &sluice_compile::explain::Request {
             port: 80,
-            host: "a",
+            host: Some("a"),
+            sni: None,
             path: "/shop/cart",
             method: "GET",
             headers: &[],

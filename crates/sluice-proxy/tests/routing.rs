@@ -196,7 +196,8 @@ async fn run_cases(labels: &[(&str, &str)], cases: &[Case]) {
             &snap,
             &Request {
                 port: 80,
-                host: c.host,
+                host: Some(c.host),
+                sni: None,
                 path: c.path,
                 method: c.method,
                 headers: &headers,
@@ -322,7 +323,8 @@ spec:
         &snap,
         &Request {
             port: 80,
-            host: "h",
+            host: Some("h"),
+            sni: None,
             path: "/",
             method: "GET",
             headers: &[],

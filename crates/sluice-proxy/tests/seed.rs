@@ -56,7 +56,8 @@ async fn seed_routes_split_and_404() {
             &snap,
             &Request {
                 port: 80,
-                host: "x",
+                host: Some("x"),
+                sni: None,
                 path,
                 method: "GET",
                 headers: &[],

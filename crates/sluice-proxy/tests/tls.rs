@@ -11,15 +11,8 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 
 fn secret(name: &str, leaf: &Leaf, ca: Option<&Ca>) -> String {
-    let mut s = format!(
-        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: istio-system}}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n{}  tls.key: |\n{}",
-        indent(&leaf.cert_pem),
-        indent(&leaf.key_pem)
-    );
-    if let Some(ca) = ca {
-        s += &format!("  ca.crt: |\n{}", indent(&ca.pem()));
-    }
-    s + "---\n"
+    let ca = ca.map(Ca::pem);
+    tls_secret(name, &leaf.cert_pem, &leaf.key_pem, ca.as_deref())
 }
 
 struct World {
@@ -86,31 +79,14 @@ spec:
     }
 }
 
-type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+type Tls = ClientTls;
 
 async fn connect(w: &World, sni: &str, config: Arc<rustls::ClientConfig>) -> std::io::Result<Tls> {
-    let tcp = TcpStream::connect(w.gw.local_addr(443).unwrap()).await?;
-    tokio_rustls::TlsConnector::from(config)
-        .connect(ServerName::try_from(sni.to_string()).unwrap(), tcp)
-        .await
+    tls_connect(w.gw.local_addr(443).unwrap(), sni, config).await
 }
 
-/// One HTTP/1.1 GET over the TLS stream; `Err` when the server refuses the connection.
 async fn get(tls: Tls, host: &str) -> Result<Reply, hyper::Error> {
-    let (mut send, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await?;
-    tokio::spawn(conn);
-    let req = hyper::Request::get("/")
-        .header("host", host)
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let resp = send.send_request(req).await?;
-    let (parts, body) = resp.into_parts();
-    Ok(Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await?.to_bytes(),
-    })
+    tls_get(tls, host).await
 }
 
 fn served_cert(tls: &Tls) -> CertificateDer<'static> {

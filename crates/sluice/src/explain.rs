@@ -6,12 +6,16 @@ pub fn text(e: &Explanation) -> String {
     let line = |out: &mut String, k: &str, v: &str| out.push_str(&format!("{k:<14}{v}\n"));
     let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     line(&mut out, "listener", &or_dash(&e.listener));
+    if let Some(server) = &e.server {
+        line(&mut out, "tls server", server);
+    }
     line(&mut out, "route config", &or_dash(&e.route_config));
     line(&mut out, "virtual host", &or_dash(&e.virtual_host));
     let route = e.route.as_ref().map(|r| {
         format!(
-            "{} http[{}]{}",
+            "{} {}[{}]{}",
             r.virtual_service,
+            r.list,
             r.index,
             r.name
                 .as_ref()

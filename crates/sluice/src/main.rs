@@ -82,14 +82,18 @@ enum Command {
         /// Configuration files or directories.
         #[arg(long = "config", short = 'c', required = true)]
         config: Vec<PathBuf>,
-        /// http, https, tcp or tls (with https and tls, --host is also the SNI).
+        /// http, https, tcp or tls. TCP and TLS connections need no --host.
         #[arg(long, default_value = "http")]
         protocol: String,
         /// The Gateway (service) port the request arrives on.
         #[arg(long, default_value_t = 80)]
         port: u32,
+        /// Host header (required for http and https).
+        #[arg(long, required_if_eq_any([("protocol", "http"), ("protocol", "https")]))]
+        host: Option<String>,
+        /// SNI of the ClientHello (https and tls); default: the Host without its port.
         #[arg(long)]
-        host: String,
+        sni: Option<String>,
         #[arg(long, default_value = "/")]
         path: String,
         #[arg(long, default_value = "GET")]
@@ -113,9 +117,14 @@ struct IdentityArgs {
     /// Namespace the gateway runs in.
     #[arg(long, default_value = "istio-system")]
     namespace: String,
-    /// Gateway port to bound port, e.g. `80=8080,443=8443`.
+    /// Gateway port to bound port, e.g. `80=8080,443=8443`. Without it, a port of the instance's
+    /// own Service (in --namespace, selecting --gateway-labels) binds its targetPort, as in Istio.
     #[arg(long, default_value = "", value_parser = parse_port_map)]
     port_map: std::collections::BTreeMap<u32, u32>,
+    /// This instance's address: a ServiceEntry in --namespace with an endpoint here is its own
+    /// Service (its ports are translated like a Kubernetes Service's).
+    #[arg(long)]
+    instance_ip: Option<String>,
     #[arg(long, default_value = "cluster.local")]
     domain_suffix: String,
     /// The mesh's workload certificates (cert-chain.pem, key.pem, root-cert.pem), for
@@ -217,6 +226,7 @@ impl IdentityArgs {
             namespace: self.namespace.clone(),
             domain_suffix: self.domain_suffix.clone(),
             port_map: self.port_map.clone(),
+            instance_ip: self.instance_ip.clone(),
             mesh_certs: self
                 .mesh_cert_dir
                 .clone()
@@ -314,6 +324,7 @@ fn main() -> ExitCode {
             protocol,
             port,
             host,
+            sni,
             path,
             method,
             headers,
@@ -358,7 +369,10 @@ fn main() -> ExitCode {
                 &snapshot,
                 &sluice_compile::explain::Request {
                     port,
-                    host: &host,
+                    host: host
+                        .as_deref()
+                        .filter(|_| matches!(protocol.as_str(), "http" | "https")),
+                    sni: sni.as_deref(),
                     path: &path,
                     method: &method,
                     headers: &parsed,
@@ -434,6 +448,17 @@ fn validate(paths: &[PathBuf], output: Output, opts: AnalyzeOptions, verbose: bo
         }
     };
     let (_, mut diags) = sluice_compile::check(&loaded, &opts);
+    if loaded.objects.is_empty() && !diags.iter().any(|d| d.is_error()) {
+        let where_: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        diags.push(
+            sluice_config::Diagnostic::new(
+                sluice_config::Severity::Error,
+                sluice_config::diag::codes::NO_OBJECTS,
+                format!("no objects found in {}: nothing was checked", where_.join(", ")),
+            )
+            .help("point validate at .yaml, .yml or .json files (or directories holding them) with Istio or Kubernetes objects"),
+        );
+    }
     if !verbose && output == Output::Text {
         diags.retain(|d| d.severity != sluice_config::Severity::Info);
     }

@@ -129,10 +129,10 @@ fn describe(snapshot: &Snapshot) {
             .iter()
             .filter(|(name, _)| match &l.protocol {
                 ListenerProtocol::Http { route_table } => *name == route_table,
-                ListenerProtocol::Https { servers } => {
-                    servers.iter().any(|s| &s.route_table == *name)
-                }
-                ListenerProtocol::Tcp { .. } | ListenerProtocol::TlsPassthrough { .. } => false,
+                ListenerProtocol::Tls { servers } => servers
+                    .iter()
+                    .any(|s| s.route_table() == Some(name.as_str())),
+                ListenerProtocol::Tcp { .. } => false,
             })
             .map(|(_, t)| t.virtual_hosts.len())
             .sum();
@@ -142,11 +142,6 @@ fn describe(snapshot: &Snapshot) {
             bind_port = port,
             virtual_hosts = hosts,
             "compiled"
-        );
-    }
-    if snapshot.listeners.is_empty() {
-        tracing::warn!(
-            "no Gateway selects this instance: nothing to listen on (check --gateway-labels)"
         );
     }
 }
@@ -166,15 +161,12 @@ fn certificate_dirs(snapshot: &Snapshot) -> Vec<PathBuf> {
     use sluice_compile::tls::Pem;
     let mut pems: Vec<&Pem> = Vec::new();
     for l in snapshot.listeners.values() {
-        let servers = match &l.protocol {
-            ListenerProtocol::Https { servers } | ListenerProtocol::Tcp { tls: servers, .. } => {
-                servers
-            }
-            _ => continue,
+        let ListenerProtocol::Tls { servers } = &l.protocol else {
+            continue;
         };
-        for s in servers {
-            pems.extend([&s.settings.cert_chain, &s.settings.private_key]);
-            pems.extend(s.settings.ca.as_ref());
+        for settings in servers.iter().filter_map(|s| s.settings()) {
+            pems.extend([&settings.cert_chain, &settings.private_key]);
+            pems.extend(settings.ca.as_ref());
         }
     }
     for c in snapshot.clusters.values() {

@@ -92,3 +92,17 @@ fn codes_table_lists_every_code() {
         assert!(out.contains(c), "{c} missing");
     }
 }
+
+#[test]
+fn a_path_without_objects_is_an_error() {
+    let dir = std::env::temp_dir().join(format!("sluice-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not yaml").unwrap();
+    let (code, out) = sluice(&["validate", dir.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("SLU0033") && out.contains("no objects found"),
+        "{out}"
+    );
+}

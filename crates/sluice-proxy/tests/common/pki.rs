@@ -156,3 +156,53 @@ pub fn client_config(
     }
     Arc::new(config)
 }
+
+/// A `kubernetes.io/tls` Secret in istio-system (the gateway's namespace) with `tls.crt`,
+/// `tls.key` and, for mutual TLS, `ca.crt`.
+pub fn tls_secret(name: &str, cert_pem: &str, key_pem: &str, ca_pem: Option<&str>) -> String {
+    let mut s = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: istio-system}}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n{}  tls.key: |\n{}",
+        indent(cert_pem),
+        indent(key_pem)
+    );
+    if let Some(ca) = ca_pem {
+        s += &format!("  ca.crt: |\n{}", indent(ca));
+    }
+    s + "---\n"
+}
+
+pub type ClientTls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// A TLS connection to `addr` with this SNI; `Err` when the handshake fails.
+pub async fn tls_connect(
+    addr: std::net::SocketAddr,
+    sni: &str,
+    config: Arc<rustls::ClientConfig>,
+) -> std::io::Result<ClientTls> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(
+            rustls::pki_types::ServerName::try_from(sni.to_string()).unwrap(),
+            tcp,
+        )
+        .await
+}
+
+/// One HTTP/1.1 GET of `/` over the TLS stream; `Err` when the server refuses the connection.
+pub async fn tls_get(tls: ClientTls, host: &str) -> Result<super::Reply, hyper::Error> {
+    use http_body_util::BodyExt;
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await?;
+    tokio::spawn(conn);
+    let req = hyper::Request::get("/")
+        .header("host", host)
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let resp = send.send_request(req).await?;
+    let (parts, body) = resp.into_parts();
+    Ok(super::Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await?.to_bytes(),
+    })
+}

@@ -320,6 +320,9 @@ async fn accept_loop(
         connections.spawn(conn);
     }
     drop(listener);
+    // hyper's graceful shutdown closes a connection that has not sent its request yet; one
+    // accepted a moment ago gets that moment to send it.
+    tokio::time::sleep(LAST_ACCEPTED_GRACE.min(serving.drain_timeout)).await;
     if tokio::time::timeout(serving.drain_timeout, graceful.shutdown())
         .await
         .is_err()
@@ -331,6 +334,9 @@ async fn accept_loop(
     }
     connections.shutdown().await;
 }
+
+/// How long the last connections accepted before a drain have to send their first request.
+const LAST_ACCEPTED_GRACE: Duration = Duration::from_millis(500);
 
 /// A connection the kernel has already queued for `listener`, without waiting for one.
 async fn queued(listener: &TcpListener) -> Option<std::io::Result<(TcpStream, SocketAddr)>> {

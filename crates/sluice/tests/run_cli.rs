@@ -460,7 +460,8 @@ async fn rotated_certificate_files_are_picked_up() {
         }
         assert!(
             Instant::now() < deadline,
-            "the rotated certificate was not picked up"
+            "the rotated certificate was not picked up; log:\n{}",
+            sluice.log.lock().unwrap().join("\n")
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -383,6 +383,50 @@ async fn duplicate_or_invalid_hosts_get_400() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_host_cannot_slip_past_the_tls_server_check() {
+    use common::pki::*;
+    let ca = Ca::new("test root");
+    let shop = ca.leaf(&["shop.example"]);
+    let pod = backends(vec![Identity::new("app", "v1", "pod")])
+        .await
+        .remove(0);
+    let yaml = service_entry("app", &[(&pod, 1)])
+        + &tls_secret("shop-cert", &shop.cert_pem, &shop.key_pem, None)
+        + r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+    - port: {number: 443, name: https, protocol: HTTPS}
+      hosts: [shop.example]
+      tls: {mode: SIMPLE, credentialName: shop-cert}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: app, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{route: [{destination: {host: app}}]}]
+"#;
+    let gw = gateway(snapshot(&yaml, &[]), opts());
+    let config = client_config(&ca, None, false, false);
+    let mut tls = tls_connect(gw.local_addr(443).unwrap(), "shop.example", config)
+        .await
+        .unwrap();
+    tls.write_all(b"GET / HTTP/1.1\r\nhost: shop.example\r\nhost: admin.internal\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(status(&answer), 400, "{answer}");
+    assert_eq!(pod.hits(), 0);
+}
+
 // 4. Request bodies that stop.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ use crate::headers::{self, View};
 use crate::lb::{pick_destination, Balancer};
 use crate::pool::{Lease, SendError};
 use crate::tls::ClientCert;
-use crate::upstream::{full, Prepared, ProxyBody, RequestBody, Tracked, Upstreams};
+use crate::upstream::{full, Prepared, ProxyBody, ReadError, RequestBody, Tracked, Upstreams};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST, LOCATION};
@@ -20,6 +20,7 @@ use sluice_compile::snapshot::{Forward, Route, RouteMatch};
 use sluice_compile::{select_route, RequestView, RouteDecision};
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -36,6 +37,20 @@ pub(crate) struct Shared {
     pub mirror_host_suffix: bool,
     /// Write one access-log line per request (target `sluice::access`).
     pub access_log: bool,
+    pub limits: Limits,
+    /// Over the memory watermark: new requests get 503.
+    pub overloaded: AtomicBool,
+}
+
+/// What a request must stay within.
+pub(crate) struct Limits {
+    /// From accept to the first request's headers (enforced around hyper, see `overload`).
+    pub headers_timeout: Duration,
+    /// Longest pause in a request body before 408.
+    pub body_timeout: Duration,
+    /// HTTP/1.1 request line and headers; hyper's buffer limit is only approximate.
+    pub header_bytes: usize,
+    pub path_normalization: headers::PathNormalization,
 }
 
 /// The downstream connection a request came on.
@@ -131,6 +146,14 @@ enum Flag {
     DPE,
     /// A request for a host the connection's TLS server does not serve (421).
     MisdirectedRequest,
+    /// Upstream protocol error (a 101 nobody asked for).
+    UPE,
+    /// Shed by overload protection.
+    OM,
+    /// The request body stopped arriving (408).
+    SI,
+    /// Downstream connection terminated: the client went away, or the drain cut the request.
+    DC,
 }
 
 pub(crate) async fn handle(
@@ -142,38 +165,143 @@ pub(crate) async fn handle(
     if !shared.access_log {
         return Ok(route(&shared, &dataplane, &conn, req).await);
     }
-    let started = std::time::Instant::now();
-    let line = format!(
-        "\"{} {} {:?}\" authority=\"{}\" request_id=\"{}\"",
-        req.method(),
-        req.uri().path_and_query().map_or("/", |p| p.as_str()),
-        req.version(),
-        req.uri()
-            .authority()
-            .map(|a| a.as_str())
-            .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()))
-            .unwrap_or("-"),
-        req.headers()
-            .get(&headers::X_REQUEST_ID)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("-"),
-    );
+    // Logged when the response body ends, or when the request is dropped (client gone, drain).
+    let entry = AccessLog::start(&req, conn.peer);
     let resp = route(&shared, &dataplane, &conn, req).await;
-    let flag = resp
-        .extensions()
-        .get::<Flag>()
-        .map_or("-".to_string(), |f| format!("{f:?}"));
-    let upstream = resp.extensions().get::<Upstream>();
-    tracing::info!(
-        target: "sluice::access",
-        "{line} status={} flags={flag} duration_ms={} upstream_cluster={} upstream_host={} downstream={}",
-        resp.status().as_u16(),
-        started.elapsed().as_millis(),
-        upstream.map_or("-", |u| u.cluster.as_str()),
-        upstream.map_or("-".to_string(), |u| u.host.to_string()),
-        conn.peer,
-    );
-    Ok(resp)
+    Ok(entry.respond(resp))
+}
+
+/// One access-log line, written once whatever way the request ends.
+struct AccessLog {
+    line: String,
+    started: std::time::Instant,
+    peer: SocketAddr,
+    /// 0 until a response exists, as Envoy logs a request that got none.
+    status: u16,
+    flag: Option<Flag>,
+    upstream: Option<Upstream>,
+    written: bool,
+}
+
+impl AccessLog {
+    fn start(req: &Request<Incoming>, peer: SocketAddr) -> AccessLog {
+        let line = format!(
+            "\"{} {} {:?}\" authority=\"{}\" request_id=\"{}\"",
+            req.method(),
+            req.uri().path_and_query().map_or("/", |p| p.as_str()),
+            req.version(),
+            req.uri()
+                .authority()
+                .map(|a| a.as_str())
+                .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()))
+                .unwrap_or("-"),
+            req.headers()
+                .get(&headers::X_REQUEST_ID)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("-"),
+        );
+        AccessLog {
+            line,
+            started: std::time::Instant::now(),
+            peer,
+            status: 0,
+            flag: None,
+            upstream: None,
+            written: false,
+        }
+    }
+
+    /// The response, its body watched so the line is written when it ends.
+    fn respond(mut self, resp: Response<ProxyBody>) -> Response<ProxyBody> {
+        self.status = resp.status().as_u16();
+        self.flag = resp.extensions().get::<Flag>().copied();
+        self.upstream = resp.extensions().get::<Upstream>().cloned();
+        let (parts, body) = resp.into_parts();
+        let body = Logged {
+            inner: body,
+            log: Some(self),
+        };
+        Response::from_parts(parts, http_body_util::BodyExt::boxed(body))
+    }
+
+    fn write(&mut self, flag: Option<Flag>) {
+        if std::mem::replace(&mut self.written, true) {
+            return;
+        }
+        let flag = flag
+            .or(self.flag)
+            .map_or("-".to_string(), |f| format!("{f:?}"));
+        let upstream = self.upstream.as_ref();
+        tracing::info!(
+            target: "sluice::access",
+            "{} status={} flags={flag} duration_ms={} upstream_cluster={} upstream_host={} downstream={}",
+            self.line,
+            self.status,
+            self.started.elapsed().as_millis(),
+            upstream.map_or("-", |u| u.cluster.as_str()),
+            upstream.map_or("-".to_string(), |u| u.host.to_string()),
+            self.peer,
+        );
+    }
+}
+
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        // No response, or a body that never ended: the client went away or the drain cut it.
+        self.write(Some(Flag::DC));
+    }
+}
+
+/// A response body that writes the access log when it ends.
+struct Logged {
+    inner: ProxyBody,
+    log: Option<AccessLog>,
+}
+
+impl hyper::body::Body for Logged {
+    type Data = Bytes;
+    type Error = crate::upstream::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        let ended = match &polled {
+            std::task::Poll::Ready(None) => Some(None),
+            std::task::Poll::Ready(Some(Err(e))) => {
+                Some(Some(if e.is::<crate::upstream::BodyTimeout>() {
+                    Flag::UT
+                } else {
+                    Flag::UC
+                }))
+            }
+            _ => None,
+        };
+        if let (Some(flag), Some(log)) = (ended, self.log.as_mut()) {
+            log.write(flag);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        // hyper need not poll a body that is known to be empty.
+        if hyper::body::Body::is_end_stream(&self.inner) {
+            if let Some(log) = self.log.as_mut() {
+                log.write(None);
+            }
+        }
+    }
 }
 
 /// Where a forwarded request went, for the access log.
@@ -187,9 +315,23 @@ async fn route(
     shared: &Shared,
     dp: &Dataplane,
     conn: &Downstream,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let grpc = is_grpc(req.headers());
+    if shared.overloaded.load(Ordering::Relaxed) {
+        let mut resp = local(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Flag::OM,
+            "overloaded",
+            grpc,
+        );
+        resp.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return resp;
+    }
+    if let Some(refused) = check(&shared.limits, &mut req, grpc) {
+        return refused;
+    }
     let Some(port) = dp.ports.get(&conn.bind_port) else {
         return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc);
     };
@@ -273,6 +415,80 @@ async fn route(
             ctx.forward(forward, matched, req).await
         }
     }
+}
+
+/// Refuses what a gateway must not route, as Envoy and RFC 9110/9112 do (the refusal is
+/// returned), and normalises the path in place so that the route decides on the path the
+/// backend gets.
+fn check(limits: &Limits, req: &mut Request<Incoming>, grpc: bool) -> Option<Response<ProxyBody>> {
+    if req.method() == Method::CONNECT {
+        // Envoy answers 404 unless a route allows CONNECT, and no Istio HTTP route can.
+        return Some(local(StatusCode::NOT_FOUND, Flag::NR, "", grpc));
+    }
+    if req.version() <= Version::HTTP_11 && header_bytes(req) > limits.header_bytes {
+        return Some(plain(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request headers too large",
+        ));
+    }
+    let mut hosts = req.headers().get_all(HOST).iter();
+    let host = hosts.next();
+    // RFC 9112 §3.2: more than one Host is a 400, not a choice of the first.
+    let host_ok = hosts.next().is_none()
+        && host.is_none_or(|h| h.to_str().is_ok_and(headers::valid_authority))
+        && req
+            .uri()
+            .authority()
+            .is_none_or(|a| headers::valid_authority(a.as_str()));
+    if !host_ok {
+        return Some(plain(StatusCode::BAD_REQUEST, "invalid host"));
+    }
+    let Some(pq) = req.uri().path_and_query().filter(|_| {
+        // `GET admin HTTP/1.1` parses as authority-form, which only CONNECT may use.
+        req.uri().scheme().is_some() || req.uri().authority().is_none()
+    }) else {
+        return Some(plain(StatusCode::BAD_REQUEST, "invalid request target"));
+    };
+    let path = pq.path();
+    if !path.starts_with('/') {
+        // `OPTIONS *`: no route serves the asterisk form (Envoy answers 404 too).
+        return Some(if path == "*" {
+            local(StatusCode::NOT_FOUND, Flag::NR, "", grpc)
+        } else {
+            plain(StatusCode::BAD_REQUEST, "invalid request target")
+        });
+    }
+    let normalized = match headers::normalize_path(path, limits.path_normalization) {
+        Ok(std::borrow::Cow::Borrowed(_)) => return None,
+        Ok(std::borrow::Cow::Owned(p)) => p,
+        Err(headers::BadEscape) => {
+            return Some(plain(StatusCode::BAD_REQUEST, "invalid percent-encoding"))
+        }
+    };
+    let pq = match pq.query() {
+        Some(q) => format!("{normalized}?{q}"),
+        None => normalized,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = PathAndQuery::try_from(pq).ok();
+    match Uri::from_parts(parts) {
+        Ok(uri) => {
+            *req.uri_mut() = uri;
+            None
+        }
+        Err(_) => Some(plain(StatusCode::BAD_REQUEST, "invalid request target")),
+    }
+}
+
+/// An HTTP/1.1 request's head as it was on the wire: request line and header lines.
+fn header_bytes<B>(req: &Request<B>) -> usize {
+    let line = req.method().as_str().len()
+        + req.uri().path_and_query().map_or(1, |p| p.as_str().len())
+        + " HTTP/1.1\r\n".len()
+        + 1;
+    req.headers()
+        .iter()
+        .fold(line + 2, |n, (k, v)| n + k.as_str().len() + v.len() + 4)
 }
 
 struct Context<'a> {
@@ -369,9 +585,21 @@ impl Context<'_> {
         }
         policy.headers.request.apply(&mut out.headers);
 
-        let body = match Prepared::read(body, self.shared.replay_buffer).await {
+        let limits = &self.shared.limits;
+        let body = match Prepared::read(body, self.shared.replay_buffer, limits.body_timeout).await
+        {
             Ok(b) => b,
-            Err(_) => return local(StatusCode::BAD_REQUEST, Flag::DPE, "", self.grpc),
+            Err(ReadError::Idle) => {
+                return local(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Flag::SI,
+                    "stream timeout",
+                    self.grpc,
+                )
+            }
+            Err(ReadError::Protocol) => {
+                return local(StatusCode::BAD_REQUEST, Flag::DPE, "", self.grpc)
+            }
         };
         if let Some(bytes) = body.replayable() {
             for m in &policy.mirrors {
@@ -474,11 +702,19 @@ impl Context<'_> {
                         continue;
                     }
                     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-                        if let Some(downstream) = downstream_upgrade {
-                            tunnel(downstream, hyper::upgrade::on(&mut resp));
-                            let (parts, _) = resp.into_parts();
-                            return Response::from_parts(parts, full(""));
-                        }
+                        let Some(downstream) = downstream_upgrade else {
+                            // Passed on, the client would read the backend's new protocol as
+                            // HTTP (Envoy answers 502 too).
+                            return local(
+                                StatusCode::BAD_GATEWAY,
+                                Flag::UPE,
+                                "upstream protocol error",
+                                self.grpc,
+                            );
+                        };
+                        tunnel(downstream, hyper::upgrade::on(&mut resp));
+                        let (parts, _) = resp.into_parts();
+                        return Response::from_parts(parts, full(""));
                     }
                     let (mut parts, body) = resp.into_parts();
                     if self.shared.access_log {

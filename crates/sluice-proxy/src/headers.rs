@@ -1,9 +1,11 @@
 //! Header rules of a gateway (as Envoy applies them at an Istio ingress): hop-by-hop headers
 //! stripped both ways, the client appended to `x-forwarded-for`, `x-forwarded-proto` set,
-//! `x-request-id` generated when absent, Host kept.
+//! `x-request-id` generated when absent, Host kept; the request path normalised before routing
+//! and the Host checked, so what a route decides on is what the backend gets.
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use rand::Rng;
 use sluice_compile::HeaderLookup;
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -132,6 +134,140 @@ pub fn request_id() -> HeaderValue {
         o += 2;
     }
     HeaderValue::from_bytes(&out).expect("hex digits and dashes are a valid header value")
+}
+
+/// How far paths are normalised before routing, as Istio's `meshConfig.pathNormalization`.
+/// Istio's `NONE` is not offered: routes always see at least `BASE`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PathNormalization {
+    /// RFC 3986: percent-encoded unreserved characters decoded (so `%2e%2e` is `..`),
+    /// dot-segments removed, `\` taken for `/`; `//`, `%2F` and `%5C` kept.
+    #[default]
+    Base,
+    /// `Base`, then repeated slashes merged.
+    MergeSlashes,
+    /// `%2F` and `%5C` decoded too (into `/`), then `MergeSlashes`.
+    DecodeAndMergeSlashes,
+}
+
+/// A `%` not followed by two hex digits: refused (400) rather than guessed at, since a backend
+/// might read it differently (nginx answers 400 too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadEscape;
+
+/// The path (no query) as routes see it and the backend gets it. Borrowed when nothing changes,
+/// which is nearly every path. Idempotent, and the result has no `.` or `..` segment, encoded
+/// or not.
+pub fn normalize_path(path: &str, mode: PathNormalization) -> Result<Cow<'_, str>, BadEscape> {
+    let decoded = if path.contains('%') {
+        decode_unreserved(path, mode == PathNormalization::DecodeAndMergeSlashes)?
+    } else {
+        Cow::Borrowed(path)
+    };
+    let based = match decoded {
+        Cow::Borrowed(p) => sluice_compile::select::normalize_path(p),
+        Cow::Owned(p) => Cow::Owned(sluice_compile::select::normalize_path(&p).into_owned()),
+    };
+    if mode == PathNormalization::Base || !based.contains("//") {
+        return Ok(based);
+    }
+    let mut merged = String::with_capacity(based.len());
+    for c in based.chars() {
+        if !(c == '/' && merged.ends_with('/')) {
+            merged.push(c);
+        }
+    }
+    Ok(Cow::Owned(merged))
+}
+
+/// Decodes `%XX` escapes of RFC 3986's unreserved characters (and, with `slashes`, of `/` and
+/// `\`); other escapes are kept as sent.
+fn decode_unreserved(path: &str, slashes: bool) -> Result<Cow<'_, str>, BadEscape> {
+    let b = path.as_bytes();
+    let mut out: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            if let Some(o) = out.as_mut() {
+                o.push(b[i]);
+            }
+            i += 1;
+            continue;
+        }
+        let hex = |c: u8| (c as char).to_digit(16);
+        let (Some(hi), Some(lo)) = (
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) else {
+            return Err(BadEscape);
+        };
+        let c = (hi * 16 + lo) as u8;
+        let decode = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~')
+            || (slashes && matches!(c, b'/' | b'\\'));
+        let o = out.get_or_insert_with(|| b[..i].to_vec());
+        if decode {
+            o.push(c);
+        } else {
+            o.extend_from_slice(&b[i..i + 3]);
+        }
+        i += 3;
+    }
+    Ok(match out {
+        // Only ASCII was decoded into ASCII positions: still UTF-8.
+        Some(o) => Cow::Owned(String::from_utf8(o).expect("ASCII replaced by ASCII")),
+        None => Cow::Borrowed(path),
+    })
+}
+
+/// A Host (or `:authority`) a gateway can route on: `host[:port]` with an RFC 3986 reg-name or
+/// IP literal, no user info, no path, no list. Envoy answers 400 to anything else.
+pub fn valid_authority(authority: &str) -> bool {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, port)) => {
+                let ok = !ip.is_empty()
+                    && ip
+                        .bytes()
+                        .all(|c| c.is_ascii_hexdigit() || matches!(c, b':' | b'.'));
+                if !ok {
+                    return false;
+                }
+                ("0", port)
+            }
+            None => return false,
+        },
+        None => match authority.find(':') {
+            Some(i) => (&authority[..i], &authority[i..]),
+            None => (authority, ""),
+        },
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| p.len() <= 5 && p.bytes().all(|c| c.is_ascii_digit()));
+    port_ok
+        && !host.is_empty()
+        && host.bytes().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'%'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b';'
+                        | b'='
+                )
+        })
 }
 
 #[cfg(test)]

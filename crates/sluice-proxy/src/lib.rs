@@ -8,12 +8,15 @@ mod handler;
 pub mod headers;
 mod l4;
 pub mod lb;
+mod overload;
 pub mod pool;
 pub mod server;
 pub mod tls;
 pub mod upstream;
 pub mod upstream_tls;
 
+pub use headers::PathNormalization;
+pub use overload::rss_bytes;
 pub use server::{Gateway, ServerOptions};
 pub use upstream::UpstreamOptions;
 

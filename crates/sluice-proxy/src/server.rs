@@ -27,14 +27,27 @@ pub struct ServerOptions {
     pub max_request_headers_bytes: usize,
     /// Number of request headers; more → 431.
     pub max_request_headers: usize,
-    /// Time a client has to send a request's headers. On HTTP/1.1 the wait for the next
+    /// Time a client has to send a request's headers. The clock starts at accept (a connection
+    /// that sends nothing is closed after it, as nginx does); on HTTP/1.1 the wait for the next
     /// request on a kept-alive connection counts too, so it also closes idle connections.
     pub request_headers_timeout: Duration,
+    /// A request body that sends nothing for this long gets 408 (Envoy's stream idle timeout).
+    pub request_body_timeout: Duration,
     /// HTTP/2 connections are pinged this often and closed when a ping goes unanswered.
     pub http2_keepalive: Duration,
     pub http2_max_concurrent_streams: u32,
-    /// Connections over this wait in the kernel's accept queue.
+    /// Connections over this are shed at once (503 with `retry-after` on plaintext HTTP ports,
+    /// closed on others) instead of waiting in the kernel's accept queue.
     pub max_connections: usize,
+    /// Open connections one client address may hold; more are shed like the above.
+    pub max_connections_per_ip: Option<usize>,
+    /// Above this resident memory, new requests and connections are shed with 503.
+    pub max_rss_bytes: Option<u64>,
+    /// Listen with SO_REUSEPORT, so a second instance (a new binary) can bind the same ports
+    /// and take over while this one drains.
+    pub reuse_port: bool,
+    /// How paths are normalised before routing (Istio's `pathNormalization`).
+    pub path_normalization: crate::headers::PathNormalization,
     /// How long a removed listener or a shutdown lets open requests finish.
     pub drain_timeout: Duration,
     /// Time a client has to complete the TLS handshake.
@@ -57,9 +70,14 @@ impl Default for ServerOptions {
             max_request_headers_bytes: 60 * 1024,
             max_request_headers: 100,
             request_headers_timeout: Duration::from_secs(60),
+            request_body_timeout: Duration::from_secs(300),
             http2_keepalive: Duration::from_secs(300),
             http2_max_concurrent_streams: 1024,
             max_connections: 65_536,
+            max_connections_per_ip: None,
+            max_rss_bytes: None,
+            reuse_port: false,
+            path_normalization: Default::default(),
             drain_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
             replay_buffer_bytes: 64 * 1024,
@@ -81,6 +99,10 @@ struct Serving {
     shared: Arc<Shared>,
     builder: auto::Builder<TokioExecutor>,
     connections: Arc<Semaphore>,
+    /// Open connections by client address, when limited per address.
+    per_ip: Option<crate::overload::PerIp>,
+    /// Shed connections still being answered; beyond it they are closed without an answer.
+    shedding: Arc<Semaphore>,
     drain_timeout: Duration,
     handshake_timeout: Duration,
 }
@@ -121,12 +143,24 @@ impl Gateway {
             mirror_slots: Arc::new(Semaphore::new(opts.max_mirrors_in_flight)),
             mirror_host_suffix: opts.mirror_host_suffix,
             access_log: opts.access_log,
+            limits: crate::handler::Limits {
+                headers_timeout: opts.request_headers_timeout,
+                body_timeout: opts.request_body_timeout,
+                header_bytes: opts.max_request_headers_bytes,
+                path_normalization: opts.path_normalization,
+            },
+            overloaded: Default::default(),
         });
+        if let Some(limit) = opts.max_rss_bytes {
+            crate::overload::watch_memory(Arc::downgrade(&shared), limit);
+        }
         Gateway {
             serving: Arc::new(Serving {
                 shared: shared.clone(),
                 builder,
                 connections: Arc::new(Semaphore::new(opts.max_connections)),
+                per_ip: opts.max_connections_per_ip.map(crate::overload::PerIp::new),
+                shedding: Arc::new(Semaphore::new(1024)),
                 drain_timeout: opts.drain_timeout,
                 handshake_timeout: opts.tls_handshake_timeout,
             }),
@@ -222,6 +256,9 @@ impl Gateway {
         }
         .map_err(err)?;
         socket.set_reuseaddr(true).map_err(err)?;
+        if self.opts.reuse_port {
+            socket.set_reuseport(true).map_err(err)?;
+        }
         socket.bind(addr).map_err(err)?;
         socket.listen(1024).map_err(err)
     }
@@ -245,10 +282,6 @@ async fn accept_loop(
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     loop {
-        let permit = tokio::select! {
-            _ = stop.changed() => break,
-            p = serving.connections.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-        };
         let (stream, peer) = tokio::select! {
             _ = stop.changed() => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
@@ -262,13 +295,34 @@ async fn accept_loop(
                 }
             },
         };
+        // Accepting before checking the limits keeps the kernel's queue empty: a flood of idle
+        // connections is answered at once instead of locking out everyone behind it.
+        let admitted = crate::overload::admit(
+            &serving.shared,
+            &serving.connections,
+            serving.per_ip.as_ref(),
+            peer.ip(),
+        );
+        let Some(admitted) = admitted else {
+            crate::overload::shed(stream, &serving.shared, &serving.shedding, bind_port);
+            continue;
+        };
         let conn = serve(stream, peer, bind_port, serving.clone(), graceful.watcher());
         connections.spawn(async move {
             conn.await;
-            drop(permit);
+            drop(admitted);
         });
     }
+    // Connections already queued for this socket would be reset when it closes; with
+    // SO_REUSEPORT another instance may be taking over, so serve what has arrived.
+    while let Some(Ok((stream, peer))) = queued(&listener).await {
+        let conn = serve(stream, peer, bind_port, serving.clone(), graceful.watcher());
+        connections.spawn(conn);
+    }
     drop(listener);
+    // hyper's graceful shutdown closes a connection that has not sent its request yet; one
+    // accepted a moment ago gets that moment to send it.
+    tokio::time::sleep(LAST_ACCEPTED_GRACE.min(serving.drain_timeout)).await;
     if tokio::time::timeout(serving.drain_timeout, graceful.shutdown())
         .await
         .is_err()
@@ -279,6 +333,18 @@ async fn accept_loop(
         );
     }
     connections.shutdown().await;
+}
+
+/// How long the last connections accepted before a drain have to send their first request.
+const LAST_ACCEPTED_GRACE: Duration = Duration::from_millis(500);
+
+/// A connection the kernel has already queued for `listener`, without waiting for one.
+async fn queued(listener: &TcpListener) -> Option<std::io::Result<(TcpStream, SocketAddr)>> {
+    std::future::poll_fn(|cx| match listener.poll_accept(cx) {
+        std::task::Poll::Ready(r) => std::task::Poll::Ready(Some(r)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
 }
 
 fn serve(
@@ -330,9 +396,13 @@ async fn http<IO>(
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let peer = downstream.peer;
+    let shared_timeout = shared.limits.headers_timeout;
     let downstream = Arc::new(downstream);
     let service =
         hyper::service::service_fn(move |req| handle(shared.clone(), downstream.clone(), req));
+    // hyper's header timeout starts once it parses; sniffing the protocol comes first and
+    // would wait forever for a client that sends nothing.
+    let io = crate::overload::FirstBytes::new(io, shared_timeout);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(error = %e, %peer, "connection ended with an error");

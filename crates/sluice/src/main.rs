@@ -155,6 +155,14 @@ struct IdentityArgs {
     mesh_cert_dir: Option<PathBuf>,
 }
 
+/// Istio's pathNormalization modes (NONE is not offered: routes always see at least BASE).
+#[derive(Clone, Copy, ValueEnum)]
+enum PathMode {
+    Base,
+    MergeSlashes,
+    DecodeAndMergeSlashes,
+}
+
 /// Edge limits (Envoy-like defaults).
 #[derive(clap::Args)]
 struct LimitArgs {
@@ -164,11 +172,29 @@ struct LimitArgs {
     /// Most request headers; more get 431.
     #[arg(long, default_value_t = 100)]
     max_request_headers: usize,
-    /// Time a client has to send its request headers (also the HTTP/1.1 keep-alive idle time).
+    /// Time a client has to send its request headers, counted from accept (so a connection that
+    /// sends nothing is closed after it); also the HTTP/1.1 keep-alive idle time.
     #[arg(long, default_value = "60s")]
     request_headers_timeout: Duration,
+    /// A request body that sends nothing for this long gets 408 (Envoy's stream idle timeout).
+    #[arg(long, default_value = "5m")]
+    request_body_timeout: Duration,
+    /// Open connections; more are shed (503 with retry-after on HTTP ports), never queued.
     #[arg(long, default_value_t = 65_536)]
     max_connections: usize,
+    /// Open connections one client address may hold (no limit unless set).
+    #[arg(long)]
+    max_connections_per_ip: Option<usize>,
+    /// Above this resident memory (MiB), new requests and connections get 503 (no limit unless set).
+    #[arg(long)]
+    max_rss_mb: Option<u64>,
+    /// Listen with SO_REUSEPORT, so a new instance (a binary upgrade) can bind the same ports and
+    /// take over while this one drains on SIGTERM.
+    #[arg(long)]
+    reuse_port: bool,
+    /// Path normalisation before routing, as Istio's meshConfig.pathNormalization.
+    #[arg(long, value_enum, default_value_t = PathMode::Base)]
+    path_normalization: PathMode,
     /// Time open requests get to finish when a listener goes away or on SIGTERM.
     #[arg(long, default_value = "10s")]
     drain_timeout: Duration,
@@ -191,7 +217,18 @@ impl LimitArgs {
             max_request_headers_bytes: self.max_request_headers_kb * 1024,
             max_request_headers: self.max_request_headers,
             request_headers_timeout: self.request_headers_timeout.as_std(),
+            request_body_timeout: self.request_body_timeout.as_std(),
             max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            max_rss_bytes: self.max_rss_mb.map(|mb| mb * 1024 * 1024),
+            reuse_port: self.reuse_port,
+            path_normalization: match self.path_normalization {
+                PathMode::Base => sluice_proxy::PathNormalization::Base,
+                PathMode::MergeSlashes => sluice_proxy::PathNormalization::MergeSlashes,
+                PathMode::DecodeAndMergeSlashes => {
+                    sluice_proxy::PathNormalization::DecodeAndMergeSlashes
+                }
+            },
             drain_timeout: self.drain_timeout.as_std(),
             replay_buffer_bytes: self.retry_buffer_kb * 1024,
             mirror_host_suffix: self.mirror_host_suffix,
@@ -452,10 +489,7 @@ where
     match runtime.block_on(f()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprint!("{e}");
-            if !e.ends_with('\n') {
-                eprintln!();
-            }
+            run::eprint_block(&e);
             eprintln!("error: sluice cannot start with this configuration");
             ExitCode::from(1)
         }

@@ -70,26 +70,16 @@ pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
 
     let (changed_tx, mut changed) = mpsc::channel::<()>(1);
-    let mut watcher = match &config.source {
-        Source::Paths(paths) => Some(watch(paths, changed_tx).map_err(|e| e.to_string())?),
+    let mut watch = match &config.source {
+        Source::Paths(paths) => Some(Watch::new(paths, changed_tx).map_err(|e| e.to_string())?),
         Source::Embedded(_) => None,
     };
-    // Certificates named by path live outside the configuration; their directories are watched
-    // too, so a rotated file is picked up like a changed Secret.
-    let mut watched_dirs = std::collections::BTreeSet::new();
-    let mut watch_certificates = |snapshot: &Snapshot| {
-        if let Some(w) = watcher.as_mut() {
-            for dir in certificate_dirs(snapshot) {
-                if watched_dirs.insert(dir.clone()) {
-                    use notify::Watcher;
-                    if let Err(e) = w.watch(&dir, notify::RecursiveMode::NonRecursive) {
-                        tracing::warn!(dir = %dir.display(), error = %e, "cannot watch certificate directory");
-                    }
-                }
-            }
+    let mut refresh = |snapshot: &Snapshot| {
+        if let Some(w) = watch.as_mut() {
+            w.refresh(snapshot);
         }
     };
-    watch_certificates(&gateway.snapshot());
+    refresh(&gateway.snapshot());
     let mut hangup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -99,11 +89,11 @@ pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
                 tokio::time::sleep(DEBOUNCE).await;
                 while changed.try_recv().is_ok() {}
                 reload(&config, &gateway, "files changed");
-                watch_certificates(&gateway.snapshot());
+                refresh(&gateway.snapshot());
             }
             _ = hangup.recv() => {
                 reload(&config, &gateway, "SIGHUP");
-                watch_certificates(&gateway.snapshot());
+                refresh(&gateway.snapshot());
             }
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
@@ -123,7 +113,7 @@ fn reload(config: &Config, gateway: &Gateway, why: &str) {
             }
         },
         Err(rendered) => {
-            eprint!("{rendered}");
+            eprint_block(&rendered);
             tracing::error!(
                 reason = why,
                 "configuration has errors; still serving the previous configuration"
@@ -153,6 +143,16 @@ fn describe(snapshot: &Snapshot) {
             virtual_hosts = hosts,
             "compiled"
         );
+    }
+}
+
+/// Prints a block of text (rendered diagnostics, an error) on stderr, ending its last line so
+/// the next log line starts on its own.
+pub fn eprint_block(text: &str) {
+    if text.ends_with('\n') {
+        eprint!("{text}");
+    } else {
+        eprintln!("{text}");
     }
 }
 
@@ -186,26 +186,116 @@ fn certificate_dirs(snapshot: &Snapshot) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Watches each path's directory (so ConfigMap symlink swaps and editors' rename-on-save are
-/// seen) and signals `tx` on any change under it.
-fn watch(paths: &[PathBuf], tx: mpsc::Sender<()>) -> notify::Result<notify::RecommendedWatcher> {
-    use notify::{RecursiveMode, Watcher};
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| !e.kind.is_access()) {
-            // Full channel: a reload is already pending, which will see this change too.
-            let _ = tx.try_send(());
-        }
-    })?;
-    for path in paths {
-        if path.is_dir() {
-            watcher.watch(path, RecursiveMode::Recursive)?;
-        } else {
-            let dir = path
+/// The file watcher and what it watches: each configuration path (a directory recursively, a
+/// file through its directory, so ConfigMap symlink swaps and editors' rename-on-save are seen),
+/// the parent of each configuration directory (so a directory deleted and created again is
+/// seen), and the directories of certificate files the snapshot names.
+struct Watch {
+    watcher: notify::RecommendedWatcher,
+    /// Changes under these paths count; the parents' other entries are not ours.
+    roots: Arc<std::sync::Mutex<Vec<PathBuf>>>,
+    /// Configuration directories.
+    dirs: Arc<Vec<PathBuf>>,
+    /// Configuration directories that were removed, created or renamed since last watched: their
+    /// watch is gone (a new directory may even get the old inode number).
+    replaced: Arc<std::sync::Mutex<std::collections::BTreeSet<PathBuf>>>,
+    certificate_dirs: std::collections::BTreeSet<PathBuf>,
+}
+
+impl Watch {
+    fn new(paths: &[PathBuf], tx: mpsc::Sender<()>) -> notify::Result<Watch> {
+        use notify::{RecursiveMode, Watcher};
+        let roots: Arc<std::sync::Mutex<Vec<PathBuf>>> = Arc::default();
+        let replaced: Arc<std::sync::Mutex<std::collections::BTreeSet<PathBuf>>> = Arc::default();
+        // Absolute, so the paths events carry compare with the roots.
+        let paths = paths
+            .iter()
+            .map(std::path::absolute)
+            .collect::<Result<Vec<_>, _>>()?;
+        let dirs: Arc<Vec<PathBuf>> =
+            Arc::new(paths.iter().filter(|p| p.is_dir()).cloned().collect());
+        let (seen, gone, ours_dirs) = (roots.clone(), replaced.clone(), dirs.clone());
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let Ok(event) = event else { return };
+            // Reading the directory (an access) or editing inside it leaves its watch as it is.
+            let replacing = matches!(
+                event.kind,
+                notify::EventKind::Create(_)
+                    | notify::EventKind::Remove(_)
+                    | notify::EventKind::Modify(notify::event::ModifyKind::Name(_))
+            );
+            for p in event.paths.iter().filter(|_| replacing) {
+                if ours_dirs.contains(p) {
+                    gone.lock().expect("replaced dirs").insert(p.clone());
+                }
+            }
+            let roots = seen.lock().expect("watch roots");
+            let ours = event
+                .paths
+                .iter()
+                .any(|p| roots.iter().any(|r| p.starts_with(r) || r.starts_with(p)));
+            if ours && !event.kind.is_access() {
+                // Full channel: a reload is already pending, which will see this change too.
+                let _ = tx.try_send(());
+            }
+        })?;
+        let mut w = Watch {
+            watcher,
+            roots,
+            dirs,
+            replaced,
+            certificate_dirs: Default::default(),
+        };
+        for path in paths {
+            let parent = path
                 .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            watcher.watch(dir, RecursiveMode::NonRecursive)?;
+                .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+            if w.dirs.contains(&path) {
+                w.watcher.watch(&path, RecursiveMode::Recursive)?;
+                w.watcher.watch(&parent, RecursiveMode::NonRecursive)?;
+                w.add_root(path);
+            } else {
+                w.watcher.watch(&parent, RecursiveMode::NonRecursive)?;
+                w.add_root(parent);
+            }
+        }
+        Ok(w)
+    }
+
+    fn add_root(&mut self, path: PathBuf) {
+        self.roots.lock().expect("watch roots").push(path);
+    }
+
+    /// After a reload: watches a configuration directory again if it was replaced (its old
+    /// watch went with it), and the certificate directories the new snapshot names.
+    fn refresh(&mut self, snapshot: &Snapshot) {
+        use notify::{RecursiveMode, Watcher};
+        let replaced = std::mem::take(&mut *self.replaced.lock().expect("replaced dirs"));
+        for dir in replaced {
+            if !dir.is_dir() {
+                // Not back yet: its parent's watch will say when it is.
+                self.replaced.lock().expect("replaced dirs").insert(dir);
+                continue;
+            }
+            let _ = self.watcher.unwatch(&dir);
+            match self.watcher.watch(&dir, RecursiveMode::Recursive) {
+                Ok(()) => {
+                    tracing::info!(dir = %dir.display(), "configuration directory replaced; watching the new one")
+                }
+                Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot watch"),
+            }
+        }
+        // Certificates named by path live outside the configuration; their directories are
+        // watched too, so a rotated file is picked up like a changed Secret.
+        for dir in certificate_dirs(snapshot) {
+            if self.certificate_dirs.insert(dir.clone()) {
+                match self.watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                    Ok(()) => self.add_root(dir),
+                    Err(e) => {
+                        tracing::warn!(dir = %dir.display(), error = %e, "cannot watch certificate directory")
+                    }
+                }
+            }
         }
     }
-    Ok(watcher)
 }

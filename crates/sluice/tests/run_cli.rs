@@ -1,4 +1,6 @@
 //! `sluice run` and `sluice demo` as users start them: a real process, real files, signals.
+#[path = "../../sluice-proxy/tests/common/raw.rs"]
+mod raw;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
@@ -188,18 +190,8 @@ async fn get(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reloads_under_load_lose_nothing_and_broken_config_changes_nothing() {
-    let a = Echo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Identity::new("app", "v1", "pod-a"),
-    )
-    .await
-    .unwrap();
-    let b = Echo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Identity::new("app", "v2", "pod-b"),
-    )
-    .await
-    .unwrap();
+    let a = pod("v1", "pod-a").await;
+    let b = pod("v2", "pod-b").await;
     let dir = scratch_dir("run");
     write(&dir.join("gateway.yaml"), gateway_yaml());
     let routes = dir.join("routes.yaml");
@@ -210,7 +202,7 @@ async fn reloads_under_load_lose_nothing_and_broken_config_changes_nothing() {
     let c = client();
     assert_eq!(get(&c, addr, "/").await, (200, "pod-a".into()));
 
-    // Load from four clients while the routes flip twenty times.
+    // Load from four clients while the routes flip fifty times.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut load = Vec::new();
     for _ in 0..4 {
@@ -226,7 +218,7 @@ async fn reloads_under_load_lose_nothing_and_broken_config_changes_nothing() {
             (ok, failed)
         }));
     }
-    for i in 1..=20 {
+    for i in 1..=50 {
         let target = if i % 2 == 1 { &b } else { &a };
         write(&routes, &route_yaml(target.addr.port()));
         sluice.wait_for("configuration reloaded", i);
@@ -247,7 +239,7 @@ async fn reloads_under_load_lose_nothing_and_broken_config_changes_nothing() {
         total += ok;
     }
     assert!(total >= 5000, "{total}");
-    assert!(sluice.count("configuration reloaded") >= 20);
+    assert!(sluice.count("configuration reloaded") >= 50);
 
     // A broken file is refused; the last good configuration (pod-a) keeps serving.
     let good = sluice.count("configuration reloaded");
@@ -345,6 +337,11 @@ fn self_signed(name: &str) -> (String, String) {
 
 /// The certificate a TLS server at `addr` presents for `sni` (verification skipped).
 async fn presented_cert(addr: SocketAddr, sni: &str) -> Vec<u8> {
+    try_presented_cert(addr, sni).await.unwrap()
+}
+
+/// `presented_cert`, with the failure instead of a panic.
+async fn try_presented_cert(addr: SocketAddr, sni: &str) -> Result<Vec<u8>, String> {
     #[derive(Debug)]
     struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
     impl rustls::client::danger::ServerCertVerifier for AnyCert {
@@ -395,15 +392,22 @@ async fn presented_cert(addr: SocketAddr, sni: &str) -> Vec<u8> {
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
         .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(
             rustls::pki_types::ServerName::try_from(sni.to_string()).unwrap(),
             tcp,
         )
         .await
-        .unwrap();
-    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+        .map_err(|e| e.to_string())?;
+    let certs = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .ok_or("no certificate")?;
+    Ok(certs[0].to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,6 +430,24 @@ async fn rotated_certificate_files_are_picked_up() {
     let addr = sluice.listening();
     let first = presented_cert(addr, "shop.example").await;
 
+    // Handshakes from two clients the whole time: none may fail across the rotation.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let (mut ok, mut failed) = (0u32, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match try_presented_cert(addr, "shop.example").await {
+                        Ok(_) => ok += 1,
+                        Err(e) => failed.push(e),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+
     // Rotate the files in place (key first, then certificate), as cert-manager or an agent does.
     let (cert2, key2) = self_signed("shop.example");
     write(&cert_dir.join("tls.key"), &key2);
@@ -438,21 +460,28 @@ async fn rotated_certificate_files_are_picked_up() {
         }
         assert!(
             Instant::now() < deadline,
-            "the rotated certificate was not picked up"
+            "the rotated certificate was not picked up; log:\n{}",
+            sluice.log.lock().unwrap().join("\n")
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for l in load {
+        let (ok, failed) = l.await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "{} of {} handshakes failed: {failed:?}",
+            failed.len(),
+            ok
+        );
+        assert!(ok > 0);
     }
     let _ = std::fs::remove_dir_all(&root);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_names_status_flags_and_upstream() {
-    let pod = Echo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Identity::new("app", "v1", "pod-a"),
-    )
-    .await
-    .unwrap();
+    let pod = pod("v1", "pod-a").await;
     let dir = scratch_dir("access");
     write(&dir.join("gateway.yaml"), gateway_yaml());
     let routes = route_yaml(pod.addr.port()).replace(
@@ -473,5 +502,246 @@ async fn access_log_names_status_flags_and_upstream() {
     );
     assert!(log.contains(&format!("upstream_cluster=outbound|8000||app.default.svc.cluster.local upstream_host=127.0.0.1:{}", pod.addr.port())), "{log}");
     assert!(log.contains("status=404 flags=NR"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An echo backend on a free loopback port.
+async fn pod(version: &str, name: &str) -> Echo {
+    Echo::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Identity::new("app", version, name),
+    )
+    .await
+    .unwrap()
+}
+
+/// Polls `path` until the pod named `pod` answers (bounded).
+async fn wait_for_pod(c: &Client<HttpConnector, Empty<Bytes>>, addr: SocketAddr, pod: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = c
+            .request(
+                hyper::Request::get(format!("http://{addr}/"))
+                    .header("host", "app.example")
+                    .body(Empty::new())
+                    .unwrap(),
+            )
+            .await;
+        if let Ok(resp) = seen {
+            let body = resp.into_body().collect().await.map(|b| b.to_bytes());
+            if body.is_ok_and(|b| String::from_utf8_lossy(&b).contains(pod)) {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{pod} never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_directory_deleted_and_created_again_is_still_watched() {
+    let a = pod("v1", "pod-a").await;
+    let b = pod("v2", "pod-b").await;
+    let root = scratch_dir("recreate");
+    let dir = root.join("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir.join("gateway.yaml"), gateway_yaml());
+    write(&dir.join("routes.yaml"), &route_yaml(a.addr.port()));
+    let sluice = Sluice::run(&dir, "80=0", &[]);
+    let addr = sluice.listening();
+    let c = client();
+    wait_for_pod(&c, addr, "pod-a").await;
+
+    // A deploy step: the directory goes, and comes back with new contents.
+    std::fs::remove_dir_all(&dir).unwrap();
+    sluice.wait_for("configuration has errors", 1);
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir.join("gateway.yaml"), gateway_yaml());
+    write(&dir.join("routes.yaml"), &route_yaml(b.addr.port()));
+    wait_for_pod(&c, addr, "pod-b").await;
+    // Later edits in the new directory are seen too.
+    write(&dir.join("routes.yaml"), &route_yaml(a.addr.port()));
+    wait_for_pod(&c, addr, "pod-a").await;
+
+    // The refused load's message ends its line: every log line starts with its timestamp.
+    let log = sluice.log.lock().unwrap().clone();
+    for line in log
+        .iter()
+        .filter(|l| l.contains("configuration has errors"))
+    {
+        assert!(
+            line.starts_with(|c: char| c.is_ascii_digit()),
+            "a log line shares its line with the message before it: {line:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_flags_cut_responses_and_requests_cut_by_the_drain() {
+    // Announces 100 bytes, sends 10, closes.
+    let cut = raw::raw_backend(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789",
+        Duration::ZERO,
+    )
+    .await;
+    let dir = scratch_dir("cutlog");
+    write(&dir.join("gateway.yaml"), gateway_yaml());
+    write(&dir.join("routes.yaml"), &route_yaml(cut.port()));
+    let sluice = Sluice::run(&dir, "80=0", &["--access-log", "--drain-timeout", "1s"]);
+    let addr = sluice.listening();
+    let c = client();
+    let resp = c
+        .request(
+            hyper::Request::get(format!("http://{addr}/cut"))
+                .header("host", "app.example")
+                .body(Empty::<Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.into_body().collect().await.is_err(),
+        "the body was cut"
+    );
+    sluice.wait_for("\"GET /cut HTTP/1.1\"", 1);
+    let line = sluice
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.contains("GET /cut"))
+        .cloned()
+        .unwrap();
+    assert!(line.contains("status=200 flags=UC"), "{line}");
+
+    // A backend that never answers, and a SIGTERM whose drain gives up on it.
+    let silent = raw::raw_backend(b"", Duration::from_secs(30)).await;
+    write(&dir.join("routes.yaml"), &route_yaml(silent.port()));
+    sluice.wait_for("configuration reloaded", 1);
+    let pending = tokio::spawn({
+        let c = c.clone();
+        async move {
+            c.request(
+                hyper::Request::get(format!("http://{addr}/stuck"))
+                    .header("host", "app.example")
+                    .body(Empty::<Bytes>::new())
+                    .unwrap(),
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sluice.signal("-TERM");
+    sluice.wait_for("\"GET /stuck HTTP/1.1\"", 1);
+    let line = sluice
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.contains("GET /stuck"))
+        .cloned()
+        .unwrap();
+    assert!(line.contains("status=0 flags=DC"), "{line}");
+    let _ = pending.await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_takes_over_the_port_with_reuse_port() {
+    let pod = pod("v1", "pod-a").await;
+    let dir = scratch_dir("takeover");
+    write(&dir.join("gateway.yaml"), gateway_yaml());
+    write(&dir.join("routes.yaml"), &route_yaml(pod.addr.port()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let map = format!("80={port}");
+    let mut old = Sluice::run(&dir, &map, &["--reuse-port", "--drain-timeout", "2s"]);
+    let addr = old.listening();
+
+    // A new connection per request, so every request tests where the kernel sends it.
+    let c: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build_http();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = tokio::spawn({
+        let (c, stop) = (c.clone(), stop.clone());
+        async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let req = hyper::Request::get(format!("http://{addr}/"))
+                    .header("host", "app.example")
+                    .body(Empty::new())
+                    .unwrap();
+                match c.request(req).await {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    Ok(r) => failed.push(r.status().to_string()),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The upgrade: the new binary binds the same port, then the old one drains and exits.
+    let new = Sluice::run(&dir, &map, &["--reuse-port"]);
+    assert_eq!(new.listening(), addr);
+    old.signal("-TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while old.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the old instance did not exit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let served_before = pod.hits();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = load.await.unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} failed of {}: {failed:?}",
+        failed.len(),
+        ok
+    );
+    assert!(pod.hits() > served_before, "the new instance serves");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_requests_in_flight_finish() {
+    let pod = pod("v1", "pod-a").await;
+    let dir = scratch_dir("drain");
+    write(&dir.join("gateway.yaml"), gateway_yaml());
+    write(&dir.join("routes.yaml"), &route_yaml(pod.addr.port()));
+    let mut sluice = Sluice::run(&dir, "80=0", &["--drain-timeout", "5s"]);
+    let addr = sluice.listening();
+    let c = client();
+    // Twenty slow requests in flight when SIGTERM comes: every one gets its answer.
+    let in_flight: Vec<_> = (0..20)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { get(&c, addr, "/slow?sleep_ms=800").await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sluice.signal("-TERM");
+    for r in in_flight {
+        assert_eq!(r.await.unwrap(), (200, "pod-a".into()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = sluice.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sluice did not exit after the drain"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -26,7 +26,7 @@ apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: app, namespace: default}
 spec:
-  hosts: ["*.example.com", "exact.test", "*"]
+  hosts: ["*"]
   gateways: [gw]
   http:
     - match: [{uri: {exact: /exact}, method: {exact: POST}}]

@@ -88,10 +88,14 @@ pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
             Some(()) = changed.recv() => {
                 tokio::time::sleep(DEBOUNCE).await;
                 while changed.try_recv().is_ok() {}
+                // Watch a replaced directory again before reading it: an edit made while the
+                // files are read, or just after the new configuration serves, is then seen.
+                refresh(&gateway.snapshot());
                 reload(&config, &gateway, "files changed");
                 refresh(&gateway.snapshot());
             }
             _ = hangup.recv() => {
+                refresh(&gateway.snapshot());
                 reload(&config, &gateway, "SIGHUP");
                 refresh(&gateway.snapshot());
             }

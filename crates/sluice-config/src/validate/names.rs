@@ -150,6 +150,8 @@ pub fn is_label_value(v: &str) -> bool {
 
 /// Istio's `validateLocalities`: `region[/zone[/subzone]]`, one trailing `*` at most, no part
 /// empty, and no locality covered by an earlier one.
+// `impl Trait` needs the lifetime named, so it is used once.
+#[allow(single_use_lifetimes)]
 pub fn localities<'a>(list: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
     // region -> zone -> subzones; "*" marks "everything below".
     let mut seen: HashMap<&str, HashMap<&str, Vec<&str>>> = HashMap::new();

@@ -477,3 +477,35 @@ fn a_later_rule_fills_an_absent_traffic_policy() {
     let c = &s.clusters["outbound|8000|v1|a.default.svc.cluster.local"];
     assert_eq!(c.lb, sluice_compile::snapshot::LbPolicy::RoundRobin);
 }
+
+/// IST0145 as Istio acts on it: a later Gateway's TLS server that claims a host an earlier
+/// Gateway serves on the port is skipped whole (its other hosts too).
+#[test]
+fn a_later_server_claiming_a_served_host_is_skipped_whole() {
+    let gw = |name: &str, hosts: &str| {
+        format!("---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  selector: {{istio: ingressgateway}}\n  servers:\n  - port: {{number: 443, name: https-{name}, protocol: HTTPS}}\n    hosts: {hosts}\n    tls: {{mode: SIMPLE, serverCertificate: /c, privateKey: /k}}\n")
+    };
+    let yaml = format!(
+        "{}{}",
+        gw("first", "[a.example]"),
+        gw("second", "[a.example, b.example]")
+    );
+    let mut l = Loader::new();
+    l.add_text("t.yaml".into(), &yaml);
+    let store = sluice_config::Store::new(l.finish().objects);
+    let (s, diags) = compile(&store, &GatewayIdentity::default());
+    let sluice_compile::snapshot::ListenerProtocol::Tls { servers } =
+        &s.listener_for_service_port(443).unwrap().protocol
+    else {
+        panic!("a TLS port")
+    };
+    assert_eq!(servers.len(), 1);
+    assert!(
+        servers[0].name.ends_with(".first.default"),
+        "{}",
+        servers[0].name
+    );
+    assert!(diags
+        .iter()
+        .any(|d| d.code == "IST0145" && d.message.contains("second")));
+}

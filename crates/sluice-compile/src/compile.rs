@@ -33,6 +33,9 @@ pub struct GatewayIdentity {
     /// Gateway API GatewayClass names whose Gateways this instance serves (`--gateway-class`),
     /// besides classes whose controller is sluice's or Istio's.
     pub gateway_classes: Vec<String>,
+    /// `namespace/name` of the Gateway API Gateways this instance serves (`--gateway`); empty:
+    /// every Gateway of its classes (one process per Gateway sets one).
+    pub gateway_names: Vec<String>,
     /// The mesh's workload certificates, for ISTIO_MUTUAL toward backends.
     pub mesh_certs: Option<tls::MeshCerts>,
 }
@@ -46,6 +49,7 @@ impl Default for GatewayIdentity {
             port_map: BTreeMap::new(),
             instance_ip: None,
             gateway_classes: vec!["sluice".into(), "istio".into()],
+            gateway_names: Vec::new(),
             mesh_certs: None,
         }
     }

@@ -110,7 +110,7 @@ pub fn gateway_api_status(
             }),
         });
     }
-    let gateways = served_gateways(store, &id.gateway_classes);
+    let gateways = served_gateways(store, id);
     let routes: Vec<&Arc<Object>> = store.of_kind(Kind::HttpRoute).collect();
     // (gateway, listener) → routes accepted there, for attachedRoutes.
     let mut attached: Vec<(usize, usize)> = Vec::new();

@@ -509,3 +509,26 @@ fn a_later_server_claiming_a_served_host_is_skipped_whole() {
         .iter()
         .any(|d| d.code == "IST0145" && d.message.contains("second")));
 }
+
+/// One sluice process per Gateway API Gateway: `--gateway` picks which of its class it serves;
+/// without it, every Gateway of the class is served.
+#[test]
+fn gateway_names_pick_the_gateways_served() {
+    let gw = |name: &str, port: u32| {
+        format!("---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  gatewayClassName: sluice\n  listeners: [{{name: http, port: {port}, protocol: HTTP}}]\n")
+    };
+    let yaml = format!("{}{}", gw("public", 80), gw("internal", 81));
+    let ports = |names: &[&str]| {
+        let id = GatewayIdentity {
+            gateway_names: names.iter().map(|n| n.to_string()).collect(),
+            ..Default::default()
+        };
+        compiled(&yaml, &id)
+            .listeners
+            .keys()
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ports(&[]), [80, 81]);
+    assert_eq!(ports(&["default/internal"]), [81]);
+}

@@ -147,6 +147,10 @@ struct IdentityArgs {
     /// whose controllerName is sluice.dev/gateway-controller or istio.io/gateway-controller).
     #[arg(long, value_delimiter = ',', default_value = "sluice,istio")]
     gateway_class: Vec<String>,
+    /// Serve only these Gateway API Gateways (`[namespace/]name`, repeatable; the namespace
+    /// defaults to `default`): one sluice process per Gateway.
+    #[arg(long)]
+    gateway: Vec<String>,
     #[arg(long, default_value = "cluster.local")]
     domain_suffix: String,
     /// The mesh's workload certificates (cert-chain.pem, key.pem, root-cert.pem), for
@@ -250,6 +254,14 @@ impl IdentityArgs {
             port_map: self.port_map.clone(),
             instance_ip: self.instance_ip.clone(),
             gateway_classes: self.gateway_class.clone(),
+            gateway_names: self
+                .gateway
+                .iter()
+                .map(|g| match g.split_once('/') {
+                    Some(_) => g.clone(),
+                    None => format!("default/{g}"),
+                })
+                .collect(),
             mesh_certs: self
                 .mesh_cert_dir
                 .clone()

@@ -25,12 +25,17 @@ pub const CONTROLLERS: [&str; 2] = [
 
 const GROUP_DEFAULT: &str = GROUP;
 
-/// Gateway API Gateways this instance serves: their class is one of `classes`
-/// (`--gateway-class`), or a GatewayClass whose controller is ours.
-pub(crate) fn served_gateways<'s>(store: &'s Store, classes: &[String]) -> Vec<&'s Arc<Object>> {
+/// Gateway API Gateways this instance serves: their class is one of `--gateway-class`, or a
+/// GatewayClass whose controller is ours; and, with `--gateway`, they are the ones named.
+pub(crate) fn served_gateways<'s>(
+    store: &'s Store,
+    id: &crate::GatewayIdentity,
+) -> Vec<&'s Arc<Object>> {
+    let classes = &id.gateway_classes;
     let ours = |class: &str| classes.iter().any(|c| c == class) || our_class(store, class);
     store
         .of_kind(Kind::KubeGateway)
+        .filter(|g| id.gateway_names.is_empty() || id.gateway_names.contains(&g.key()))
         .filter(|g| {
             g.kube_gateway()
                 .and_then(|s| s.gateway_class_name.as_deref())
@@ -179,7 +184,7 @@ pub(crate) fn backend_problem(
 
 impl<'a> Compiler<'a> {
     pub(super) fn kube_gateways(&self) -> Vec<&'a Arc<Object>> {
-        served_gateways(self.store, &self.id.gateway_classes)
+        served_gateways(self.store, self.id)
     }
 
     /// The servers of a Gateway API Gateway's listeners, by port. HTTP and HTTPS (Terminate)

@@ -298,6 +298,32 @@ fn testdata(name: &str) -> String {
     .unwrap()
 }
 
+/// The secure-gateways task's Gateway and VirtualService for httpbin, TLS `mode` given.
+fn httpbin_task(pod: &sluice_echo::Echo, credential: String, mode: &str) -> String {
+    service_entry("httpbin", &[(pod, 1)])
+        + &credential
+        + &r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: mygateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    tls: {mode: MODE, credentialName: httpbin-credential}
+    hosts: [httpbin.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: httpbin, namespace: default}
+spec:
+  hosts: [httpbin.example.com]
+  gateways: [mygateway]
+  http: [{route: [{destination: {host: httpbin}}]}]
+"#
+        .replace("MODE", mode)
+}
+
 /// The certificate Istio's secure-gateways task makes on OpenSSL 3.0 is X.509 v1; Envoy serves
 /// it, and so does sluice (the handshake signature is checked against it by the client).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -308,39 +334,16 @@ async fn an_x509_v1_certificate_is_served() {
         testdata("httpbin.example.com.key"),
     );
     let pods = backends(vec![Identity::new("httpbin", "v1", "httpbin")]).await;
-    let yaml = service_entry("httpbin", &[(&pods[0], 1)])
-        + &secret("httpbin-credential", &cert, &key)
-        + r#"
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: mygateway, namespace: default}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    tls: {mode: SIMPLE, credentialName: httpbin-credential}
-    hosts: [httpbin.example.com]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: httpbin, namespace: default}
-spec:
-  hosts: [httpbin.example.com]
-  gateways: [mygateway]
-  http: [{route: [{destination: {host: httpbin}}]}]
-"#;
+    let yaml = httpbin_task(
+        &pods[0],
+        tls_secret("httpbin-credential", &cert, &key, None),
+        "SIMPLE",
+    );
     let gw = gateway(snapshot(&yaml, &[]), test_options());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-        .with_no_client_auth();
     let tls = connect(
         gw.local_addr(443).unwrap(),
         "httpbin.example.com",
-        Arc::new(config),
+        v1_client(None),
     )
     .await;
     let served = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
@@ -442,27 +445,8 @@ async fn mutual_tls_with_x509_v1_client_certificates() {
         testdata("example.com.crt"),
     );
     let pods = backends(vec![Identity::new("httpbin", "v1", "httpbin")]).await;
-    let yaml = service_entry("httpbin", &[(&pods[0], 1)])
-        + &tls_secret("httpbin-credential", &cert, &key, Some(&ca))
-        + r#"
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: mygateway, namespace: default}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    tls: {mode: MUTUAL, credentialName: httpbin-credential}
-    hosts: [httpbin.example.com]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: httpbin, namespace: default}
-spec:
-  hosts: [httpbin.example.com]
-  gateways: [mygateway]
-  http: [{route: [{destination: {host: httpbin}}]}]
-"#;
+    let credential = tls_secret("httpbin-credential", &cert, &key, Some(&ca));
+    let yaml = httpbin_task(&pods[0], credential, "MUTUAL");
     let gw = gateway(snapshot(&yaml, &[]), test_options());
     let addr = gw.local_addr(443).unwrap();
     let (client_cert, client_key) = (

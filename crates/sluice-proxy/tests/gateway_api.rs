@@ -458,3 +458,70 @@ spec:
     // The Exact match of the second Gateway's route beats the first's catch-all.
     assert_eq!(c.get("gw.example", "/x").await.who(), "exact");
 }
+
+/// The CORS filter: preflights answered at the gateway for allowed origins (including a
+/// wildcard host), `maxAge` 5 unless set, other origins get no CORS headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cors_filter_answers_preflights() {
+    let p = pods(&["app"]).await;
+    let yaml = GATEWAY.to_string()
+        + &k8s_service("app", "default", &[&p[0]])
+        + &http_route(
+            "cors",
+            r#"  rules:
+  - filters:
+    - type: CORS
+      cors:
+        allowOrigins: ["https://shop.example", "https://*.partner.example"]
+        allowMethods: [GET, POST]
+        allowHeaders: [x-token]
+        allowCredentials: true
+    backendRefs: [{name: app, port: 8000}]
+"#,
+        );
+    let (_gw, c) = serve(&yaml);
+    let preflight = |origin: &'static str| {
+        let c = c.clone();
+        async move {
+            let headers = [
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+            ];
+            c.send("OPTIONS", "h", "/", &headers, Default::default())
+                .await
+        }
+    };
+    let h = |r: &Reply, k: &str| r.headers.get(k).map(|v| v.to_str().unwrap().to_string());
+    let r = preflight("https://a.partner.example").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        h(&r, "access-control-allow-origin").as_deref(),
+        Some("https://a.partner.example")
+    );
+    assert_eq!(
+        h(&r, "access-control-allow-methods").as_deref(),
+        Some("GET,POST")
+    );
+    assert_eq!(h(&r, "access-control-max-age").as_deref(), Some("5"));
+    assert_eq!(
+        h(&r, "access-control-allow-credentials").as_deref(),
+        Some("true")
+    );
+    let r = preflight("https://evil.example").await;
+    assert_eq!(h(&r, "access-control-allow-origin"), None);
+    assert_eq!(p[0].hits(), 0, "preflights are answered at the gateway");
+    let r = c
+        .send(
+            "GET",
+            "h",
+            "/",
+            &[("origin", "https://shop.example")],
+            Default::default(),
+        )
+        .await;
+    assert_eq!(r.who(), "app");
+    assert_eq!(
+        h(&r, "access-control-allow-origin").as_deref(),
+        Some("https://shop.example")
+    );
+}

@@ -345,6 +345,7 @@ impl<'a> Compiler<'a> {
         let mut rewrite: Option<Rewrite> = None;
         let mut mirrors = Vec::new();
         let mut redirect = None;
+        let mut cors = None;
         let prefix = m
             .path
             .as_ref()
@@ -369,6 +370,9 @@ impl<'a> Compiler<'a> {
             }
             if let Some(rd) = &f.request_redirect {
                 redirect = Some(self.redirect(rd, prefix));
+            }
+            if let Some(c) = &f.cors {
+                cors = Some(gateway_cors(c));
             }
             if let Some(mirror) = &f.request_mirror {
                 if let Some(b) = &mirror.backend_ref {
@@ -428,7 +432,7 @@ impl<'a> Compiler<'a> {
             headers,
             mirrors,
             fault: None,
-            cors: None,
+            cors,
         };
         if let Some(rd) = redirect {
             return (Action::Redirect(rd), policy);
@@ -592,6 +596,38 @@ pub(crate) fn listener_conflict(listeners: &[KubeListener], li: usize) -> Option
             _ => None,
         }
     })
+}
+
+/// The CORS filter on the gateway's CORS handling: origins exact, `*`, or with a left-most
+/// `*` label wildcard; `maxAge` 5 s unless set; a preflight from another origin is answered here
+/// without CORS headers (the spec's choice), not passed to the backend.
+fn gateway_cors(c: &HttpCorsFilter) -> crate::policy::Cors {
+    let list = |v: Vec<&str>| {
+        (!v.is_empty())
+            .then(|| HeaderValue::from_str(&v.join(",")).ok())
+            .flatten()
+    };
+    let allow_origins = c
+        .allow_origins
+        .iter()
+        .filter_map(|o| match o.as_str() {
+            "*" => Some(Matcher::Present),
+            o if o.contains('*') => {
+                let pattern = regex::escape(o).replace(r"\*", "[^/]*");
+                full_match_regex(&pattern).ok().map(Matcher::Regex)
+            }
+            o => Some(Matcher::Exact(o.to_string())),
+        })
+        .collect();
+    crate::policy::Cors {
+        allow_origins,
+        allow_methods: list(c.allow_methods.iter().map(|m| m.as_str()).collect()),
+        allow_headers: list(c.allow_headers.iter().map(String::as_str).collect()),
+        expose_headers: list(c.expose_headers.iter().map(String::as_str).collect()),
+        max_age: HeaderValue::from_str(&c.max_age.unwrap_or(5).to_string()).ok(),
+        allow_credentials: c.allow_credentials == Some(true),
+        forward_unmatched_preflights: false,
+    }
 }
 
 /// The object an HTTPRoute backendRef names.

@@ -437,7 +437,11 @@ impl<'a> Compiler<'a> {
                         ServerKind::Passthrough => (
                             format!("tls.{port}.{}.{}.{}", s.index, gw.name, gw.namespace),
                             ServerMode::Passthrough {
-                                routes: self.l4_routes(port, &one, true),
+                                routes: if gw.kind == Kind::KubeGateway {
+                                    self.kube_l4_routes(gw, s.index, port)
+                                } else {
+                                    self.l4_routes(port, &one, true)
+                                },
                             },
                         ),
                         ServerKind::Tcp => unreachable!("filtered"),
@@ -460,11 +464,16 @@ impl<'a> Compiler<'a> {
                 ListenerProtocol::Http { route_table: name }
             }
             _ => {
-                let tcp: Vec<(&Arc<Object>, &[String])> =
-                    kept.iter().map(|s| (s.gateway, &s.hosts[..])).collect();
-                ListenerProtocol::Tcp {
-                    routes: self.l4_routes(port, &tcp, false),
+                let istio: Vec<(&Arc<Object>, &[String])> = kept
+                    .iter()
+                    .filter(|s| s.gateway.kind == Kind::Gateway)
+                    .map(|s| (s.gateway, &s.hosts[..]))
+                    .collect();
+                let mut routes = self.l4_routes(port, &istio, false);
+                for s in kept.iter().filter(|s| s.gateway.kind == Kind::KubeGateway) {
+                    routes.extend(self.kube_l4_routes(s.gateway, s.index, port));
                 }
+                ListenerProtocol::Tcp { routes }
             }
         }
     }

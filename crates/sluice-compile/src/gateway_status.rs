@@ -305,7 +305,15 @@ fn gateway_status(
     let mut all_valid = true;
     for (li, l) in spec.listeners.iter().enumerate() {
         let protocol = l.protocol.as_deref().unwrap_or("");
-        let http = matches!(protocol, "HTTP" | "HTTPS");
+        let passthrough = l.tls.as_ref().and_then(|t| t.mode) == Some(TlsModeType::Passthrough);
+        // The route kind a served listener takes; none for what sluice does not serve yet.
+        let route_kind = match protocol {
+            "HTTP" | "HTTPS" => Some("HTTPRoute"),
+            "TLS" if passthrough => Some("TLSRoute"),
+            "TCP" => Some("TCPRoute"),
+            _ => None,
+        };
+        let http = route_kind.is_some();
         let mut conditions = Vec::new();
         let accepted = if http {
             stamp.condition("Accepted", true, "Accepted", "")
@@ -330,14 +338,16 @@ fn gateway_status(
         let kinds_ok = l.allowed_routes.as_ref().is_none_or(|a| {
             a.kinds.is_empty()
                 || a.kinds.iter().any(|k| {
-                    k.group.as_deref().unwrap_or(GROUP) == GROUP
-                        && k.kind.as_deref() == Some("HTTPRoute")
+                    k.group.as_deref().unwrap_or(GROUP) == GROUP && k.kind.as_deref() == route_kind
                 })
         });
         let refs = if !kinds_ok {
             Err((
                 "InvalidRouteKinds",
-                "only HTTPRoutes attach to HTTP and HTTPS listeners".to_string(),
+                format!(
+                    "this listener takes {}",
+                    route_kind.unwrap_or("no route kind sluice serves")
+                ),
             ))
         } else if protocol == "HTTPS" {
             listener_certificate(store, gw, l).map(|_| ())
@@ -379,13 +389,12 @@ fn gateway_status(
         ]);
         listeners.push(ListenerStatus {
             name: l.name.clone().unwrap_or_default(),
-            supported_kinds: if http && kinds_ok {
-                vec![RouteGroupKind {
+            supported_kinds: match route_kind.filter(|_| kinds_ok) {
+                Some(kind) => vec![RouteGroupKind {
                     group: Some(GROUP.into()),
-                    kind: Some("HTTPRoute".into()),
-                }]
-            } else {
-                Vec::new()
+                    kind: Some(kind.into()),
+                }],
+                None => Vec::new(),
             },
             attached_routes: attached
                 .iter()

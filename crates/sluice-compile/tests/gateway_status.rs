@@ -57,7 +57,7 @@ spec:
   gatewayClassName: sluice
   listeners:
   - {name: http, port: 80, protocol: HTTP, hostname: "*.example.com"}
-  - {name: tcp, port: 9000, protocol: TCP}
+  - {name: udp, port: 9000, protocol: UDP}
 ---
 apiVersion: v1
 kind: Service

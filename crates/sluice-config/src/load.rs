@@ -62,6 +62,8 @@ fn classify(api_version: &str, kind: &str) -> Result<KindClass, String> {
         "GatewayClass" if group == GATEWAY_API_GROUP => Some(Kind::GatewayClass),
         "Gateway" if group == GATEWAY_API_GROUP => Some(Kind::KubeGateway),
         "HTTPRoute" if group == GATEWAY_API_GROUP => Some(Kind::HttpRoute),
+        "TLSRoute" if group == GATEWAY_API_GROUP => Some(Kind::TlsRoute),
+        "TCPRoute" if group == GATEWAY_API_GROUP => Some(Kind::TcpRoute),
         "ReferenceGrant" if group == GATEWAY_API_GROUP => Some(Kind::ReferenceGrant),
         _ => None,
     };
@@ -69,14 +71,17 @@ fn classify(api_version: &str, kind: &str) -> Result<KindClass, String> {
         let ok = match k {
             Kind::Secret | Kind::Service | Kind::Namespace => api_version == "v1",
             Kind::EndpointSlice => api_version == "discovery.k8s.io/v1",
-            Kind::GatewayClass | Kind::KubeGateway | Kind::HttpRoute | Kind::ReferenceGrant => {
-                sluice_api::gateway_api::SERVED_VERSIONS
-                    .iter()
-                    .find(|(k, _, _)| *k == kind)
-                    .is_some_and(|(_, standard, experimental)| {
-                        standard.contains(&version) || experimental.contains(&version)
-                    })
-            }
+            Kind::GatewayClass
+            | Kind::KubeGateway
+            | Kind::HttpRoute
+            | Kind::TlsRoute
+            | Kind::TcpRoute
+            | Kind::ReferenceGrant => sluice_api::gateway_api::SERVED_VERSIONS
+                .iter()
+                .find(|(k, _, _)| *k == kind)
+                .is_some_and(|(_, standard, experimental)| {
+                    standard.contains(&version) || experimental.contains(&version)
+                }),
             _ => group == ISTIO_GROUP && ISTIO_VERSIONS.contains(&version),
         };
         return if ok {
@@ -90,7 +95,7 @@ fn classify(api_version: &str, kind: &str) -> Result<KindClass, String> {
             KindClass::Unsupported("an Istio kind sluice does not implement")
         }
         GATEWAY_API_GROUP => KindClass::Unsupported(
-            "served Gateway API kinds are GatewayClass, Gateway, HTTPRoute and ReferenceGrant; this one is not served by this version of sluice yet",
+            "served Gateway API kinds are GatewayClass, Gateway, HTTPRoute, TLSRoute, TCPRoute and ReferenceGrant; this one is not served by this version of sluice yet",
         ),
         "networking.k8s.io" if matches!(kind, "Ingress" | "IngressClass") => {
             KindClass::Unsupported("Ingress is not served by this version of sluice")
@@ -434,6 +439,20 @@ impl Loader {
                 f.take(),
             )),
             Kind::HttpRoute => Body::HttpRoute(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::TlsRoute => Body::TlsRoute(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::TcpRoute => Body::TcpRoute(decode_recording(
                 spec,
                 &spec_path,
                 file,

@@ -3,7 +3,7 @@ use crate::diag::{Origin, ResourceRef};
 use crate::yaml::{Node, Seg};
 use sluice_api::core::{EndpointSliceBody, SecretBody, ServiceSpec};
 use sluice_api::gateway_api::{
-    GatewayClassSpec, HttpRouteSpec, KubeGatewaySpec, ReferenceGrantSpec,
+    GatewayClassSpec, HttpRouteSpec, KubeGatewaySpec, L4RouteSpec, ReferenceGrantSpec, TlsRouteSpec,
 };
 use sluice_api::istio::{
     DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, VirtualServiceSpec, WorkloadEntrySpec,
@@ -29,11 +29,13 @@ pub enum Kind {
     /// The Gateway API's `Gateway` (`gateway.networking.k8s.io`), not Istio's.
     KubeGateway,
     HttpRoute,
+    TlsRoute,
+    TcpRoute,
     ReferenceGrant,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Gateway,
         Kind::VirtualService,
         Kind::DestinationRule,
@@ -46,6 +48,8 @@ impl Kind {
         Kind::GatewayClass,
         Kind::KubeGateway,
         Kind::HttpRoute,
+        Kind::TlsRoute,
+        Kind::TcpRoute,
         Kind::ReferenceGrant,
     ];
 
@@ -63,6 +67,8 @@ impl Kind {
             Kind::GatewayClass => "GatewayClass",
             Kind::KubeGateway => "Gateway",
             Kind::HttpRoute => "HTTPRoute",
+            Kind::TlsRoute => "TLSRoute",
+            Kind::TcpRoute => "TCPRoute",
             Kind::ReferenceGrant => "ReferenceGrant",
         }
     }
@@ -72,9 +78,12 @@ impl Kind {
         match self {
             Kind::Secret | Kind::Service | Kind::Namespace => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
-            Kind::GatewayClass | Kind::KubeGateway | Kind::HttpRoute | Kind::ReferenceGrant => {
-                "gateway.networking.k8s.io/v1"
-            }
+            Kind::GatewayClass
+            | Kind::KubeGateway
+            | Kind::HttpRoute
+            | Kind::TlsRoute
+            | Kind::TcpRoute
+            | Kind::ReferenceGrant => "gateway.networking.k8s.io/v1",
             _ => "networking.istio.io/v1",
         }
     }
@@ -103,6 +112,8 @@ pub enum Body {
     GatewayClass(GatewayClassSpec),
     KubeGateway(KubeGatewaySpec),
     HttpRoute(HttpRouteSpec),
+    TlsRoute(TlsRouteSpec),
+    TcpRoute(L4RouteSpec),
     ReferenceGrant(ReferenceGrantSpec),
 }
 
@@ -144,6 +155,8 @@ impl Object {
     accessor!(gateway_class, GatewayClass, GatewayClassSpec);
     accessor!(kube_gateway, KubeGateway, KubeGatewaySpec);
     accessor!(http_route, HttpRoute, HttpRouteSpec);
+    accessor!(tls_route, TlsRoute, TlsRouteSpec);
+    accessor!(tcp_route, TcpRoute, L4RouteSpec);
     accessor!(reference_grant, ReferenceGrant, ReferenceGrantSpec);
 
     pub fn resource(&self) -> ResourceRef {

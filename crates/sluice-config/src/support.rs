@@ -436,6 +436,10 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
         ],
     ),
     // Gateway API (gateway.networking.k8s.io) kinds sluice serves.
+    ("TlsRouteSpec", &[("parentRefs", I), ("useDefaultGateways", n(GW_NOT_YET)), ("hostnames", I), ("rules", I)]),
+    ("L4RouteSpec", &[("parentRefs", I), ("useDefaultGateways", n(GW_NOT_YET)), ("rules", I)]),
+    ("L4RouteRule", &[("name", I), ("backendRefs", I)]),
+    ("BackendRef", &[("group", I), ("kind", I), ("name", I), ("namespace", I), ("port", I), ("weight", I)]),
     ("GatewayClassSpec", &[("controllerName", I), ("parametersRef", n("the class takes no parameters")), ("description", Inert)]),
     ("KubeGatewaySpec", &[("gatewayClassName", I), ("listeners", I), ("addresses", n("the instance listens on its own addresses (--bind-address)")), ("infrastructure", Inert), ("allowedListeners", n("no ListenerSet attaches: ListenerSets are not served yet")), ("tls", u("clients would be admitted without the client certificate it asks for")), ("defaultScope", n(GW_NOT_YET))]),
     ("HttpRouteSpec", &[("parentRefs", I), ("useDefaultGateways", n(GW_NOT_YET)), ("hostnames", I), ("rules", I)]),

@@ -166,6 +166,8 @@ fn api_fields() -> BTreeSet<(&'static str, &'static str)> {
     walk::<gateway_api::KubeGatewaySpec>(&seen);
     walk::<gateway_api::HttpRouteSpec>(&seen);
     walk::<gateway_api::ReferenceGrantSpec>(&seen);
+    walk::<gateway_api::TlsRouteSpec>(&seen);
+    walk::<gateway_api::L4RouteSpec>(&seen);
     seen.into_inner()
 }
 

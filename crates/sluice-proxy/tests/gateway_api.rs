@@ -525,3 +525,63 @@ async fn the_cors_filter_answers_preflights() {
         Some("https://shop.example")
     );
 }
+
+/// A TLS listener in Passthrough mode routes TLSRoutes by SNI (the backend's own certificate
+/// reaches the client), and a TCP listener sends the bytes by its oldest TCPRoute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_passthrough_and_tcp_routes() {
+    let ca = Ca::new("backend root");
+    let secure = tls_backend(&ca, &["db.example.com"], None).await;
+    let p = pods(&["plain"]).await;
+    let yaml = format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: db, namespace: default}}\nspec:\n  ports: [{{name: tls, port: 7000}}]\n---\n\
+         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: db-1, namespace: default, labels: {{kubernetes.io/service-name: db}}}}\naddressType: IPv4\nports: [{{name: tls, port: {}}}]\nendpoints: [{{addresses: [127.0.0.1]}}]\n---\n",
+        secure.port()
+    ) + &k8s_service("plain", "default", &[&p[0]])
+        + r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: l4, namespace: default}
+spec:
+  gatewayClassName: sluice
+  listeners:
+  - {name: tls, port: 443, protocol: TLS, hostname: "*.example.com", tls: {mode: Passthrough}}
+  - {name: tcp, port: 9000, protocol: TCP}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: db, namespace: default}
+spec:
+  parentRefs: [{name: l4, sectionName: tls}]
+  hostnames: [db.example.com]
+  rules: [{backendRefs: [{name: db, port: 7000}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: plain, namespace: default}
+spec:
+  parentRefs: [{name: l4, sectionName: tcp}]
+  rules: [{backendRefs: [{name: plain, port: 8000}]}]
+"#;
+    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    let tls = tls_connect(
+        gw.local_addr(443).unwrap(),
+        "db.example.com",
+        client_config(&ca, None, false, false),
+    )
+    .await
+    .expect("the backend's certificate, passed through");
+    assert_eq!(
+        &tls_get(tls, "db.example.com").await.unwrap().body[..],
+        b"secure"
+    );
+    let other = tls_connect(
+        gw.local_addr(443).unwrap(),
+        "web.example.com",
+        client_config(&ca, None, false, false),
+    );
+    assert!(other.await.is_err(), "no TLSRoute takes this SNI");
+    // HTTP over the TCP route reaches the pod.
+    let c = TestClient::http1(gw.local_addr(9000).unwrap());
+    assert_eq!(c.get("anything", "/").await.who(), "plain");
+}

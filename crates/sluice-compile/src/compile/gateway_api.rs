@@ -87,14 +87,23 @@ pub(crate) fn listener_allows(
     l: &KubeListener,
     route: &Object,
 ) -> bool {
+    let kind = route.kind.as_str();
     let allowed = l.allowed_routes.as_ref();
-    let kinds_ok = allowed.is_none_or(|a| {
-        a.kinds.is_empty()
-            || a.kinds.iter().any(|k| {
-                k.group.as_deref().unwrap_or(GROUP_DEFAULT) == GROUP_DEFAULT
-                    && k.kind.as_deref() == Some("HTTPRoute")
-            })
-    });
+    // Without `kinds`, the listener's protocol decides: HTTP and HTTPS take HTTPRoutes, TLS
+    // takes TLSRoutes, TCP takes TCPRoutes.
+    let default_kind = match l.protocol.as_deref() {
+        Some("HTTP" | "HTTPS") => "HTTPRoute",
+        Some("TLS") => "TLSRoute",
+        Some("TCP") => "TCPRoute",
+        _ => "",
+    };
+    let kinds_ok = match allowed.filter(|a| !a.kinds.is_empty()) {
+        None => kind == default_kind,
+        Some(a) => a.kinds.iter().any(|k| {
+            k.group.as_deref().unwrap_or(GROUP_DEFAULT) == GROUP_DEFAULT
+                && k.kind.as_deref() == Some(kind)
+        }),
+    };
     let namespaces = allowed.and_then(|a| a.namespaces.as_ref());
     let ns_ok = match namespaces
         .and_then(|n| n.from)
@@ -210,10 +219,12 @@ impl<'a> Compiler<'a> {
                 .clone()
                 .unwrap_or_else(|| "*".into())
                 .to_ascii_lowercase()];
-            let tls = match l.protocol.as_deref() {
-                Some("HTTP") => None,
+            let kind = match l.protocol.as_deref() {
+                Some("HTTP") => ServerKind::Http(self.kube_http(gw, i, l, None)),
                 Some("HTTPS") => match listener_certificate(self.store, gw, l) {
-                    Ok(settings) => Some(Arc::new(settings)),
+                    Ok(settings) => {
+                        ServerKind::Http(self.kube_http(gw, i, l, Some(Arc::new(settings))))
+                    }
                     Err((_, why)) => {
                         self.diags.push(Diagnostic {
                             resource: Some(gw.resource()),
@@ -223,10 +234,21 @@ impl<'a> Compiler<'a> {
                         continue;
                     }
                 },
+                Some("TLS")
+                    if l.tls.as_ref().and_then(|t| t.mode) == Some(TlsModeType::Passthrough) =>
+                {
+                    ServerKind::Passthrough
+                }
+                Some("TCP") => ServerKind::Tcp,
                 other => {
+                    let what = match other {
+                        Some("TLS") => "TLS listeners that terminate",
+                        Some(p) => p,
+                        None => "(no protocol)",
+                    };
                     self.diags.push(Diagnostic {
                         resource: Some(gw.resource()),
-                        ..Diagnostic::new(Severity::Warning, codes::SERVER_NOT_SERVED, format!("{} listeners of the Gateway API are not served by this version of sluice yet; listener {} of Gateway {} (port {port}) is skipped", other.unwrap_or("(no protocol)"), l.name.as_deref().unwrap_or(""), gw.key()))
+                        ..Diagnostic::new(Severity::Warning, codes::SERVER_NOT_SERVED, format!("{what} of the Gateway API are not served by this version of sluice yet; listener {} of Gateway {} (port {port}) is skipped", l.name.as_deref().unwrap_or(""), gw.key()))
                             .at(gw.origin_at(&path.k("protocol").0))
                     });
                     continue;
@@ -237,17 +259,98 @@ impl<'a> Compiler<'a> {
                 GatewayServer {
                     gateway: gw,
                     index: i,
-                    hosts: Cow::Owned(hosts.clone()),
-                    kind: ServerKind::Http(HttpServer {
-                        gateway: gw,
-                        hosts: Cow::Owned(hosts),
-                        https_redirect: false,
-                        port_name: l.name.as_deref().unwrap_or(""),
-                        tls,
-                        kube_listener: Some(i),
-                    }),
+                    hosts: Cow::Owned(hosts),
+                    kind,
                 },
             ));
+        }
+        out
+    }
+
+    fn kube_http(
+        &self,
+        gw: &'a Arc<Object>,
+        i: usize,
+        l: &'a KubeListener,
+        tls: Option<Arc<crate::tls::TlsSettings>>,
+    ) -> HttpServer<'a> {
+        let host = l.hostname.clone().unwrap_or_else(|| "*".into());
+        HttpServer {
+            gateway: gw,
+            hosts: Cow::Owned(vec![host.to_ascii_lowercase()]),
+            https_redirect: false,
+            port_name: l.name.as_deref().unwrap_or(""),
+            tls,
+            kube_listener: Some(i),
+        }
+    }
+
+    /// The TLSRoutes (passthrough) or TCPRoutes attached to a Gateway API listener, oldest first
+    /// (of several TCPRoutes the oldest gets the traffic, as the spec says).
+    pub(super) fn kube_l4_routes(&mut self, gw: &'a Object, li: usize, port: u32) -> Vec<L4Route> {
+        let listener = &gw.kube_gateway().expect("kind").listeners[li];
+        let passthrough = listener.protocol.as_deref() == Some("TLS");
+        let kind = if passthrough {
+            Kind::TlsRoute
+        } else {
+            Kind::TcpRoute
+        };
+        let routes: Vec<&'a Arc<Object>> = self.store.of_kind(kind).collect();
+        let mut out = Vec::new();
+        for route in routes {
+            let (parents, hostnames, rules) = match (route.tls_route(), route.tcp_route()) {
+                (Some(t), _) => (&t.parent_refs, &t.hostnames[..], &t.rules),
+                (_, Some(t)) => (&t.parent_refs, &[][..], &t.rules),
+                _ => continue,
+            };
+            let attached = parents.iter().any(|p| attaches(p, route, gw, listener));
+            if !attached || !listener_allows(self.store, gw, listener, route) {
+                continue;
+            }
+            let listener_host = listener
+                .hostname
+                .as_deref()
+                .unwrap_or("*")
+                .to_ascii_lowercase();
+            let sni: Vec<String> = hostnames
+                .iter()
+                .filter_map(|h| {
+                    hosts::intersect(&listener_host, &h.to_ascii_lowercase()).map(str::to_string)
+                })
+                .collect();
+            if passthrough && sni.is_empty() {
+                continue;
+            }
+            let Some(rule) = rules.first() else { continue };
+            let mut destinations = Vec::new();
+            for b in &rule.backend_refs {
+                let weight = b.weight.unwrap_or(1);
+                if weight <= 0 {
+                    continue;
+                }
+                let backend = BackendObjectReference {
+                    group: b.group.clone(),
+                    kind: b.kind.clone(),
+                    name: b.name.clone(),
+                    namespace: b.namespace.clone(),
+                    port: b.port,
+                };
+                destinations.push(WeightedCluster {
+                    cluster: self.backend_cluster(route, &backend, port),
+                    weight: weight as u32,
+                    headers: None,
+                });
+            }
+            if destinations.is_empty() {
+                continue;
+            }
+            out.push(L4Route {
+                virtual_service: route.key(),
+                index: 0,
+                sni,
+                total_weight: destinations.iter().map(|d| d.weight).sum(),
+                destinations,
+            });
         }
         out
     }

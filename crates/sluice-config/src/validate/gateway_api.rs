@@ -393,6 +393,52 @@ fn filter(r: &mut Report, p: &P, f: &HttpRouteFilter) {
     }
 }
 
+/// TLSRoute v1: hostnames (SNI names) required, then the rules of every L4 route.
+pub(super) fn tls_route(r: &mut Report, s: &P, route: &TlsRouteSpec) {
+    if route.hostnames.is_empty() {
+        r.err(
+            &s.k("hostnames"),
+            "a TLSRoute needs at least one hostname (the SNI names it takes)",
+        );
+    }
+    for (i, h) in route.hostnames.iter().enumerate() {
+        if !valid_hostname(h) {
+            r.err(&s.k("hostnames").i(i), format!("\"{h}\" is not a hostname (lower-case DNS name, optionally starting with `*.`; no IP)"));
+        }
+    }
+    l4_route(r, s, &route.parent_refs, &route.rules);
+}
+
+/// TLSRoute and TCPRoute: one rule of 1 to 16 backends with ports.
+pub(super) fn l4_route(r: &mut Report, s: &P, parents: &[ParentReference], rules: &[L4RouteRule]) {
+    for (i, pr) in parents.iter().enumerate() {
+        if pr.name.as_deref().is_none_or(str::is_empty) {
+            r.err(&s.k("parentRefs").i(i).k("name"), "name is required");
+        }
+    }
+    if rules.len() != 1 {
+        r.err(&s.k("rules"), "exactly one rule is required");
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        if rule.backend_refs.is_empty() || rule.backend_refs.len() > 16 {
+            r.err(
+                &s.k("rules").i(i).k("backendRefs"),
+                "1 to 16 backendRefs are required",
+            );
+        }
+        for (j, b) in rule.backend_refs.iter().enumerate() {
+            let service = b.kind.as_deref().is_none_or(|k| k == "Service")
+                && b.group.as_deref().is_none_or(str::is_empty);
+            if service && b.port.is_none() {
+                r.err(
+                    &s.k("rules").i(i).k("backendRefs").i(j).k("port"),
+                    "a Service backendRef needs its port",
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::gep2257;

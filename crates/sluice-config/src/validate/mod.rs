@@ -129,6 +129,10 @@ pub fn validate_object(object: &Object, out: &mut Vec<Diagnostic>) {
         Body::EndpointSlice(_) | Body::Namespace | Body::GatewayClass(_) => {}
         Body::KubeGateway(g) => gateway_api::gateway(&mut r, &s, g),
         Body::HttpRoute(route) => gateway_api::http_route(&mut r, &s, route),
+        Body::TlsRoute(route) => gateway_api::tls_route(&mut r, &s, route),
+        Body::TcpRoute(route) => {
+            gateway_api::l4_route(&mut r, &s, &route.parent_refs, &route.rules)
+        }
         Body::ReferenceGrant(_) => {}
     }
 }

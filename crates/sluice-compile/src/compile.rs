@@ -563,6 +563,7 @@ impl Compiler<'_> {
                 }
                 out.push(L4Route {
                     virtual_service: vs.key(),
+                    kind: "VirtualService",
                     index,
                     total_weight: destinations.iter().map(|d| d.weight).sum(),
                     sni,

@@ -147,7 +147,7 @@ fn policy_view(
 
 #[derive(Serialize, Debug)]
 pub struct RouteRef {
-    /// `VirtualService` or `HTTPRoute` (for `tcp`/`tls` routes: `VirtualService`).
+    /// `VirtualService`, `HTTPRoute`, `TLSRoute` or `TCPRoute`.
     pub kind: &'static str,
     pub virtual_service: String,
     /// Which list of the VirtualService: `http`, `tcp` or `tls`.
@@ -327,7 +327,7 @@ fn l4(
         return e.outcome("no_route", None);
     };
     e.route = Some(RouteRef {
-        kind: "VirtualService",
+        kind: route.kind,
         virtual_service: route.virtual_service.clone(),
         list,
         index: route.index,

@@ -36,8 +36,10 @@ pub enum ListenerProtocol {
 /// A `tcp[]` or `tls[]` route of a VirtualService.
 #[derive(Debug, Clone)]
 pub struct L4Route {
-    /// `namespace/name` of the VirtualService.
+    /// `namespace/name` of the VirtualService (or TLSRoute/TCPRoute, see `kind`).
     pub virtual_service: String,
+    /// `VirtualService`, `TLSRoute` or `TCPRoute`.
+    pub kind: &'static str,
     pub index: usize,
     /// `tls[]`: SNI names (exact, `*.suffix`, `*`) the route takes; empty for `tcp[]`.
     pub sni: Vec<String>,

@@ -563,7 +563,24 @@ spec:
   parentRefs: [{name: l4, sectionName: tcp}]
   rules: [{backendRefs: [{name: plain, port: 8000}]}]
 "#;
-    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    let snap = snapshot(&yaml, &[]);
+    let e = sluice_compile::explain::explain(
+        &snap,
+        &sluice_compile::explain::Request {
+            port: 443,
+            host: None,
+            sni: Some("db.example.com"),
+            path: "/",
+            method: "GET",
+            headers: &[],
+        },
+    );
+    let route = e.route.unwrap();
+    assert_eq!(
+        (route.kind, route.virtual_service.as_str()),
+        ("TLSRoute", "default/db")
+    );
+    let gw = gateway(snap, test_options());
     let tls = tls_connect(
         gw.local_addr(443).unwrap(),
         "db.example.com",

@@ -14,16 +14,15 @@ pub fn text(e: &Explanation) -> String {
     let route = e.route.as_ref().map(|r| {
         format!(
             "{}{} {}[{}]{}",
-            if r.kind == "VirtualService" {
-                ""
-            } else {
-                "HTTPRoute "
+            match r.kind {
+                "VirtualService" => String::new(),
+                kind => format!("{kind} "),
             },
             r.virtual_service,
-            if r.kind == "HTTPRoute" {
-                "rules"
-            } else {
+            if r.kind == "VirtualService" {
                 r.list
+            } else {
+                "rules"
             },
             r.index,
             r.name

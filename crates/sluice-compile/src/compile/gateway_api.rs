@@ -346,6 +346,7 @@ impl<'a> Compiler<'a> {
             }
             out.push(L4Route {
                 virtual_service: route.key(),
+                kind: if passthrough { "TLSRoute" } else { "TCPRoute" },
                 index: 0,
                 sni,
                 total_weight: destinations.iter().map(|d| d.weight).sum(),

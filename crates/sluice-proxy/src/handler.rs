@@ -354,10 +354,15 @@ async fn route(
     };
     let table = match &port.kind {
         PortKind::Plain(table) => table,
-        PortKind::Tls { .. } => match port.tls_server(conn.sni.as_deref()) {
+        PortKind::Tls { servers, .. } => match port.tls_server(conn.sni.as_deref()) {
             // HTTP/2 lets a client reuse a connection for another host its certificate covers;
-            // a host this server does not serve must go on its own connection (RFC 9110 §15.5.20).
+            // a host another server of the port serves must go on its own connection (RFC 9110
+            // §15.5.20, the Gateway API's rule); a host no server serves is simply not found.
             Some((server, _)) if !server.covers(&sluice_compile::select::host_of(authority)) => {
+                let host = sluice_compile::select::host_of(authority);
+                if !servers.iter().any(|s| s.covers(&host)) {
+                    return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc);
+                }
                 return local(
                     StatusCode::MISDIRECTED_REQUEST,
                     Flag::MisdirectedRequest,

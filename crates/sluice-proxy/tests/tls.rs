@@ -242,16 +242,18 @@ async fn minimum_tls_version_is_enforced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn coalesced_http2_request_for_another_server_gets_421() {
+async fn coalesced_http2_request_for_another_server_gets_421_and_an_unserved_host_404() {
     let w = world().await;
     let tls = connect(&w, "shop.example", client_config(&w.ca, None, false, true))
         .await
         .unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let mut send = http2_sender(tls).await;
+    // Another server of the port serves blog.example: 421; no server serves nobody.example: 404.
     for (authority, want) in [
         ("shop.example", 200),
         ("blog.example", 421),
+        ("nobody.example", 404),
         ("shop.example", 200),
     ] {
         let req = hyper::Request::get(format!("https://{authority}/"))

@@ -820,6 +820,24 @@ pub struct HttpBackendRef {
     pub filters: Vec<HttpRouteFilter>,
 }
 
+/// The object a weighted backendRef names (the weight and filters aside).
+macro_rules! backend_object_from {
+    ($($from:ty),+) => {$(
+        impl From<&$from> for BackendObjectReference {
+            fn from(b: &$from) -> Self {
+                BackendObjectReference {
+                    group: b.group.clone(),
+                    kind: b.kind.clone(),
+                    name: b.name.clone(),
+                    namespace: b.namespace.clone(),
+                    port: b.port,
+                }
+            }
+        }
+    )+};
+}
+backend_object_from!(HttpBackendRef, BackendRef);
+
 /// `HTTPRouteTimeouts`: GEP-2257 durations; `0s` disables.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

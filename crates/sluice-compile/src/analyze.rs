@@ -53,7 +53,7 @@ pub fn analyze(store: &Store, opts: &AnalyzeOptions) -> Vec<Diagnostic> {
         domain_suffix: opts.domain_suffix.clone(),
         ..Default::default()
     };
-    out.extend(crate::gateway_status::gateway_api_status(store, &id, "").1);
+    out.extend(crate::gateway_status::status_with(store, &registry, &id, "").1);
     out
 }
 

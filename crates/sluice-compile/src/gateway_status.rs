@@ -89,9 +89,19 @@ pub fn gateway_api_status(
     id: &GatewayIdentity,
     now: &str,
 ) -> (Vec<ObjectStatus>, Vec<Diagnostic>) {
+    let registry = Registry::build(store, &id.domain_suffix, &id.namespace);
+    status_with(store, &registry, id, now)
+}
+
+/// `gateway_api_status` over a registry the caller has built already (the analysis has one).
+pub(crate) fn status_with(
+    store: &Store,
+    registry: &Registry,
+    id: &GatewayIdentity,
+    now: &str,
+) -> (Vec<ObjectStatus>, Vec<Diagnostic>) {
     let mut out = Vec::new();
     let mut diags = Vec::new();
-    let registry = Registry::build(store, &id.domain_suffix, &id.namespace);
     for gc in store.of_kind(Kind::GatewayClass) {
         if !(our_class(store, &gc.name) || id.gateway_classes.contains(&gc.name)) {
             continue;
@@ -146,7 +156,7 @@ pub fn gateway_api_status(
             let hosted: Vec<usize> = allowed
                 .iter()
                 .copied()
-                .filter(|&li| !route_domains(&listeners[li], spec).is_empty())
+                .filter(|&li| !route_domains(&listeners[li], &spec.hostnames).is_empty())
                 .collect();
             let accepted = match (selected.is_empty(), allowed.is_empty(), hosted.is_empty()) {
                 (true, _, _) => stamp.condition(
@@ -195,7 +205,7 @@ pub fn gateway_api_status(
             }
             attached.extend(hosted.iter().map(|&li| (gi, li)));
             let resolved =
-                resolve_refs(store, &registry, &id.domain_suffix, route, spec, &mut diags);
+                resolve_refs(store, registry, &id.domain_suffix, route, spec, &mut diags);
             parents.push(RouteParentStatus {
                 parent_ref: ParentReference {
                     group: Some(pr.group.clone().unwrap_or_else(|| GROUP.into())),
@@ -247,13 +257,7 @@ fn resolve_refs(
     for (ri, rule) in spec.rules.iter().enumerate() {
         let backends = rule.backend_refs.iter().enumerate().map(|(bi, b)| {
             let at = P::spec().k("rules").i(ri).k("backendRefs").i(bi);
-            let obj = BackendObjectReference {
-                group: b.group.clone(),
-                kind: b.kind.clone(),
-                name: b.name.clone(),
-                namespace: b.namespace.clone(),
-                port: b.port,
-            };
+            let obj = BackendObjectReference::from(b);
             (at, obj)
         });
         let mirrors = rule.filters.iter().enumerate().filter_map(|(fi, f)| {

@@ -2,7 +2,6 @@
 //! balancer per cluster. Built once per configuration and swapped in whole; requests hold the
 //! one they started with.
 use crate::lb::Balancer;
-use crate::Error;
 use sluice_compile::snapshot::{L4Route, ListenerProtocol, RouteTable, TlsServer};
 use sluice_compile::{FastMap, Snapshot};
 use std::sync::Arc;
@@ -65,7 +64,7 @@ impl Dataplane {
         snapshot: Arc<Snapshot>,
         upstream: &crate::upstream::UpstreamOptions,
         pools: &crate::pool::Registry,
-    ) -> Result<Dataplane, Error> {
+    ) -> Dataplane {
         let table = |name: &str| snapshot.route_tables.get(name).cloned().unwrap_or_default();
         let mut ports = FastMap::default();
         for (bind, l) in &snapshot.listeners {
@@ -132,10 +131,10 @@ impl Dataplane {
                 (name.clone(), Arc::new(balancer))
             })
             .collect();
-        Ok(Dataplane {
+        Dataplane {
             snapshot,
             ports,
             balancers,
-        })
+        }
     }
 }

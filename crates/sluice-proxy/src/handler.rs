@@ -358,19 +358,21 @@ async fn route(
             // HTTP/2 lets a client reuse a connection for another host its certificate covers;
             // a host another server of the port serves must go on its own connection (RFC 9110
             // §15.5.20, the Gateway API's rule); a host no server serves is simply not found.
-            Some((server, _)) if !server.covers(&sluice_compile::select::host_of(authority)) => {
+            Some((server, runtime)) => {
                 let host = sluice_compile::select::host_of(authority);
-                if !servers.iter().any(|s| s.covers(&host)) {
+                if server.covers(&host) {
+                    &runtime.table
+                } else if servers.iter().any(|s| s.covers(&host)) {
+                    return local(
+                        StatusCode::MISDIRECTED_REQUEST,
+                        Flag::MisdirectedRequest,
+                        "misdirected request",
+                        grpc,
+                    );
+                } else {
                     return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc);
                 }
-                return local(
-                    StatusCode::MISDIRECTED_REQUEST,
-                    Flag::MisdirectedRequest,
-                    "misdirected request",
-                    grpc,
-                );
             }
-            Some((_, runtime)) => &runtime.table,
             None => return local(StatusCode::NOT_FOUND, Flag::NR, "", grpc),
         },
         // The port became a TCP port after this connection was opened.

@@ -199,7 +199,7 @@ impl Gateway {
     /// cannot be bound, nothing changes), swaps the dataplane atomically (requests in flight keep
     /// the one they started with) and drains listeners it removes. Needs a Tokio runtime.
     pub fn apply(&self, snapshot: Arc<Snapshot>) -> Result<(), Error> {
-        let dataplane = Dataplane::new(snapshot, &self.opts.upstream, &self.pools)?;
+        let dataplane = Dataplane::new(snapshot, &self.opts.upstream, &self.pools);
         let mut listeners = self.listeners.lock().expect("listeners");
         let mut opened = Vec::new();
         for &port in dataplane.ports.keys() {

@@ -132,20 +132,25 @@ pub(crate) fn listener_allows(
     kinds_ok && ns_ok
 }
 
-/// The virtual-host names an HTTPRoute gets on a listener: its hostnames intersected with the
-/// listener's (none: the route does not attach there).
-pub(crate) fn route_domains(l: &KubeListener, spec: &HttpRouteSpec) -> Vec<String> {
-    let listener_host = l.hostname.as_deref().unwrap_or("*").to_ascii_lowercase();
-    if spec.hostnames.is_empty() {
+/// The names a route gets on a listener: its hostnames intersected with the listener's, the
+/// listener's when it has none (an empty result: the route does not attach there).
+pub(crate) fn route_domains(l: &KubeListener, hostnames: &[String]) -> Vec<String> {
+    let listener_host = listener_host(l);
+    if hostnames.is_empty() {
         return vec![listener_host];
     }
-    spec.hostnames
+    hostnames
         .iter()
         .filter_map(|h| {
             let h = h.to_ascii_lowercase();
             hosts::intersect(&listener_host, &h).map(str::to_string)
         })
         .collect()
+}
+
+/// A listener's hostname, lower-cased; `*` when it has none.
+fn listener_host(l: &KubeListener) -> String {
+    l.hostname.as_deref().unwrap_or("*").to_ascii_lowercase()
 }
 
 /// Why a backendRef cannot be used, as `(reason, message)` with the spec's reasons; `None` when
@@ -214,17 +219,17 @@ impl<'a> Compiler<'a> {
                 });
                 continue;
             }
-            let hosts = vec![l
-                .hostname
-                .clone()
-                .unwrap_or_else(|| "*".into())
-                .to_ascii_lowercase()];
+            let hosts = vec![listener_host(l)];
             let kind = match l.protocol.as_deref() {
-                Some("HTTP") => ServerKind::Http(self.kube_http(gw, i, l, None)),
+                Some("HTTP") => ServerKind::Http(self.kube_http(gw, i, l, hosts.clone(), None)),
                 Some("HTTPS") => match listener_certificate(self.store, gw, l) {
-                    Ok(settings) => {
-                        ServerKind::Http(self.kube_http(gw, i, l, Some(Arc::new(settings))))
-                    }
+                    Ok(settings) => ServerKind::Http(self.kube_http(
+                        gw,
+                        i,
+                        l,
+                        hosts.clone(),
+                        Some(Arc::new(settings)),
+                    )),
                     Err((_, why)) => {
                         self.diags.push(Diagnostic {
                             resource: Some(gw.resource()),
@@ -272,12 +277,12 @@ impl<'a> Compiler<'a> {
         gw: &'a Arc<Object>,
         i: usize,
         l: &'a KubeListener,
+        hosts: Vec<String>,
         tls: Option<Arc<crate::tls::TlsSettings>>,
     ) -> HttpServer<'a> {
-        let host = l.hostname.clone().unwrap_or_else(|| "*".into());
         HttpServer {
             gateway: gw,
-            hosts: Cow::Owned(vec![host.to_ascii_lowercase()]),
+            hosts: Cow::Owned(hosts),
             https_redirect: false,
             port_name: l.name.as_deref().unwrap_or(""),
             tls,
@@ -307,17 +312,12 @@ impl<'a> Compiler<'a> {
             if !attached || !listener_allows(self.store, gw, listener, route) {
                 continue;
             }
-            let listener_host = listener
-                .hostname
-                .as_deref()
-                .unwrap_or("*")
-                .to_ascii_lowercase();
-            let sni: Vec<String> = hostnames
-                .iter()
-                .filter_map(|h| {
-                    hosts::intersect(&listener_host, &h.to_ascii_lowercase()).map(str::to_string)
-                })
-                .collect();
+            // TLSRoutes match SNI names (they must list some); TCPRoutes take every connection.
+            let sni = if passthrough && !hostnames.is_empty() {
+                route_domains(listener, hostnames)
+            } else {
+                Vec::new()
+            };
             if passthrough && sni.is_empty() {
                 continue;
             }
@@ -328,15 +328,8 @@ impl<'a> Compiler<'a> {
                 if weight <= 0 {
                     continue;
                 }
-                let backend = BackendObjectReference {
-                    group: b.group.clone(),
-                    kind: b.kind.clone(),
-                    name: b.name.clone(),
-                    namespace: b.namespace.clone(),
-                    port: b.port,
-                };
                 destinations.push(WeightedCluster {
-                    cluster: self.backend_cluster(route, &backend, port),
+                    cluster: self.backend_cluster(route, &b.into(), port),
                     weight: weight as u32,
                     headers: None,
                 });
@@ -390,7 +383,7 @@ impl<'a> Compiler<'a> {
             if !attached || !listener_allows(self.store, gw, listener, route) {
                 continue;
             }
-            for domain in route_domains(listener, spec) {
+            for domain in route_domains(listener, &spec.hostnames) {
                 for (rule, m, r) in self.http_route_rules(route, spec, port) {
                     let key = precedence(&spec.rules[rule], m, order, rule);
                     found.push((domain.clone(), key, r));
@@ -547,7 +540,7 @@ impl<'a> Compiler<'a> {
             if weight <= 0 {
                 continue;
             }
-            let cluster = self.backend_cluster(route, &backend_object(b), port);
+            let cluster = self.backend_cluster(route, &b.into(), port);
             let mut own = HeaderPolicy::default();
             for f in &b.filters {
                 if let Some(h) = &f.request_header_modifier {
@@ -731,17 +724,6 @@ fn gateway_cors(c: &HttpCorsFilter) -> crate::policy::Cors {
         max_age: HeaderValue::from_str(&c.max_age.unwrap_or(5).to_string()).ok(),
         allow_credentials: c.allow_credentials == Some(true),
         forward_unmatched_preflights: false,
-    }
-}
-
-/// The object an HTTPRoute backendRef names.
-fn backend_object(b: &HttpBackendRef) -> BackendObjectReference {
-    BackendObjectReference {
-        group: b.group.clone(),
-        kind: b.kind.clone(),
-        name: b.name.clone(),
-        namespace: b.namespace.clone(),
-        port: b.port,
     }
 }
 

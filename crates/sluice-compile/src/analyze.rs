@@ -335,9 +335,10 @@ fn hidden_definition(store: &Store, fqdn: &str, opts: &AnalyzeOptions) -> Option
                 .iter()
                 .map(|h| hosts::fqdn(h, &o.namespace, &opts.domain_suffix))
                 .collect(),
-            _ => vec![format!(
-                "{}.{}.svc.{}",
-                o.name, o.namespace, opts.domain_suffix
+            _ => vec![hosts::service_fqdn(
+                &o.name,
+                &o.namespace,
+                &opts.domain_suffix,
             )],
         };
         names.iter().any(|n| hosts::covers(n, fqdn))

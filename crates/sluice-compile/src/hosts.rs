@@ -6,11 +6,13 @@ pub fn fqdn(host: &str, namespace: &str, domain_suffix: &str) -> String {
     if host == "*" || host.starts_with("*.") || host.contains('.') {
         host.to_ascii_lowercase()
     } else {
-        format!(
-            "{}.{namespace}.svc.{domain_suffix}",
-            host.to_ascii_lowercase()
-        )
+        service_fqdn(&host.to_ascii_lowercase(), namespace, domain_suffix)
     }
+}
+
+/// The host name of Kubernetes Service `name` in `namespace`: `<name>.<namespace>.svc.<suffix>`.
+pub fn service_fqdn(name: &str, namespace: &str, domain_suffix: &str) -> String {
+    format!("{name}.{namespace}.svc.{domain_suffix}")
 }
 
 /// Does the (possibly wildcard) `pattern` cover the concrete or wildcard `host`?

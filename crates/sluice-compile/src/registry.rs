@@ -203,7 +203,7 @@ impl Registry {
                 }
             }
             services.push(Service {
-                hostname: format!("{}.{}.svc.{domain_suffix}", o.name, o.namespace),
+                hostname: hosts::service_fqdn(&o.name, &o.namespace, domain_suffix),
                 namespace: o.namespace.clone(),
                 ports,
                 endpoints,

@@ -188,7 +188,7 @@ pub(crate) fn backend_problem(
         ));
     }
     if registry
-        .lookup(&format!("{name}.{ns}.svc.{domain_suffix}"))
+        .lookup(&hosts::service_fqdn(name, ns, domain_suffix))
         .is_none()
     {
         return Some(("BackendNotFound", format!("Service {ns}/{name} not found")));
@@ -600,7 +600,7 @@ impl<'a> Compiler<'a> {
             b.name.as_deref().unwrap_or(""),
             b.namespace.as_deref().unwrap_or(&route.namespace),
         );
-        let fqdn = format!("{name}.{ns}.svc.{}", self.id.domain_suffix);
+        let fqdn = hosts::service_fqdn(name, ns, &self.id.domain_suffix);
         let port = b.port.and_then(|p| u32::try_from(p).ok());
         let problem = backend_problem(self.store, &self.registry, &self.id.domain_suffix, route, b)
             .map(|(_, why)| why);

@@ -700,10 +700,20 @@ async fn a_second_instance_takes_over_the_port_with_reuse_port() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (ok, failed) = load.await.unwrap();
+    // A connection the kernel queued on the old socket after its last accept is reset when the
+    // socket closes (SO_REUSEPORT has no handover; Linux's net.ipv4.tcp_migrate_req would move
+    // it): at most one such connect failure in a thousand, and no other failure at all.
+    let (connect, other): (Vec<_>, Vec<_>) = failed.iter().partition(|f| f.contains("(Connect)"));
     assert!(
-        failed.is_empty(),
+        other.is_empty(),
         "{} failed of {}: {failed:?}",
         failed.len(),
+        ok
+    );
+    assert!(
+        connect.len() as u32 * 1000 <= ok,
+        "{} connections reset of {}: {failed:?}",
+        connect.len(),
         ok
     );
     assert!(pod.hits() > served_before, "the new instance serves");

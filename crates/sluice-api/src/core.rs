@@ -19,6 +19,18 @@ pub struct SecretBody {
     pub immutable: Option<bool>,
 }
 
+/// A ConfigMap's content (CA bundles under `ca.crt`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMapBody {
+    #[serde(default)]
+    pub data: BTreeMap<String, String>,
+    /// Base64 values, as in a Secret's `data`.
+    #[serde(default)]
+    pub binary_data: BTreeMap<String, String>,
+    pub immutable: Option<bool>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceSpec {

@@ -836,7 +836,7 @@ macro_rules! backend_object_from {
         }
     )+};
 }
-backend_object_from!(HttpBackendRef, BackendRef);
+backend_object_from!(HttpBackendRef, BackendRef, GrpcBackendRef);
 
 /// `HTTPRouteTimeouts`: GEP-2257 durations; `0s` disables.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -955,6 +955,43 @@ pub struct GrpcBackendRef {
     pub weight: Option<i32>,
     #[serde(default)]
     pub filters: Vec<GrpcRouteFilter>,
+}
+
+/// A GRPCRoute filter is the HTTPRoute filter of the same type (the spec defines them so).
+impl From<&GrpcRouteFilter> for HttpRouteFilter {
+    fn from(f: &GrpcRouteFilter) -> Self {
+        HttpRouteFilter {
+            type_: f.type_.map(|t| match t {
+                GrpcRouteFilterType::ResponseHeaderModifier => {
+                    HttpRouteFilterType::ResponseHeaderModifier
+                }
+                GrpcRouteFilterType::RequestHeaderModifier => {
+                    HttpRouteFilterType::RequestHeaderModifier
+                }
+                GrpcRouteFilterType::RequestMirror => HttpRouteFilterType::RequestMirror,
+                GrpcRouteFilterType::ExtensionRef => HttpRouteFilterType::ExtensionRef,
+            }),
+            request_header_modifier: f.request_header_modifier.clone(),
+            response_header_modifier: f.response_header_modifier.clone(),
+            request_mirror: f.request_mirror.clone(),
+            extension_ref: f.extension_ref.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+impl From<&GrpcBackendRef> for HttpBackendRef {
+    fn from(b: &GrpcBackendRef) -> Self {
+        HttpBackendRef {
+            group: b.group.clone(),
+            kind: b.kind.clone(),
+            name: b.name.clone(),
+            namespace: b.namespace.clone(),
+            port: b.port,
+            weight: b.weight,
+            filters: b.filters.iter().map(HttpRouteFilter::from).collect(),
+        }
+    }
 }
 
 // ---------------------------------------------------------------- TLSRoute, TCPRoute, UDPRoute

@@ -404,6 +404,26 @@ impl<'a> Compiler<'a> {
                             claimed.entry(h.clone()).or_insert_with(|| gw.key());
                         }
                     }
+                    if let (ServerKind::TerminatedTcp(settings), Kind::KubeGateway) =
+                        (&s.kind, gw.kind)
+                    {
+                        // One server per TLSRoute, chosen by the route's own SNI names (the
+                        // listener's hostname narrowed), so each SNI reaches its route.
+                        for route in self.kube_l4_routes(gw, s.index, port) {
+                            servers.push(TlsServer {
+                                name: format!(
+                                    "tcp.{port}.{}.{}.{}.{}",
+                                    s.index, gw.name, gw.namespace, route.virtual_service
+                                ),
+                                sni: route.sni.clone(),
+                                mode: ServerMode::Tcp {
+                                    settings: settings.clone(),
+                                    routes: vec![route],
+                                },
+                            });
+                        }
+                        continue;
+                    }
                     let one = [(gw, &s.hosts[..])];
                     let (name, mode) = match &s.kind {
                         ServerKind::Http(h) => {
@@ -996,6 +1016,7 @@ impl Compiler<'_> {
             subset_def.as_ref().and_then(|s| s.traffic_policy.as_ref()),
             port,
         );
+        let tls_from_rule = tls.is_some();
         if let Some(tls) = tls {
             let identities = service
                 .object
@@ -1016,6 +1037,21 @@ impl Compiler<'_> {
             }
         }
         let svc_port = service.port(port);
+        if !tls_from_rule && service.object.kind == Kind::Service {
+            let port_name = svc_port.map(|p| p.name.as_str()).unwrap_or("");
+            let ns = &service.object.namespace;
+            let policies =
+                crate::backend_tls::policies_for(self.store, ns, &service.object.name, port_name);
+            if let Some(policy) = policies.first() {
+                match crate::backend_tls::upstream(self.store, policy) {
+                    Ok(t) => cluster.tls = Some(Arc::new(t)),
+                    Err((_, why)) => {
+                        cluster.problem = Some(ClusterProblem::Tls(tls::TlsProblem::Unusable(why)));
+                        return cluster;
+                    }
+                }
+            }
+        }
         cluster.http2 = svc_port.is_some_and(|p| matches!(p.protocol.as_str(), "HTTP2" | "GRPC"));
         let labels = subset_def.map(|s| s.labels).unwrap_or_default();
         cluster.endpoints = service

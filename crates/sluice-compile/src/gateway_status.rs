@@ -3,8 +3,8 @@
 //! findings as diagnostics with file and line for `validate`. Pure: the time to stamp on
 //! conditions is passed in.
 use crate::compile::gateway_api::{
-    attaches, backend_problem, listener_allows, listener_certificate, listener_conflict, our_class,
-    route_domains, served_gateways,
+    attaches, backend_problem, listener_allows, listener_certificate, listener_conflict,
+    listener_kinds, our_class, route_domains, route_parts, served_gateways, ROUTE_KINDS,
 };
 use crate::registry::Registry;
 use crate::GatewayIdentity;
@@ -43,6 +43,7 @@ pub enum Status {
     GatewayClass(GatewayClassStatus),
     Gateway(GatewayStatus),
     Route(RouteStatus),
+    Policy(PolicyStatus),
 }
 
 /// Conditions stamped with one time and generation.
@@ -121,17 +122,18 @@ pub(crate) fn status_with(
         });
     }
     let gateways = served_gateways(store, id);
-    let routes: Vec<&Arc<Object>> = store.of_kind(Kind::HttpRoute).collect();
+    let routes: Vec<&Arc<Object>> = ROUTE_KINDS.iter().flat_map(|k| store.of_kind(*k)).collect();
     // (gateway, listener) → routes accepted there, for attachedRoutes.
     let mut attached: Vec<(usize, usize)> = Vec::new();
     for route in &routes {
-        let spec = route.http_route().expect("kind");
+        let parts = route_parts(route).expect("route kind");
+        let kind = route.kind.as_str();
         let stamp = Stamp {
             now,
             generation: route.meta.generation,
         };
         let mut parents = Vec::new();
-        for (pi, pr) in spec.parent_refs.iter().enumerate() {
+        for (pi, pr) in parts.parents.iter().enumerate() {
             let ns = pr.namespace.as_deref().unwrap_or(&route.namespace);
             let kind_ok = pr.group.as_deref().unwrap_or(GROUP) == GROUP
                 && pr.kind.as_deref().unwrap_or("Gateway") == "Gateway";
@@ -148,15 +150,12 @@ pub(crate) fn status_with(
             let allowed: Vec<usize> = selected
                 .iter()
                 .copied()
-                .filter(|&li| {
-                    matches!(listeners[li].protocol.as_deref(), Some("HTTP" | "HTTPS"))
-                        && listener_allows(store, gw, &listeners[li], route)
-                })
+                .filter(|&li| listener_allows(store, gw, &listeners[li], route))
                 .collect();
             let hosted: Vec<usize> = allowed
                 .iter()
                 .copied()
-                .filter(|&li| !route_domains(&listeners[li], &spec.hostnames).is_empty())
+                .filter(|&li| !route_domains(&listeners[li], parts.hostnames).is_empty())
                 .collect();
             let accepted = match (selected.is_empty(), allowed.is_empty(), hosted.is_empty()) {
                 (true, _, _) => stamp.condition(
@@ -173,7 +172,7 @@ pub(crate) fn status_with(
                     false,
                     "NotAllowedByListeners",
                     format!(
-                        "the listeners of Gateway {} do not allow HTTPRoutes from namespace {}",
+                        "the listeners of Gateway {} do not allow {kind}s from namespace {}",
                         gw.key(),
                         route.namespace
                     ),
@@ -193,7 +192,7 @@ pub(crate) fn status_with(
                         Severity::Warning,
                         codes::ROUTE_NOT_ACCEPTED,
                         format!(
-                            "HTTPRoute {} is not accepted by Gateway {} ({}): {}",
+                            "{kind} {} is not accepted by Gateway {} ({}): {}",
                             route.key(),
                             gw.key(),
                             accepted.reason,
@@ -204,8 +203,14 @@ pub(crate) fn status_with(
                 });
             }
             attached.extend(hosted.iter().map(|&li| (gi, li)));
-            let resolved =
-                resolve_refs(store, registry, &id.domain_suffix, route, spec, &mut diags);
+            let resolved = resolve_refs(
+                store,
+                registry,
+                &id.domain_suffix,
+                route,
+                &parts.backends,
+                &mut diags,
+            );
             parents.push(RouteParentStatus {
                 parent_ref: ParentReference {
                     group: Some(pr.group.clone().unwrap_or_else(|| GROUP.into())),
@@ -232,7 +237,7 @@ pub(crate) fn status_with(
         if !parents.is_empty() {
             out.push(ObjectStatus {
                 api_version: "gateway.networking.k8s.io/v1",
-                kind: "HTTPRoute",
+                kind,
                 metadata: metadata(route, true),
                 status: Status::Route(RouteStatus { parents }),
             });
@@ -241,7 +246,119 @@ pub(crate) fn status_with(
     for (gi, gw) in gateways.iter().enumerate() {
         out.push(gateway_status(store, gw, gi, &attached, now, &mut diags));
     }
+    for policy in store.of_kind(Kind::BackendTlsPolicy) {
+        if let Some(status) = backend_tls_policy_status(store, policy, &gateways, &routes, now) {
+            out.push(status);
+        }
+    }
     (out, diags)
+}
+
+/// A BackendTLSPolicy's status: one ancestor entry per served Gateway that has a route to a
+/// Service the policy targets, with Accepted (or Conflicted, when an older or more specific
+/// policy wins every port it targets) and ResolvedRefs (its CA ConfigMaps).
+fn backend_tls_policy_status(
+    store: &Store,
+    policy: &Object,
+    gateways: &[&Arc<Object>],
+    routes: &[&Arc<Object>],
+    now: &str,
+) -> Option<ObjectStatus> {
+    let spec = policy.backend_tls_policy()?;
+    let stamp = Stamp {
+        now,
+        generation: policy.meta.generation,
+    };
+    let targeted = |ns: &str, name: &str| {
+        ns == policy.namespace
+            && spec
+                .target_refs
+                .iter()
+                .any(|t| t.name.as_deref() == Some(name))
+    };
+    let ancestors: Vec<&Arc<Object>> = gateways
+        .iter()
+        .copied()
+        .filter(|gw| {
+            routes.iter().any(|r| {
+                let Some(parts) = route_parts(r) else {
+                    return false;
+                };
+                let to_gateway = parts.parents.iter().any(|p| {
+                    p.name.as_deref() == Some(gw.name.as_str())
+                        && p.namespace.as_deref().unwrap_or(&r.namespace) == gw.namespace
+                });
+                to_gateway
+                    && parts.backends.iter().any(|(_, b)| {
+                        b.kind.as_deref().is_none_or(|k| k == "Service")
+                            && targeted(
+                                b.namespace.as_deref().unwrap_or(&r.namespace),
+                                b.name.as_deref().unwrap_or(""),
+                            )
+                    })
+            })
+        })
+        .collect();
+    if ancestors.is_empty() {
+        return None;
+    }
+    // The ports each target covers: its sectionName, else every port of the Service.
+    let wins_somewhere = spec.target_refs.iter().any(|t| {
+        let name = t.name.as_deref().unwrap_or("");
+        let ports: Vec<String> = match &t.section_name {
+            Some(s) => vec![s.clone()],
+            None => store
+                .get(Kind::Service, &policy.namespace, name)
+                .and_then(|o| o.service())
+                .map(|svc| {
+                    svc.ports
+                        .iter()
+                        .map(|p| p.name.clone().unwrap_or_default())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        ports.iter().any(|port| {
+            crate::backend_tls::policies_for(store, &policy.namespace, name, port)
+                .first()
+                .is_some_and(|w| w.key() == policy.key())
+        })
+    });
+    let resolved = crate::backend_tls::upstream(store, policy);
+    let accepted = match (&resolved, wins_somewhere) {
+        (_, false) => stamp.condition(
+            "Accepted",
+            false,
+            "Conflicted",
+            "an older or more specific BackendTLSPolicy targets the same Service ports",
+        ),
+        (Err((reason, message)), _) => stamp.condition("Accepted", false, reason, message.clone()),
+        (Ok(_), true) => stamp.condition("Accepted", true, "Accepted", "applied"),
+    };
+    let refs = match &resolved {
+        Ok(_) => stamp.condition("ResolvedRefs", true, "ResolvedRefs", ""),
+        Err((reason, message)) => stamp.condition("ResolvedRefs", false, reason, message.clone()),
+    };
+    let ancestors = ancestors
+        .iter()
+        .map(|gw| PolicyAncestorStatus {
+            ancestor_ref: ParentReference {
+                group: Some(GROUP.into()),
+                kind: Some("Gateway".into()),
+                namespace: Some(gw.namespace.clone()),
+                name: Some(gw.name.clone()),
+                ..Default::default()
+            },
+            controller_name: CONTROLLER.into(),
+            conditions: vec![accepted.clone(), refs.clone()],
+        })
+        .collect();
+    Some(ObjectStatus {
+        api_version: "gateway.networking.k8s.io/v1",
+        kind: "BackendTLSPolicy",
+        metadata: metadata(policy, true),
+        status: Status::Policy(PolicyStatus { ancestors }),
+    })
 }
 
 /// The first backend of the route that cannot be used, as `(reason, message)`.
@@ -250,42 +367,22 @@ fn resolve_refs(
     registry: &Registry,
     suffix: &str,
     route: &Object,
-    spec: &HttpRouteSpec,
+    backends: &[(P, BackendObjectReference)],
     diags: &mut Vec<Diagnostic>,
 ) -> Option<(&'static str, String)> {
     let mut first = None;
-    for (ri, rule) in spec.rules.iter().enumerate() {
-        let backends = rule.backend_refs.iter().enumerate().map(|(bi, b)| {
-            let at = P::spec().k("rules").i(ri).k("backendRefs").i(bi);
-            let obj = BackendObjectReference::from(b);
-            (at, obj)
-        });
-        let mirrors = rule.filters.iter().enumerate().filter_map(|(fi, f)| {
-            let b = f.request_mirror.as_ref()?.backend_ref.clone()?;
-            let at = P::spec()
-                .k("rules")
-                .i(ri)
-                .k("filters")
-                .i(fi)
-                .k("requestMirror")
-                .k("backendRef");
-            Some((at, b))
-        });
-        for (at, b) in backends.chain(mirrors) {
-            if let Some((reason, message)) = backend_problem(store, registry, suffix, route, &b) {
-                diags.push(Diagnostic {
-                    resource: Some(route.resource()),
-                    ..Diagnostic::new(
-                        Severity::Warning,
-                        codes::ROUTE_NOT_ACCEPTED,
-                        format!(
-                            "{message} ({reason}): this backend's share of requests answers 500"
-                        ),
-                    )
-                    .at(route.origin_at(&at.0))
-                });
-                first.get_or_insert((reason, message));
-            }
+    for (at, b) in backends {
+        if let Some((reason, message)) = backend_problem(store, registry, suffix, route, b) {
+            diags.push(Diagnostic {
+                resource: Some(route.resource()),
+                ..Diagnostic::new(
+                    Severity::Warning,
+                    codes::ROUTE_NOT_ACCEPTED,
+                    format!("{message} ({reason}): this backend's share of requests answers 500"),
+                )
+                .at(route.origin_at(&at.0))
+            });
+            first.get_or_insert((reason, message));
         }
     }
     first
@@ -310,14 +407,13 @@ fn gateway_status(
     for (li, l) in spec.listeners.iter().enumerate() {
         let protocol = l.protocol.as_deref().unwrap_or("");
         let passthrough = l.tls.as_ref().and_then(|t| t.mode) == Some(TlsModeType::Passthrough);
-        // The route kind a served listener takes; none for what sluice does not serve yet.
-        let route_kind = match protocol {
-            "HTTP" | "HTTPS" => Some("HTTPRoute"),
-            "TLS" if passthrough => Some("TLSRoute"),
-            "TCP" => Some("TCPRoute"),
-            _ => None,
-        };
-        let http = route_kind.is_some();
+        // The route kinds the protocol takes, and those `allowedRoutes.kinds` leaves of them.
+        let by_protocol = listener_kinds(&Listener {
+            allowed_routes: None,
+            ..l.clone()
+        });
+        let kinds = listener_kinds(l);
+        let http = !by_protocol.is_empty();
         let mut conditions = Vec::new();
         let accepted = if http {
             stamp.condition("Accepted", true, "Accepted", "")
@@ -340,20 +436,24 @@ fn gateway_status(
             None => stamp.condition("Conflicted", false, "NoConflicts", ""),
         };
         let kinds_ok = l.allowed_routes.as_ref().is_none_or(|a| {
-            a.kinds.is_empty()
-                || a.kinds.iter().any(|k| {
-                    k.group.as_deref().unwrap_or(GROUP) == GROUP && k.kind.as_deref() == route_kind
-                })
+            a.kinds.iter().all(|k| {
+                k.group.as_deref().unwrap_or(GROUP) == GROUP
+                    && k.kind.as_deref().is_some_and(|k| by_protocol.contains(&k))
+            })
         });
         let refs = if !kinds_ok {
             Err((
                 "InvalidRouteKinds",
                 format!(
-                    "this listener takes {}",
-                    route_kind.unwrap_or("no route kind sluice serves")
+                    "a {protocol} listener takes {}",
+                    if by_protocol.is_empty() {
+                        "no route kind sluice serves".to_string()
+                    } else {
+                        by_protocol.join(" and ")
+                    }
                 ),
             ))
-        } else if protocol == "HTTPS" {
+        } else if protocol == "HTTPS" || (protocol == "TLS" && !passthrough) {
             listener_certificate(store, gw, l).map(|_| ())
         } else {
             Ok(())
@@ -393,13 +493,13 @@ fn gateway_status(
         ]);
         listeners.push(ListenerStatus {
             name: l.name.clone().unwrap_or_default(),
-            supported_kinds: match route_kind.filter(|_| kinds_ok) {
-                Some(kind) => vec![RouteGroupKind {
+            supported_kinds: kinds
+                .iter()
+                .map(|k| RouteGroupKind {
                     group: Some(GROUP.into()),
-                    kind: Some(kind.into()),
-                }],
-                None => Vec::new(),
-            },
+                    kind: Some((*k).into()),
+                })
+                .collect(),
             attached_routes: attached
                 .iter()
                 .filter(|(g, i)| *g == gi && *i == li)

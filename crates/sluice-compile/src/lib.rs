@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analyze;
+pub mod backend_tls;
 pub mod binding;
 pub mod hosts;
 pub mod instance;

@@ -156,12 +156,10 @@ impl Registry {
                     Some(ServicePort {
                         number: u32::try_from(p.port?).ok()?,
                         name: p.name.clone().unwrap_or_default(),
-                        protocol: p
-                            .app_protocol
-                            .clone()
-                            .or(p.protocol.clone())
-                            .unwrap_or_else(|| "TCP".into())
-                            .to_ascii_uppercase(),
+                        protocol: service_port_protocol(
+                            p.name.as_deref(),
+                            p.app_protocol.as_deref(),
+                        ),
                         target_port: match &p.target_port {
                             Some(IntOrString::Int(n)) => u32::try_from(*n).ok(),
                             _ => None,
@@ -243,4 +241,32 @@ impl Registry {
     pub fn services(&self) -> &[Service] {
         &self.services
     }
+}
+
+/// The protocol of a Kubernetes Service port as Istio reads it: `appProtocol` (with the
+/// Kubernetes names `kubernetes.io/h2c`, `/ws`, `/wss`), else the port name's prefix
+/// (`grpc`, `http2-web`, …), else TCP.
+pub fn service_port_protocol(name: Option<&str>, app_protocol: Option<&str>) -> String {
+    const KNOWN: [&str; 10] = [
+        "grpc-web", "grpc", "http2", "https", "http", "tls", "tcp", "mongo", "redis", "mysql",
+    ];
+    let known = |p: &str| {
+        let p = p.to_ascii_lowercase();
+        match p.as_str() {
+            "kubernetes.io/h2c" => Some("HTTP2".to_string()),
+            "kubernetes.io/ws" => Some("HTTP".to_string()),
+            "kubernetes.io/wss" => Some("HTTPS".to_string()),
+            p if KNOWN.contains(&p) => Some(p.to_ascii_uppercase()),
+            _ => None,
+        }
+    };
+    if let Some(p) = app_protocol.and_then(known) {
+        return p;
+    }
+    let name = name.unwrap_or("").to_ascii_lowercase();
+    KNOWN
+        .iter()
+        .find(|p| name == **p || name.strip_prefix(**p).is_some_and(|r| r.starts_with('-')))
+        .map(|p| p.to_ascii_uppercase())
+        .unwrap_or_else(|| "TCP".into())
 }

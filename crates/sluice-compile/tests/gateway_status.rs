@@ -11,12 +11,17 @@ fn statuses(yaml: &str) -> Vec<ObjectStatus> {
     gateway_api_status(&store, &GatewayIdentity::default(), "2026-01-01T00:00:00Z").0
 }
 
-/// `type=status:reason` of each condition of the named route's first parent.
+/// `type=status:reason` of each condition of the named HTTPRoute's first parent.
 fn route_conditions(all: &[ObjectStatus], name: &str) -> Vec<String> {
+    kind_conditions(all, "HTTPRoute", name)
+}
+
+/// `type=status:reason` of each condition of the named route's first parent.
+fn kind_conditions(all: &[ObjectStatus], kind: &str, name: &str) -> Vec<String> {
     let o = all
         .iter()
-        .find(|o| o.kind == "HTTPRoute" && o.metadata.name == name)
-        .unwrap_or_else(|| panic!("no status for HTTPRoute {name}"));
+        .find(|o| o.kind == kind && o.metadata.name == name)
+        .unwrap_or_else(|| panic!("no status for {kind} {name}"));
     let Status::Route(r) = &o.status else {
         panic!()
     };
@@ -181,4 +186,139 @@ spec:
         l[2]
     );
     assert!(l[2].2.contains(&"Programmed=False:Invalid".to_string()));
+}
+
+/// Every route kind gets status from the listeners that take it: GRPCRoutes attach to HTTP
+/// listeners, TCPRoutes only to TCP ones; `supportedKinds` lists what a listener takes and a
+/// kind it cannot take makes its refs invalid.
+#[test]
+fn route_kinds_attach_to_the_listeners_that_take_them() {
+    let gw = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: mixed, namespace: default}
+spec:
+  gatewayClassName: sluice
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+  - {name: tcp, port: 9000, protocol: TCP}
+  - name: only-tcp-kinds
+    port: 8080
+    protocol: HTTP
+    allowedRoutes: {kinds: [{kind: TCPRoute}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: app, namespace: default}
+spec: {ports: [{name: grpc, port: 8000}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: greeter, namespace: default}
+spec:
+  parentRefs: [{name: mixed, sectionName: http}]
+  rules: [{matches: [{method: {service: helloworld.Greeter}}], backendRefs: [{name: app, port: 8000}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: wrong-listener, namespace: default}
+spec:
+  parentRefs: [{name: mixed, sectionName: http}]
+  rules: [{backendRefs: [{name: app, port: 8000}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: raw, namespace: default}
+spec:
+  parentRefs: [{name: mixed, sectionName: tcp}]
+  rules: [{backendRefs: [{name: missing, port: 8000}]}]
+---
+"#;
+    let all = statuses(gw);
+    assert_eq!(
+        kind_conditions(&all, "GRPCRoute", "greeter"),
+        ["Accepted=True:Accepted", "ResolvedRefs=True:ResolvedRefs"]
+    );
+    assert_eq!(
+        kind_conditions(&all, "TCPRoute", "wrong-listener")[0],
+        "Accepted=False:NotAllowedByListeners"
+    );
+    assert_eq!(
+        kind_conditions(&all, "TCPRoute", "raw"),
+        [
+            "Accepted=True:Accepted",
+            "ResolvedRefs=False:BackendNotFound"
+        ]
+    );
+    let o = all.iter().find(|o| o.kind == "Gateway").unwrap();
+    let Status::Gateway(g) = &o.status else {
+        panic!()
+    };
+    let kinds = |i: usize| -> Vec<String> {
+        g.listeners[i]
+            .supported_kinds
+            .iter()
+            .map(|k| k.kind.clone().unwrap())
+            .collect()
+    };
+    assert_eq!(kinds(0), ["HTTPRoute", "GRPCRoute"]);
+    assert_eq!(kinds(1), ["TCPRoute"]);
+    assert!(kinds(2).is_empty());
+    let l = listeners(&all, "mixed");
+    assert_eq!((l[0].1, l[1].1), (1, 1), "attachedRoutes: {l:?}");
+    assert!(
+        l[2].2
+            .contains(&"ResolvedRefs=False:InvalidRouteKinds".to_string()),
+        "{l:?}"
+    );
+}
+
+fn policy_conditions(all: &[ObjectStatus], name: &str) -> Vec<String> {
+    let o = all
+        .iter()
+        .find(|o| o.kind == "BackendTLSPolicy" && o.metadata.name == name)
+        .unwrap_or_else(|| panic!("no status for BackendTLSPolicy {name}"));
+    let Status::Policy(p) = &o.status else {
+        panic!()
+    };
+    assert_eq!(p.ancestors[0].ancestor_ref.name.as_deref(), Some("gw"));
+    p.ancestors[0]
+        .conditions
+        .iter()
+        .map(|c| format!("{}={}:{}", c.type_, c.status.as_str(), c.reason))
+        .collect()
+}
+
+/// BackendTLSPolicy: accepted on the Gateways that route to its Service; of two on the same
+/// port the older wins and the other is Conflicted; a CA ConfigMap that is not there leaves
+/// the refs unresolved.
+#[test]
+fn backend_tls_policies_accepted_conflicted_unresolved() {
+    let policy = |name: &str, stamp: &str, ca: &str| {
+        format!("apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {{name: {name}, namespace: default, creationTimestamp: \"{stamp}\"}}\nspec:\n  targetRefs: [{{group: \"\", kind: Service, name: app}}]\n  validation:\n    caCertificateRefs: [{{group: \"\", kind: ConfigMap, name: {ca}}}]\n    hostname: app.internal\n---\n")
+    };
+    let ca = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-ca, namespace: default}\ndata:\n  ca.crt: |\n    -----BEGIN CERTIFICATE-----\n    MIIB\n    -----END CERTIFICATE-----\n---\n";
+    let yaml = GW.to_string()
+        + ca
+        + &route(
+            "ok",
+            "default",
+            "  parentRefs: [{name: gw}]\n  rules: [{backendRefs: [{name: app, port: 8000}]}]\n",
+        )
+        + &policy("older", "2026-01-01T00:00:00Z", "app-ca")
+        + &policy("newer", "2026-02-01T00:00:00Z", "app-ca")
+        + &policy("broken", "2026-03-01T00:00:00Z", "missing");
+    let all = statuses(&yaml);
+    assert_eq!(
+        policy_conditions(&all, "older"),
+        ["Accepted=True:Accepted", "ResolvedRefs=True:ResolvedRefs"]
+    );
+    assert_eq!(
+        policy_conditions(&all, "newer")[0],
+        "Accepted=False:Conflicted"
+    );
+    assert_eq!(
+        policy_conditions(&all, "broken")[1],
+        "ResolvedRefs=False:InvalidCACertificateRef"
+    );
 }

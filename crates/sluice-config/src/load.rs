@@ -65,18 +65,23 @@ fn classify(api_version: &str, kind: &str) -> Result<KindClass, String> {
         "TLSRoute" if group == GATEWAY_API_GROUP => Some(Kind::TlsRoute),
         "TCPRoute" if group == GATEWAY_API_GROUP => Some(Kind::TcpRoute),
         "ReferenceGrant" if group == GATEWAY_API_GROUP => Some(Kind::ReferenceGrant),
+        "GRPCRoute" if group == GATEWAY_API_GROUP => Some(Kind::GrpcRoute),
+        "BackendTLSPolicy" if group == GATEWAY_API_GROUP => Some(Kind::BackendTlsPolicy),
+        "ConfigMap" if group.is_empty() => Some(Kind::ConfigMap),
         _ => None,
     };
     if let Some(k) = served {
         let ok = match k {
-            Kind::Secret | Kind::Service | Kind::Namespace => api_version == "v1",
+            Kind::Secret | Kind::Service | Kind::Namespace | Kind::ConfigMap => api_version == "v1",
             Kind::EndpointSlice => api_version == "discovery.k8s.io/v1",
             Kind::GatewayClass
             | Kind::KubeGateway
             | Kind::HttpRoute
             | Kind::TlsRoute
             | Kind::TcpRoute
-            | Kind::ReferenceGrant => sluice_api::gateway_api::SERVED_VERSIONS
+            | Kind::ReferenceGrant
+            | Kind::GrpcRoute
+            | Kind::BackendTlsPolicy => sluice_api::gateway_api::SERVED_VERSIONS
                 .iter()
                 .find(|(k, _, _)| *k == kind)
                 .is_some_and(|(_, standard, experimental)| {
@@ -95,7 +100,7 @@ fn classify(api_version: &str, kind: &str) -> Result<KindClass, String> {
             KindClass::Unsupported("an Istio kind sluice does not implement")
         }
         GATEWAY_API_GROUP => KindClass::Unsupported(
-            "served Gateway API kinds are GatewayClass, Gateway, HTTPRoute, TLSRoute, TCPRoute and ReferenceGrant; this one is not served by this version of sluice yet",
+            "served Gateway API kinds are GatewayClass, Gateway, HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, ReferenceGrant and BackendTLSPolicy; this one is not served by this version of sluice yet",
         ),
         "networking.k8s.io" if matches!(kind, "Ingress" | "IngressClass") => {
             KindClass::Unsupported("Ingress is not served by this version of sluice")
@@ -332,6 +337,14 @@ impl Loader {
                 "type",
                 "immutable",
             ],
+            Kind::ConfigMap => &[
+                "apiVersion",
+                "kind",
+                "metadata",
+                "data",
+                "binaryData",
+                "immutable",
+            ],
             Kind::EndpointSlice => &[
                 "apiVersion",
                 "kind",
@@ -466,6 +479,23 @@ impl Loader {
                 &mut diags,
                 f.take(),
             )),
+            Kind::GrpcRoute => Body::GrpcRoute(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::BackendTlsPolicy => Body::BackendTlsPolicy(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::ConfigMap => {
+                Body::ConfigMap(decode(Some(&without_header(&root)), &[], file, &mut diags))
+            }
             Kind::Secret => {
                 Body::Secret(decode(Some(&without_header(&root)), &[], file, &mut diags))
             }

@@ -1,9 +1,10 @@
 //! The ResourceStore: every object with its origin, in Istio's order, indexed for compile.
 use crate::diag::{Origin, ResourceRef};
 use crate::yaml::{Node, Seg};
-use sluice_api::core::{EndpointSliceBody, SecretBody, ServiceSpec};
+use sluice_api::core::{ConfigMapBody, EndpointSliceBody, SecretBody, ServiceSpec};
 use sluice_api::gateway_api::{
-    GatewayClassSpec, HttpRouteSpec, KubeGatewaySpec, L4RouteSpec, ReferenceGrantSpec, TlsRouteSpec,
+    BackendTlsPolicySpec, GatewayClassSpec, GrpcRouteSpec, HttpRouteSpec, KubeGatewaySpec,
+    L4RouteSpec, ReferenceGrantSpec, TlsRouteSpec,
 };
 use sluice_api::istio::{
     DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, VirtualServiceSpec, WorkloadEntrySpec,
@@ -32,10 +33,14 @@ pub enum Kind {
     TlsRoute,
     TcpRoute,
     ReferenceGrant,
+    GrpcRoute,
+    BackendTlsPolicy,
+    /// `v1/ConfigMap`: CA bundles for BackendTLSPolicy and frontend client validation.
+    ConfigMap,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Gateway,
         Kind::VirtualService,
         Kind::DestinationRule,
@@ -51,6 +56,9 @@ impl Kind {
         Kind::TlsRoute,
         Kind::TcpRoute,
         Kind::ReferenceGrant,
+        Kind::GrpcRoute,
+        Kind::BackendTlsPolicy,
+        Kind::ConfigMap,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,20 +78,25 @@ impl Kind {
             Kind::TlsRoute => "TLSRoute",
             Kind::TcpRoute => "TCPRoute",
             Kind::ReferenceGrant => "ReferenceGrant",
+            Kind::GrpcRoute => "GRPCRoute",
+            Kind::BackendTlsPolicy => "BackendTLSPolicy",
+            Kind::ConfigMap => "ConfigMap",
         }
     }
 
     /// The apiVersion to write for this kind.
     pub fn api_version(self) -> &'static str {
         match self {
-            Kind::Secret | Kind::Service | Kind::Namespace => "v1",
+            Kind::Secret | Kind::Service | Kind::Namespace | Kind::ConfigMap => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::GatewayClass
             | Kind::KubeGateway
             | Kind::HttpRoute
             | Kind::TlsRoute
             | Kind::TcpRoute
-            | Kind::ReferenceGrant => "gateway.networking.k8s.io/v1",
+            | Kind::ReferenceGrant
+            | Kind::GrpcRoute
+            | Kind::BackendTlsPolicy => "gateway.networking.k8s.io/v1",
             _ => "networking.istio.io/v1",
         }
     }
@@ -115,6 +128,9 @@ pub enum Body {
     TlsRoute(TlsRouteSpec),
     TcpRoute(L4RouteSpec),
     ReferenceGrant(ReferenceGrantSpec),
+    GrpcRoute(GrpcRouteSpec),
+    BackendTlsPolicy(BackendTlsPolicySpec),
+    ConfigMap(ConfigMapBody),
 }
 
 /// One object as loaded, with enough of its source to point diagnostics at any field.
@@ -158,6 +174,9 @@ impl Object {
     accessor!(tls_route, TlsRoute, TlsRouteSpec);
     accessor!(tcp_route, TcpRoute, L4RouteSpec);
     accessor!(reference_grant, ReferenceGrant, ReferenceGrantSpec);
+    accessor!(grpc_route, GrpcRoute, GrpcRouteSpec);
+    accessor!(backend_tls_policy, BackendTlsPolicy, BackendTlsPolicySpec);
+    accessor!(config_map, ConfigMap, ConfigMapBody);
 
     pub fn resource(&self) -> ResourceRef {
         ResourceRef {

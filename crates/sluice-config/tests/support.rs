@@ -168,6 +168,8 @@ fn api_fields() -> BTreeSet<(&'static str, &'static str)> {
     walk::<gateway_api::ReferenceGrantSpec>(&seen);
     walk::<gateway_api::TlsRouteSpec>(&seen);
     walk::<gateway_api::L4RouteSpec>(&seen);
+    walk::<gateway_api::GrpcRouteSpec>(&seen);
+    walk::<gateway_api::BackendTlsPolicySpec>(&seen);
     seen.into_inner()
 }
 

@@ -602,3 +602,247 @@ spec:
     let c = TestClient::http1(gw.local_addr(9000).unwrap());
     assert_eq!(c.get("anything", "/").await.who(), "plain");
 }
+
+/// GRPCRoute (conformance `GRPCExactMethodMatching`, `GRPCRouteHeaderMatching`): a method match
+/// is a match on `/<service>/<method>`, exact or by regex, with header matches; the backend is
+/// spoken to in HTTP/2 although its Service port says nothing of gRPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_routes_match_services_and_methods() {
+    let names = ["exact", "service", "method", "regex", "header", "rest"];
+    let p = pods(&names).await;
+    let mut yaml = GATEWAY.to_string();
+    for (i, name) in names.iter().enumerate() {
+        yaml += &k8s_service(name, "default", &[&p[i]]);
+    }
+    let to = |svc: &str| format!("    backendRefs: [{{name: {svc}, port: 8000}}]\n");
+    yaml += &format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {{name: greeter, namespace: default}}\nspec:\n  parentRefs: [{{name: gw}}]\n  hostnames: [grpc.example.com]\n  rules:\n\
+         \x20 - matches: [{{method: {{service: helloworld.Greeter, method: SayHello}}}}]\n{}\
+         \x20 - matches: [{{method: {{service: helloworld.Greeter}}}}]\n{}\
+         \x20 - matches: [{{method: {{method: Check}}}}]\n{}\
+         \x20 - matches: [{{method: {{type: RegularExpression, service: \"grpc\\\\.health\\\\..*\", method: \"Wat.*\"}}}}]\n{}\
+         \x20 - matches: [{{headers: [{{name: x-tenant, value: blue}}]}}]\n{}\
+         \x20 - {}",
+        to("exact"),
+        to("service"),
+        to("method"),
+        to("regex"),
+        to("header"),
+        to("rest").trim_start()
+    );
+    let (gw, _) = serve(&yaml);
+    // gRPC clients speak HTTP/2 with prior knowledge; the host is the :authority.
+    let stream = tokio::net::TcpStream::connect(gw.local_addr(80).unwrap())
+        .await
+        .unwrap();
+    let mut send = http2_sender(stream).await;
+    let mut call = async |host: &str, path: &str, headers: &[(&str, &str)]| {
+        let mut req = hyper::Request::post(format!("http://{host}{path}"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = send
+            .send_request(
+                req.body(http_body_util::Empty::<bytes::Bytes>::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let grpc_status = resp.headers().get("grpc-status").cloned();
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        match grpc_status {
+            // The gateway's own answer: gRPC status 12 (UNIMPLEMENTED) is its 404.
+            Some(s) => (
+                format!("grpc-status {}", s.to_str().unwrap()),
+                String::new(),
+            ),
+            None => {
+                let seen: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                (
+                    seen["pod"].as_str().unwrap().to_string(),
+                    seen["proto"].as_str().unwrap().to_string(),
+                )
+            }
+        }
+    };
+    for (path, headers, want) in [
+        ("/helloworld.Greeter/SayHello", &[][..], "exact"),
+        ("/helloworld.Greeter/SayGoodbye", &[][..], "service"),
+        ("/grpc.health.v1.Health/Check", &[][..], "method"),
+        ("/grpc.health.v1.Health/Watch", &[][..], "regex"),
+        ("/other.Service/Any", &[("x-tenant", "blue")][..], "header"),
+        ("/other.Service/Any", &[][..], "rest"),
+    ] {
+        let (who, proto) = call("grpc.example.com", path, headers).await;
+        assert_eq!(who, want, "{path}");
+        assert_eq!(proto, "HTTP/2.0", "{path}: upstream in HTTP/2");
+    }
+    // Another host is not the GRPCRoute's.
+    let (who, _) = call("other.example.com", "/helloworld.Greeter/SayHello", &[]).await;
+    assert_eq!(who, "grpc-status 12");
+}
+
+/// A TLS listener that terminates (mode Terminate, the default) routes TLSRoutes by SNI and
+/// carries the decrypted bytes to the backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_terminate_listener_routes_tls_routes_by_sni() {
+    let p = pods(&["alpha", "beta"]).await;
+    let ca = Ca::new("gateway root");
+    let leaf = ca.leaf(&["*.example.com"]);
+    let secret = tls_secret("wildcard", &leaf.cert_pem, &leaf.key_pem, None)
+        .replace("namespace: istio-system", "namespace: default");
+    let tls_route = |name: &str, host: &str| {
+        format!("apiVersion: gateway.networking.k8s.io/v1\nkind: TLSRoute\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  parentRefs: [{{name: term}}]\n  hostnames: [{host}]\n  rules: [{{backendRefs: [{{name: {name}, port: 8000}}]}}]\n---\n")
+    };
+    let yaml = k8s_service("alpha", "default", &[&p[0]])
+        + &k8s_service("beta", "default", &[&p[1]])
+        + &secret
+        + r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: term, namespace: default}
+spec:
+  gatewayClassName: sluice
+  listeners:
+  - name: tls
+    port: 443
+    protocol: TLS
+    hostname: "*.example.com"
+    tls: {mode: Terminate, certificateRefs: [{name: wildcard}]}
+---
+"# + &tls_route("alpha", "alpha.example.com")
+        + &tls_route("beta", "beta.example.com");
+    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    for (sni, want) in [("alpha.example.com", "alpha"), ("beta.example.com", "beta")] {
+        let tls = tls_connect(
+            gw.local_addr(443).unwrap(),
+            sni,
+            client_config(&ca, None, false, false),
+        )
+        .await
+        .expect("terminated by the gateway's certificate");
+        // The backend (plain HTTP) sees the bytes the gateway decrypted.
+        assert_eq!(tls_get(tls, sni).await.unwrap().who(), want, "{sni}");
+    }
+    let other = tls_connect(
+        gw.local_addr(443).unwrap(),
+        "gamma.example.com",
+        client_config(&ca, None, false, false),
+    );
+    assert!(other.await.is_err(), "no TLSRoute takes this SNI");
+}
+
+/// A ConfigMap holding `pem` under `ca.crt`.
+fn ca_config_map(name: &str, pem: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: default}}\ndata:\n  ca.crt: |\n{}---\n",
+        pem.lines().map(|l| format!("    {l}\n")).collect::<String>()
+    )
+}
+
+/// BackendTLSPolicy: the gateway speaks TLS to the Service with the policy's hostname as SNI
+/// and checks the backend's certificate against the ConfigMap's CA; a certificate for another
+/// name, or a CA that is not there, gets no request through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_tls_policy_verifies_the_backend() {
+    let ca = Ca::new("backend root");
+    let backend = tls_backend(&ca, &["secure.internal"], None).await;
+    let service = format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: secure, namespace: default}}\nspec:\n  ports: [{{name: https, port: 8443}}]\n---\n\
+         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: secure-1, namespace: default, labels: {{kubernetes.io/service-name: secure}}}}\naddressType: IPv4\nports: [{{name: https, port: {}}}]\nendpoints: [{{addresses: [127.0.0.1]}}]\n---\n",
+        backend.port()
+    );
+    let policy = |hostname: &str, config_map: &str| {
+        format!("apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {{name: secure, namespace: default}}\nspec:\n  targetRefs: [{{group: \"\", kind: Service, name: secure, sectionName: https}}]\n  validation:\n    caCertificateRefs: [{{group: \"\", kind: ConfigMap, name: {config_map}}}]\n    hostname: {hostname}\n---\n")
+    };
+    let base = GATEWAY.to_string()
+        + &service
+        + &ca_config_map("backend-ca", &ca.pem())
+        + &http_route(
+            "secure",
+            "  rules: [{backendRefs: [{name: secure, port: 8443}]}]\n",
+        );
+    let (_gw, c) = serve(&(base.clone() + &policy("secure.internal", "backend-ca")));
+    let reply = c.get("h", "/").await;
+    assert_eq!(
+        (reply.status.as_u16(), &reply.body[..]),
+        (200, &b"secure"[..])
+    );
+    // The backend's certificate is not for this name: no request reaches it.
+    let (_gw, c) = serve(&(base.clone() + &policy("other.internal", "backend-ca")));
+    assert_eq!(c.get("h", "/").await.status, 503);
+    // No CA to check it with: never plaintext, never unchecked.
+    let (_gw, c) = serve(&(base.clone() + &policy("secure.internal", "missing")));
+    assert_ne!(c.get("h", "/").await.status, 200);
+    // Without the policy the gateway speaks plaintext HTTP to the TLS port, which fails.
+    let (_gw, c) = serve(&base);
+    assert_ne!(c.get("h", "/").await.status, 200);
+}
+
+/// The Gateway's `tls.frontend` validation: an HTTPS listener asks for a client certificate
+/// from the ConfigMap's CA and refuses clients without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frontend_validation_requires_client_certificates() {
+    let p = pods(&["app"]).await;
+    let server_ca = Ca::new("gateway root");
+    let leaf = server_ca.leaf(&["secure.example"]);
+    let client_ca = Ca::new("client root");
+    let client = client_ca.leaf(&["client.example"]);
+    let yaml = k8s_service("app", "default", &[&p[0]])
+        + &tls_secret("cert", &leaf.cert_pem, &leaf.key_pem, None)
+            .replace("namespace: istio-system", "namespace: default")
+        + &ca_config_map("clients", &client_ca.pem())
+        + r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: sluice
+  tls:
+    frontend:
+      default:
+        validation:
+          caCertificateRefs: [{group: "", kind: ConfigMap, name: clients}]
+  listeners:
+  - name: https
+    port: 443
+    protocol: HTTPS
+    hostname: secure.example
+    tls: {certificateRefs: [{name: cert}]}
+---
+"# + &http_route(
+        "app",
+        "  rules: [{backendRefs: [{name: app, port: 8000}]}]\n",
+    );
+    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    let addr = gw.local_addr(443).unwrap();
+    let with_cert = tls_connect(
+        addr,
+        "secure.example",
+        client_config(&server_ca, Some(&client), false, false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tls_get(with_cert, "secure.example").await.unwrap().who(),
+        "app"
+    );
+    // TLS 1.3 completes the client's side of the handshake before the server checks the
+    // (missing) certificate: the refusal shows on the first request.
+    let refused = match tls_connect(
+        addr,
+        "secure.example",
+        client_config(&server_ca, None, false, false),
+    )
+    .await
+    {
+        Err(_) => true,
+        Ok(tls) => tls_get(tls, "secure.example").await.is_err(),
+    };
+    assert!(refused, "a client without a certificate is refused");
+}

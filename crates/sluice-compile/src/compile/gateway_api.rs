@@ -80,30 +80,39 @@ pub(crate) fn granted(
         })
 }
 
-/// May this HTTPRoute attach to the listener (`allowedRoutes` namespaces and kinds)?
+/// The route kinds a listener takes: its protocol's (HTTP and HTTPS take HTTPRoutes and
+/// GRPCRoutes, TLS takes TLSRoutes, TCP takes TCPRoutes), narrowed by `allowedRoutes.kinds`.
+pub(crate) fn listener_kinds(l: &KubeListener) -> Vec<&'static str> {
+    let by_protocol: &[&'static str] = match l.protocol.as_deref() {
+        Some("HTTP" | "HTTPS") => &["HTTPRoute", "GRPCRoute"],
+        Some("TLS") => &["TLSRoute"],
+        Some("TCP") => &["TCPRoute"],
+        _ => &[],
+    };
+    match l.allowed_routes.as_ref().filter(|a| !a.kinds.is_empty()) {
+        None => by_protocol.to_vec(),
+        Some(a) => by_protocol
+            .iter()
+            .copied()
+            .filter(|k| {
+                a.kinds.iter().any(|rk| {
+                    rk.group.as_deref().unwrap_or(GROUP_DEFAULT) == GROUP_DEFAULT
+                        && rk.kind.as_deref() == Some(*k)
+                })
+            })
+            .collect(),
+    }
+}
+
+/// May this route attach to the listener (`allowedRoutes` namespaces and kinds)?
 pub(crate) fn listener_allows(
     store: &Store,
     gw: &Object,
     l: &KubeListener,
     route: &Object,
 ) -> bool {
-    let kind = route.kind.as_str();
+    let kinds_ok = listener_kinds(l).contains(&route.kind.as_str());
     let allowed = l.allowed_routes.as_ref();
-    // Without `kinds`, the listener's protocol decides: HTTP and HTTPS take HTTPRoutes, TLS
-    // takes TLSRoutes, TCP takes TCPRoutes.
-    let default_kind = match l.protocol.as_deref() {
-        Some("HTTP" | "HTTPS") => "HTTPRoute",
-        Some("TLS") => "TLSRoute",
-        Some("TCP") => "TCPRoute",
-        _ => "",
-    };
-    let kinds_ok = match allowed.filter(|a| !a.kinds.is_empty()) {
-        None => kind == default_kind,
-        Some(a) => a.kinds.iter().any(|k| {
-            k.group.as_deref().unwrap_or(GROUP_DEFAULT) == GROUP_DEFAULT
-                && k.kind.as_deref() == Some(kind)
-        }),
-    };
     let namespaces = allowed.and_then(|a| a.namespaces.as_ref());
     let ns_ok = match namespaces
         .and_then(|n| n.from)
@@ -244,13 +253,21 @@ impl<'a> Compiler<'a> {
                 {
                     ServerKind::Passthrough
                 }
+                // Terminate (the default mode): TLS ends here, TLSRoutes carry the bytes on.
+                Some("TLS") => match listener_certificate(self.store, gw, l) {
+                    Ok(settings) => ServerKind::TerminatedTcp(Arc::new(settings)),
+                    Err((_, why)) => {
+                        self.diags.push(Diagnostic {
+                            resource: Some(gw.resource()),
+                            ..Diagnostic::new(Severity::Warning, codes::INVALID_GATEWAY_CREDENTIAL, format!("listener {} of Gateway {} (port {port}) has no usable certificate: {why}; it is skipped", l.name.as_deref().unwrap_or(""), gw.key()))
+                                .at(gw.origin_at(&path.k("tls").0))
+                        });
+                        continue;
+                    }
+                },
                 Some("TCP") => ServerKind::Tcp,
                 other => {
-                    let what = match other {
-                        Some("TLS") => "TLS listeners that terminate",
-                        Some(p) => p,
-                        None => "(no protocol)",
-                    };
+                    let what = other.unwrap_or("(no protocol)");
                     self.diags.push(Diagnostic {
                         resource: Some(gw.resource()),
                         ..Diagnostic::new(Severity::Warning, codes::SERVER_NOT_SERVED, format!("{what} of the Gateway API are not served by this version of sluice yet; listener {} of Gateway {} (port {port}) is skipped", l.name.as_deref().unwrap_or(""), gw.key()))
@@ -294,12 +311,8 @@ impl<'a> Compiler<'a> {
     /// (of several TCPRoutes the oldest gets the traffic, as the spec says).
     pub(super) fn kube_l4_routes(&mut self, gw: &'a Object, li: usize, port: u32) -> Vec<L4Route> {
         let listener = &gw.kube_gateway().expect("kind").listeners[li];
-        let passthrough = listener.protocol.as_deref() == Some("TLS");
-        let kind = if passthrough {
-            Kind::TlsRoute
-        } else {
-            Kind::TcpRoute
-        };
+        let tls = listener.protocol.as_deref() == Some("TLS");
+        let kind = if tls { Kind::TlsRoute } else { Kind::TcpRoute };
         let routes: Vec<&'a Arc<Object>> = self.store.of_kind(kind).collect();
         let mut out = Vec::new();
         for route in routes {
@@ -313,12 +326,12 @@ impl<'a> Compiler<'a> {
                 continue;
             }
             // TLSRoutes match SNI names (they must list some); TCPRoutes take every connection.
-            let sni = if passthrough && !hostnames.is_empty() {
+            let sni = if tls && !hostnames.is_empty() {
                 route_domains(listener, hostnames)
             } else {
                 Vec::new()
             };
-            if passthrough && sni.is_empty() {
+            if tls && sni.is_empty() {
                 continue;
             }
             let Some(rule) = rules.first() else { continue };
@@ -339,7 +352,7 @@ impl<'a> Compiler<'a> {
             }
             out.push(L4Route {
                 virtual_service: route.key(),
-                kind: if passthrough { "TLSRoute" } else { "TCPRoute" },
+                kind: if tls { "TLSRoute" } else { "TCPRoute" },
                 index: 0,
                 sni,
                 total_weight: destinations.iter().map(|d| d.weight).sum(),
@@ -363,7 +376,11 @@ impl<'a> Compiler<'a> {
         let listener = &gw.kube_gateway().expect("kind").listeners[li];
         let mut found = Vec::new();
         // The spec's tie-break between routes: oldest first, then `{namespace}/{name}`.
-        let mut routes: Vec<&'a Arc<Object>> = self.store.of_kind(Kind::HttpRoute).collect();
+        let mut routes: Vec<&'a Arc<Object>> = self
+            .store
+            .of_kind(Kind::HttpRoute)
+            .chain(self.store.of_kind(Kind::GrpcRoute))
+            .collect();
         routes.sort_by(|a, b| {
             let stamp = |o: &Object| o.meta.creation_timestamp.clone();
             match (stamp(a), stamp(b)) {
@@ -375,7 +392,10 @@ impl<'a> Compiler<'a> {
             .then_with(|| a.key().cmp(&b.key()))
         });
         for (order, route) in routes.into_iter().enumerate() {
-            let spec = route.http_route().expect("kind");
+            let spec = match route.grpc_route() {
+                Some(g) => Cow::Owned(grpc_as_http(g)),
+                None => Cow::Borrowed(route.http_route().expect("kind")),
+            };
             let attached = spec
                 .parent_refs
                 .iter()
@@ -384,8 +404,11 @@ impl<'a> Compiler<'a> {
                 continue;
             }
             for domain in route_domains(listener, &spec.hostnames) {
-                for (rule, m, r) in self.http_route_rules(route, spec, port) {
-                    let key = precedence(&spec.rules[rule], m, order, rule);
+                for (rule, m, r) in self.http_route_rules(route, &spec, port) {
+                    let key = match route.grpc_route() {
+                        Some(g) => grpc_precedence(&g.rules[rule], m, order, rule),
+                        None => precedence(&spec.rules[rule], m, order, rule),
+                    };
                     found.push((domain.clone(), key, r));
                 }
             }
@@ -418,7 +441,7 @@ impl<'a> Compiler<'a> {
                     j,
                     Route {
                         virtual_service: route.key(),
-                        kind: "HTTPRoute",
+                        kind: route.kind.as_str(),
                         index: i,
                         name: rule.name.clone(),
                         matches: vec![route_match],
@@ -605,7 +628,17 @@ impl<'a> Compiler<'a> {
         let problem = backend_problem(self.store, &self.registry, &self.id.domain_suffix, route, b)
             .map(|(_, why)| why);
         match problem {
-            None => self.cluster(route, &fqdn, None, port, server_port),
+            None => {
+                let name = self.cluster(route, &fqdn, None, port, server_port);
+                // gRPC needs HTTP/2: a Service port a GRPCRoute sends to is spoken to in
+                // HTTP/2 (prior knowledge) whatever its name says.
+                if route.kind == Kind::GrpcRoute {
+                    if let Some(c) = self.clusters.get_mut(&name).filter(|c| !c.http2) {
+                        Arc::make_mut(c).http2 = true;
+                    }
+                }
+                name
+            }
             Some(why) => {
                 // Named for the route that makes the reference, so it never stands in for (or
                 // takes the place of) the working cluster of the same Service.
@@ -664,11 +697,12 @@ pub(crate) fn listener_certificate(
     }
     let (cert_chain, private_key, _) =
         crate::tls::from_secret(store, ns, name).map_err(|p| invalid(&p.to_string()))?;
+    let (ca, client_auth) = frontend_validation(store, gw, l)?;
     Ok(crate::tls::TlsSettings {
         cert_chain,
         private_key,
-        ca: None,
-        client_auth: crate::tls::ClientAuth::None,
+        ca,
+        client_auth,
         min_tls13: false,
         max_tls12: false,
         cipher_suites: Vec::new(),
@@ -676,6 +710,69 @@ pub(crate) fn listener_certificate(
         verify_spki: Vec::new(),
         verify_hash: Vec::new(),
     })
+}
+
+/// The Gateway's `tls.frontend` client-certificate validation for a listener's port (its
+/// `perPort` entry, else `default`): the CA bundle from ConfigMaps (`ca.crt`; another namespace
+/// only with a ReferenceGrant) and whether a certificate is required (`AllowValidOnly`) or
+/// only checked when presented (`AllowInsecureFallback`).
+fn frontend_validation(
+    store: &Store,
+    gw: &Object,
+    l: &KubeListener,
+) -> Result<(Option<crate::tls::Pem>, crate::tls::ClientAuth), (&'static str, String)> {
+    use crate::tls::ClientAuth;
+    let frontend = gw
+        .kube_gateway()
+        .and_then(|g| g.tls.as_ref())
+        .and_then(|t| t.frontend.as_ref());
+    let config = frontend.and_then(|f| {
+        f.per_port
+            .iter()
+            .find(|p| p.port == l.port)
+            .and_then(|p| p.tls.as_ref())
+            .or(f.default.as_ref())
+    });
+    let Some(v) = config.and_then(|c| c.validation.as_ref()) else {
+        return Ok((None, ClientAuth::None));
+    };
+    if v.ca_certificate_refs.is_empty() {
+        return Err((
+            "InvalidCACertificateRef",
+            "frontend validation has no caCertificateRefs".into(),
+        ));
+    }
+    let mut bundle = Vec::new();
+    for r in &v.ca_certificate_refs {
+        if r.group.as_deref().is_some_and(|g| !g.is_empty())
+            || r.kind.as_deref() != Some("ConfigMap")
+        {
+            return Err((
+                "InvalidCACertificateKind",
+                format!(
+                    "caCertificateRefs kind {} is not supported (only ConfigMaps)",
+                    r.kind.as_deref().unwrap_or("")
+                ),
+            ));
+        }
+        let name = r.name.as_deref().unwrap_or("");
+        let ns = r.namespace.as_deref().unwrap_or(&gw.namespace);
+        if ns != gw.namespace
+            && !granted(store, &gw.namespace, "Gateway", (ns, "", "ConfigMap", name))
+        {
+            return Err((
+                "RefNotPermitted",
+                format!("ConfigMap {ns}/{name} is in another namespace and no ReferenceGrant there allows it"),
+            ));
+        }
+        bundle.extend_from_slice(&crate::backend_tls::config_map_ca(store, ns, name)?);
+        bundle.push(b'\n');
+    }
+    let auth = match v.mode {
+        Some(FrontendValidationMode::AllowInsecureFallback) => ClientAuth::Optional,
+        _ => ClientAuth::Required,
+    };
+    Ok((Some(crate::tls::Pem::Inline(Arc::from(bundle))), auth))
 }
 
 /// The spec's listener distinctness on one port: the same protocol and hostname twice
@@ -761,6 +858,8 @@ fn selector_matches(s: &LabelSelector, labels: &sluice_api::meta::Labels) -> boo
 pub(super) struct Precedence {
     path_kind: std::cmp::Reverse<u8>,
     path_len: std::cmp::Reverse<usize>,
+    /// GRPCRoute: the characters of the matched service, then of the method.
+    grpc: std::cmp::Reverse<(usize, usize)>,
     no_method: bool,
     headers: std::cmp::Reverse<usize>,
     queries: std::cmp::Reverse<usize>,
@@ -787,6 +886,7 @@ fn precedence(rule: &HttpRouteRule, m: usize, route: usize, rule_index: usize) -
     Precedence {
         path_kind: Reverse(kind),
         path_len: Reverse(len),
+        grpc: Reverse((0, 0)),
         no_method: hm.method.is_none(),
         headers: Reverse(distinct(
             hm.headers
@@ -794,6 +894,34 @@ fn precedence(rule: &HttpRouteRule, m: usize, route: usize, rule_index: usize) -
                 .map(|h| h.name.as_deref().map(str::to_ascii_lowercase)),
         )),
         queries: Reverse(distinct(hm.query_params.iter().map(|q| q.name.clone()))),
+        route,
+        rule: rule_index,
+        matched: m,
+    }
+}
+
+/// GRPCRoute's precedence: the most characters of matched service, then of method, then the
+/// most header matches, then the oldest route and the rule and match order.
+fn grpc_precedence(rule: &GrpcRouteRule, m: usize, route: usize, rule_index: usize) -> Precedence {
+    use std::cmp::Reverse;
+    let default = GrpcRouteMatch::default();
+    let gm = rule.matches.get(m).unwrap_or(&default);
+    let len = |s: Option<&String>| s.map_or(0, String::len);
+    let method = gm.method.as_ref();
+    Precedence {
+        path_kind: Reverse(1),
+        path_len: Reverse(0),
+        grpc: Reverse((
+            len(method.and_then(|x| x.service.as_ref())),
+            len(method.and_then(|x| x.method.as_ref())),
+        )),
+        no_method: true,
+        headers: Reverse(distinct(
+            gm.headers
+                .iter()
+                .map(|h| h.name.as_deref().map(str::to_ascii_lowercase)),
+        )),
+        queries: Reverse(0),
         route,
         rule: rule_index,
         matched: m,
@@ -877,4 +1005,141 @@ fn path_rewrite(p: &HttpPathModifier, prefix_match: bool) -> Option<PathRewrite>
         )),
         HttpPathModifierType::ReplacePrefixMatch => None,
     }
+}
+
+/// A GRPCRoute as the HTTPRoute it means: a method match is a path match on
+/// `/<service>/<method>` (Exact: both exact; service only: the `/<service>` prefix; method only
+/// or RegularExpression: a regex), its filters and backends are HTTPRoute's of the same types.
+pub(crate) fn grpc_as_http(g: &GrpcRouteSpec) -> HttpRouteSpec {
+    HttpRouteSpec {
+        parent_refs: g.parent_refs.clone(),
+        use_default_gateways: None,
+        hostnames: g.hostnames.clone(),
+        rules: g
+            .rules
+            .iter()
+            .map(|r| HttpRouteRule {
+                name: r.name.clone(),
+                matches: r
+                    .matches
+                    .iter()
+                    .map(|m| HttpRouteMatch {
+                        path: m.method.as_ref().map(grpc_path),
+                        headers: m
+                            .headers
+                            .iter()
+                            .map(|h| HttpHeaderMatch {
+                                type_: h.type_,
+                                name: h.name.clone(),
+                                value: h.value.clone(),
+                            })
+                            .collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                filters: r.filters.iter().map(HttpRouteFilter::from).collect(),
+                backend_refs: r.backend_refs.iter().map(HttpBackendRef::from).collect(),
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+fn grpc_path(m: &GrpcMethodMatch) -> HttpPathMatch {
+    let (service, method) = (m.service.as_deref(), m.method.as_deref());
+    let (type_, value) = match (m.type_.unwrap_or(HeaderMatchType::Exact), service, method) {
+        (HeaderMatchType::Exact, Some(s), Some(me)) => (PathMatchType::Exact, format!("/{s}/{me}")),
+        (HeaderMatchType::Exact, Some(s), None) => (PathMatchType::PathPrefix, format!("/{s}")),
+        (HeaderMatchType::Exact, None, me) => (
+            PathMatchType::RegularExpression,
+            format!("/[^/]+/{}", regex::escape(me.unwrap_or(""))),
+        ),
+        (HeaderMatchType::RegularExpression, s, me) => (
+            PathMatchType::RegularExpression,
+            format!("/{}/{}", s.unwrap_or("[^/]+"), me.unwrap_or("[^/]+")),
+        ),
+    };
+    HttpPathMatch {
+        type_: Some(type_),
+        value: Some(value),
+    }
+}
+
+/// Route kinds of the Gateway API sluice serves, in the order status lists them.
+pub(crate) const ROUTE_KINDS: [Kind; 4] = [
+    Kind::HttpRoute,
+    Kind::GrpcRoute,
+    Kind::TlsRoute,
+    Kind::TcpRoute,
+];
+
+/// What attachment and status read of any route kind.
+pub(crate) struct RouteParts<'a> {
+    pub parents: &'a [ParentReference],
+    pub hostnames: &'a [String],
+    /// Every backend the route names (backendRefs and mirrors), with where it is written.
+    pub backends: Vec<(P, BackendObjectReference)>,
+}
+
+pub(crate) fn route_parts(o: &Object) -> Option<RouteParts<'_>> {
+    let rule_path = |ri: usize| P::spec().k("rules").i(ri);
+    let refs = |ri: usize, refs: Vec<BackendObjectReference>| {
+        refs.into_iter()
+            .enumerate()
+            .map(move |(bi, b)| (rule_path(ri).k("backendRefs").i(bi), b))
+    };
+    let mirrors = |ri: usize, filters: Vec<Option<BackendObjectReference>>| {
+        filters.into_iter().enumerate().filter_map(move |(fi, b)| {
+            let at = rule_path(ri)
+                .k("filters")
+                .i(fi)
+                .k("requestMirror")
+                .k("backendRef");
+            Some((at, b?))
+        })
+    };
+    let mirror_of = |m: Option<&HttpRequestMirrorFilter>| m.and_then(|m| m.backend_ref.clone());
+    let mut backends = Vec::new();
+    let (parents, hostnames): (&[ParentReference], &[String]) = match &o.body {
+        sluice_config::Body::HttpRoute(r) => {
+            for (ri, rule) in r.rules.iter().enumerate() {
+                backends.extend(refs(ri, rule.backend_refs.iter().map(Into::into).collect()));
+                let m = rule
+                    .filters
+                    .iter()
+                    .map(|f| mirror_of(f.request_mirror.as_ref()));
+                backends.extend(mirrors(ri, m.collect()));
+            }
+            (&r.parent_refs, &r.hostnames)
+        }
+        sluice_config::Body::GrpcRoute(r) => {
+            for (ri, rule) in r.rules.iter().enumerate() {
+                backends.extend(refs(ri, rule.backend_refs.iter().map(Into::into).collect()));
+                let m = rule
+                    .filters
+                    .iter()
+                    .map(|f| mirror_of(f.request_mirror.as_ref()));
+                backends.extend(mirrors(ri, m.collect()));
+            }
+            (&r.parent_refs, &r.hostnames)
+        }
+        sluice_config::Body::TlsRoute(r) => {
+            for (ri, rule) in r.rules.iter().enumerate() {
+                backends.extend(refs(ri, rule.backend_refs.iter().map(Into::into).collect()));
+            }
+            (&r.parent_refs, &r.hostnames)
+        }
+        sluice_config::Body::TcpRoute(r) => {
+            for (ri, rule) in r.rules.iter().enumerate() {
+                backends.extend(refs(ri, rule.backend_refs.iter().map(Into::into).collect()));
+            }
+            (&r.parent_refs, &[])
+        }
+        _ => return None,
+    };
+    Some(RouteParts {
+        parents,
+        hostnames,
+        backends,
+    })
 }

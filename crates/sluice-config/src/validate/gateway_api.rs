@@ -130,17 +130,22 @@ fn valid_hostname(h: &str) -> bool {
         })
 }
 
-pub(super) fn http_route(r: &mut Report, s: &P, route: &HttpRouteSpec) {
-    for (i, h) in route.hostnames.iter().enumerate() {
+/// What every route kind checks of its hostnames and parentRefs.
+fn hostnames_and_parents(r: &mut Report, s: &P, hostnames: &[String], parents: &[ParentReference]) {
+    for (i, h) in hostnames.iter().enumerate() {
         if !valid_hostname(h) {
             r.err(&s.k("hostnames").i(i), format!("\"{h}\" is not a hostname (lower-case DNS name, optionally starting with `*.`; no IP)"));
         }
     }
-    for (i, pr) in route.parent_refs.iter().enumerate() {
+    for (i, pr) in parents.iter().enumerate() {
         if pr.name.as_deref().is_none_or(str::is_empty) {
             r.err(&s.k("parentRefs").i(i).k("name"), "name is required");
         }
     }
+}
+
+pub(super) fn http_route(r: &mut Report, s: &P, route: &HttpRouteSpec) {
+    hostnames_and_parents(r, s, &route.hostnames, &route.parent_refs);
     for (i, rule) in route.rules.iter().enumerate() {
         let p = s.k("rules").i(i);
         for (j, m) in rule.matches.iter().enumerate() {
@@ -183,44 +188,7 @@ pub(super) fn http_route(r: &mut Report, s: &P, route: &HttpRouteSpec) {
                 "a rule with RequestRedirect has no backendRefs",
             );
         }
-        for (j, b) in rule.backend_refs.iter().enumerate() {
-            let bp = p.k("backendRefs").i(j);
-            if b.name.as_deref().is_none_or(str::is_empty) {
-                r.err(&bp.k("name"), "name is required");
-            }
-            let service = b.kind.as_deref().is_none_or(|k| k == "Service")
-                && b.group.as_deref().is_none_or(str::is_empty);
-            if service && b.port.is_none() {
-                r.err_help(
-                    &bp.k("port"),
-                    "a Service backendRef needs its port",
-                    "add `port:` with the Service port (not the targetPort)",
-                );
-            }
-            if !matches!(b.weight, None | Some(0..=1_000_000)) {
-                r.err(&bp.k("weight"), "weight must be between 0 and 1000000");
-            }
-            for (k, f) in b.filters.iter().enumerate() {
-                let fp = bp.k("filters").i(k);
-                filter(r, &fp, f);
-                let header = matches!(
-                    f.type_,
-                    Some(
-                        HttpRouteFilterType::RequestHeaderModifier
-                            | HttpRouteFilterType::ResponseHeaderModifier
-                    )
-                );
-                if !header {
-                    r.push(
-                        Severity::Error,
-                        codes::UNSUPPORTED_FIELD,
-                        &fp.k("type"),
-                        format!("{}.type: sluice applies only RequestHeaderModifier and ResponseHeaderModifier per backend", crate::yaml::path_to_string(&fp.0)),
-                        Some("move the filter to the rule's filters, where it applies to every backend".into()),
-                    );
-                }
-            }
-        }
+        backend_refs(r, &p, &rule.backend_refs);
         if let Some(t) = &rule.timeouts {
             let request = duration(r, &p.k("timeouts").k("request"), t.request.as_deref());
             let backend = duration(
@@ -236,6 +204,215 @@ pub(super) fn http_route(r: &mut Report, s: &P, route: &HttpRouteSpec) {
                     );
                 }
             }
+        }
+    }
+}
+
+/// HTTPRoute and GRPCRoute backendRefs: a name, a port for Services, a weight in range, and
+/// only header filters per backend.
+fn backend_refs(r: &mut Report, p: &P, backends: &[HttpBackendRef]) {
+    for (j, b) in backends.iter().enumerate() {
+        let bp = p.k("backendRefs").i(j);
+        if b.name.as_deref().is_none_or(str::is_empty) {
+            r.err(&bp.k("name"), "name is required");
+        }
+        let service = b.kind.as_deref().is_none_or(|k| k == "Service")
+            && b.group.as_deref().is_none_or(str::is_empty);
+        if service && b.port.is_none() {
+            r.err_help(
+                &bp.k("port"),
+                "a Service backendRef needs its port",
+                "add `port:` with the Service port (not the targetPort)",
+            );
+        }
+        if !matches!(b.weight, None | Some(0..=1_000_000)) {
+            r.err(&bp.k("weight"), "weight must be between 0 and 1000000");
+        }
+        for (k, f) in b.filters.iter().enumerate() {
+            let fp = bp.k("filters").i(k);
+            filter(r, &fp, f);
+            let header = matches!(
+                f.type_,
+                Some(
+                    HttpRouteFilterType::RequestHeaderModifier
+                        | HttpRouteFilterType::ResponseHeaderModifier
+                )
+            );
+            if !header {
+                r.push(
+                    Severity::Error,
+                    codes::UNSUPPORTED_FIELD,
+                    &fp.k("type"),
+                    format!("{}.type: sluice applies only RequestHeaderModifier and ResponseHeaderModifier per backend", crate::yaml::path_to_string(&fp.0)),
+                    Some("move the filter to the rule's filters, where it applies to every backend".into()),
+                );
+            }
+        }
+    }
+}
+
+/// GRPCRoute: the CRD's method-match rules, then what it shares with HTTPRoute (its filters and
+/// backendRefs are HTTPRoute's of the same types).
+pub(super) fn grpc_route(r: &mut Report, s: &P, route: &GrpcRouteSpec) {
+    hostnames_and_parents(r, s, &route.hostnames, &route.parent_refs);
+    for (i, rule) in route.rules.iter().enumerate() {
+        let p = s.k("rules").i(i);
+        for (j, m) in rule.matches.iter().enumerate() {
+            let mp = p.k("matches").i(j);
+            if let Some(method) = &m.method {
+                grpc_method(r, &mp.k("method"), method);
+            }
+            let headers: Vec<HttpHeaderMatch> = m
+                .headers
+                .iter()
+                .map(|h| HttpHeaderMatch {
+                    type_: h.type_,
+                    name: h.name.clone(),
+                    value: h.value.clone(),
+                })
+                .collect();
+            http_match(
+                r,
+                &mp,
+                &HttpRouteMatch {
+                    headers,
+                    ..Default::default()
+                },
+            );
+        }
+        for (j, f) in rule.filters.iter().enumerate() {
+            filter(r, &p.k("filters").i(j), &HttpRouteFilter::from(f));
+        }
+        let backends: Vec<HttpBackendRef> =
+            rule.backend_refs.iter().map(HttpBackendRef::from).collect();
+        backend_refs(r, &p, &backends);
+    }
+}
+
+fn grpc_method(r: &mut Report, p: &P, m: &GrpcMethodMatch) {
+    if m.service.is_none() && m.method.is_none() {
+        r.err(p, "a method match needs service, method or both");
+    }
+    let regex = m.type_ == Some(HeaderMatchType::RegularExpression);
+    let checks = [
+        ("service", m.service.as_deref(), true),
+        ("method", m.method.as_deref(), false),
+    ];
+    for (field, value, dotted) in checks {
+        let Some(value) = value else { continue };
+        if regex {
+            if let Err(e) = regex::Regex::new(value) {
+                r.err(
+                    &p.k(field),
+                    format!("regex \"{value}\" does not compile: {e}"),
+                );
+            }
+        } else if !grpc_name(value, dotted) {
+            let what = if dotted {
+                "a fully-qualified gRPC service name (such as `foo.bar.Greeter`)"
+            } else {
+                "a gRPC method name (letters, digits and `_`)"
+            };
+            r.err(&p.k(field), format!("\"{value}\" is not {what}"));
+        }
+    }
+}
+
+/// The CRD's patterns for Exact service (dotted identifiers) and method names.
+fn grpc_name(value: &str, dotted: bool) -> bool {
+    let ident = |s: &str| {
+        s.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    if dotted {
+        let v = value.strip_prefix('.').unwrap_or(value);
+        v.split('.').all(ident)
+    } else {
+        ident(value)
+    }
+}
+
+/// BackendTLSPolicy v1: Service targets, exactly one of CA refs and well-known CAs, a hostname.
+pub(super) fn backend_tls_policy(r: &mut Report, s: &P, policy: &BackendTlsPolicySpec) {
+    if policy.target_refs.is_empty() {
+        r.err(&s.k("targetRefs"), "at least one targetRef is required");
+    }
+    for (i, t) in policy.target_refs.iter().enumerate() {
+        let p = s.k("targetRefs").i(i);
+        if t.name.as_deref().is_none_or(str::is_empty) {
+            r.err(&p.k("name"), "name is required");
+        }
+        if t.group.as_deref().is_some_and(|g| !g.is_empty())
+            || t.kind.as_deref().is_some_and(|k| k != "Service")
+        {
+            r.err_help(
+                &p.k("kind"),
+                "sluice applies BackendTLSPolicy to Services only",
+                "target a core Service (`group: \"\"`, `kind: Service`)",
+            );
+        }
+    }
+    let Some(v) = &policy.validation else {
+        r.err(&s.k("validation"), "validation is required");
+        return;
+    };
+    let p = s.k("validation");
+    match (
+        v.ca_certificate_refs.is_empty(),
+        &v.well_known_ca_certificates,
+    ) {
+        (true, None) => r.err(&p, "set caCertificateRefs or wellKnownCACertificates"),
+        (false, Some(_)) => r.err(
+            &p.k("wellKnownCACertificates"),
+            "caCertificateRefs and wellKnownCACertificates cannot be used together",
+        ),
+        _ => {}
+    }
+    if let Some(w) = v
+        .well_known_ca_certificates
+        .as_deref()
+        .filter(|w| *w != "System")
+    {
+        r.err_help(
+            &p.k("wellKnownCACertificates"),
+            format!("\"{w}\" is not a CA set sluice knows"),
+            "use `System` (the machine's trust store)",
+        );
+    }
+    for (i, c) in v.ca_certificate_refs.iter().enumerate() {
+        let cp = p.k("caCertificateRefs").i(i);
+        let config_map =
+            c.group.as_deref().is_none_or(str::is_empty) && c.kind.as_deref() == Some("ConfigMap");
+        if !config_map {
+            r.err_help(
+                &cp.k("kind"),
+                "sluice reads CA certificates from ConfigMaps",
+                "refer to a ConfigMap (`group: \"\"`, `kind: ConfigMap`) with the PEM under `ca.crt`",
+            );
+        }
+    }
+    match v.hostname.as_deref() {
+        None | Some("") => r.err(
+            &p.k("hostname"),
+            "hostname (the SNI sent to the backend) is required",
+        ),
+        Some(h) if h.starts_with("*.") || !valid_hostname(h) => r.err(
+            &p.k("hostname"),
+            format!("\"{h}\" is not a hostname (lower-case DNS name, no wildcard, no IP)"),
+        ),
+        _ => {}
+    }
+    for (i, san) in v.subject_alt_names.iter().enumerate() {
+        let sp = p.k("subjectAltNames").i(i);
+        match (san.type_, &san.hostname, &san.uri) {
+            (Some(SubjectAltNameType::Hostname), Some(_), None)
+            | (Some(SubjectAltNameType::Uri), None, Some(_)) => {}
+            _ => r.err(
+                &sp,
+                "type Hostname needs hostname (only), type URI needs uri (only)",
+            ),
         }
     }
 }

@@ -133,7 +133,9 @@ pub fn validate_object(object: &Object, out: &mut Vec<Diagnostic>) {
         Body::TcpRoute(route) => {
             gateway_api::l4_route(&mut r, &s, &route.parent_refs, &route.rules)
         }
-        Body::ReferenceGrant(_) => {}
+        Body::GrpcRoute(route) => gateway_api::grpc_route(&mut r, &s, route),
+        Body::BackendTlsPolicy(policy) => gateway_api::backend_tls_policy(&mut r, &s, policy),
+        Body::ReferenceGrant(_) | Body::ConfigMap(_) => {}
     }
 }
 

@@ -418,6 +418,19 @@ fn gateway_status(
         let accepted = if http {
             stamp.condition("Accepted", true, "Accepted", "")
         } else {
+            diags.push(Diagnostic {
+                resource: Some(gw.resource()),
+                ..Diagnostic::new(
+                    Severity::Warning,
+                    codes::ROUTE_NOT_ACCEPTED,
+                    format!(
+                        "listener {} of Gateway {}: {protocol} listeners are not served by this version of sluice (UnsupportedProtocol)",
+                        l.name.as_deref().unwrap_or(""),
+                        gw.key()
+                    ),
+                )
+                .at(gw.origin_at(&P::spec().k("listeners").i(li).k("protocol").0))
+            });
             stamp.condition(
                 "Accepted",
                 false,

@@ -41,6 +41,28 @@ pub(super) fn gateway(r: &mut Report, s: &P, g: &KubeGatewaySpec) {
     if g.listeners.is_empty() {
         r.err(&s.k("listeners"), "a Gateway needs at least one listener");
     }
+    if let Some(f) = g.tls.as_ref().and_then(|t| t.frontend.as_ref()) {
+        let configs = f
+            .default
+            .iter()
+            .map(|c| (s.k("tls").k("frontend").k("default"), c))
+            .chain(f.per_port.iter().enumerate().filter_map(|(i, pp)| {
+                Some((
+                    s.k("tls").k("frontend").k("perPort").i(i).k("tls"),
+                    pp.tls.as_ref()?,
+                ))
+            }));
+        for (p, c) in configs {
+            let mode = c.validation.as_ref().and_then(|v| v.mode);
+            if mode == Some(FrontendValidationMode::AllowInsecureFallback) {
+                r.warn(
+                    &p.k("validation").k("mode"),
+                    "AllowInsecureFallback: sluice admits clients without a certificate but refuses one whose certificate does not verify",
+                    None,
+                );
+            }
+        }
+    }
     let mut names = HashSet::new();
     let mut triples = HashSet::new();
     for (i, l) in g.listeners.iter().enumerate() {
@@ -403,6 +425,14 @@ pub(super) fn backend_tls_policy(r: &mut Report, s: &P, policy: &BackendTlsPolic
             format!("\"{h}\" is not a hostname (lower-case DNS name, no wildcard, no IP)"),
         ),
         _ => {}
+    }
+    let types: HashSet<_> = v.subject_alt_names.iter().filter_map(|s| s.type_).collect();
+    if types.len() > 1 {
+        r.warn(
+            &p.k("subjectAltNames"),
+            "sluice checks the Hostname names only when a policy mixes Hostname and URI names",
+            Some("use one type of subjectAltNames per policy".into()),
+        );
     }
     for (i, san) in v.subject_alt_names.iter().enumerate() {
         let sp = p.k("subjectAltNames").i(i);

@@ -531,7 +531,27 @@ fn gateway_status(
         metadata: metadata(gw, true),
         status: Status::Gateway(GatewayStatus {
             conditions: vec![
-                stamp.condition("Accepted", programmed_any, accepted_reason, ""),
+                // Addresses are the instance's own (its bind addresses, the load balancer in
+                // front): requested ones are reported as not supported, listeners still serve.
+                if spec.addresses.is_empty() {
+                    stamp.condition("Accepted", programmed_any, accepted_reason, "")
+                } else {
+                    diags.push(Diagnostic {
+                        resource: Some(gw.resource()),
+                        ..Diagnostic::new(
+                            Severity::Warning,
+                            codes::ROUTE_NOT_ACCEPTED,
+                            format!("Gateway {}: spec.addresses are not supported (UnsupportedAddress); the instance listens on its own addresses", gw.key()),
+                        )
+                        .at(gw.origin_at(&P::spec().k("addresses").0))
+                    });
+                    stamp.condition(
+                        "Accepted",
+                        false,
+                        "UnsupportedAddress",
+                        "spec.addresses are not supported: the gateway listens on its instance's addresses",
+                    )
+                },
                 stamp.condition(
                     "Programmed",
                     programmed_any,

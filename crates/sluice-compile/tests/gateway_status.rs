@@ -322,3 +322,25 @@ fn backend_tls_policies_accepted_conflicted_unresolved() {
         "ResolvedRefs=False:InvalidCACertificateRef"
     );
 }
+
+/// Requested addresses are reported as not supported; the listeners still serve.
+#[test]
+fn requested_addresses_are_unsupported() {
+    let yaml = GW.replace(
+        "  gatewayClassName: sluice\n",
+        "  gatewayClassName: sluice\n  addresses: [{type: IPAddress, value: 10.0.0.1}]\n",
+    );
+    let all = statuses(&yaml);
+    let o = all.iter().find(|o| o.kind == "Gateway").unwrap();
+    let Status::Gateway(g) = &o.status else {
+        panic!()
+    };
+    let c = &g.conditions[0];
+    assert_eq!(
+        (c.type_.as_str(), c.status.as_str(), c.reason.as_str()),
+        ("Accepted", "False", "UnsupportedAddress")
+    );
+    assert!(listeners(&all, "gw")[0]
+        .2
+        .contains(&"Programmed=True:Programmed".to_string()));
+}

@@ -6,6 +6,7 @@
 pub mod core;
 mod duration;
 pub mod gateway_api;
+pub mod ingress;
 pub mod istio;
 pub mod meta;
 

@@ -38,6 +38,7 @@ pub enum LoadError {
 const ISTIO_GROUP: &str = "networking.istio.io";
 const ISTIO_VERSIONS: [&str; 3] = ["v1", "v1beta1", "v1alpha3"];
 const GATEWAY_API_GROUP: &str = "gateway.networking.k8s.io";
+const INGRESS_GROUP: &str = "networking.k8s.io";
 
 enum KindClass {
     Served(Kind),
@@ -68,12 +69,15 @@ fn classify(api_version: &str, kind: &str) -> Result<KindClass, String> {
         "GRPCRoute" if group == GATEWAY_API_GROUP => Some(Kind::GrpcRoute),
         "BackendTLSPolicy" if group == GATEWAY_API_GROUP => Some(Kind::BackendTlsPolicy),
         "ConfigMap" if group.is_empty() => Some(Kind::ConfigMap),
+        "Ingress" if group == INGRESS_GROUP => Some(Kind::Ingress),
+        "IngressClass" if group == INGRESS_GROUP => Some(Kind::IngressClass),
         _ => None,
     };
     if let Some(k) = served {
         let ok = match k {
             Kind::Secret | Kind::Service | Kind::Namespace | Kind::ConfigMap => api_version == "v1",
             Kind::EndpointSlice => api_version == "discovery.k8s.io/v1",
+            Kind::Ingress | Kind::IngressClass => api_version == "networking.k8s.io/v1",
             Kind::GatewayClass
             | Kind::KubeGateway
             | Kind::HttpRoute
@@ -102,9 +106,6 @@ fn classify(api_version: &str, kind: &str) -> Result<KindClass, String> {
         GATEWAY_API_GROUP => KindClass::Unsupported(
             "served Gateway API kinds are GatewayClass, Gateway, HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, ReferenceGrant and BackendTLSPolicy; this one is not served by this version of sluice yet",
         ),
-        "networking.k8s.io" if matches!(kind, "Ingress" | "IngressClass") => {
-            KindClass::Unsupported("Ingress is not served by this version of sluice")
-        }
         _ => KindClass::Unserved,
     })
 }
@@ -487,6 +488,20 @@ impl Loader {
                 f.take(),
             )),
             Kind::BackendTlsPolicy => Body::BackendTlsPolicy(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::Ingress => Body::Ingress(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::IngressClass => Body::IngressClass(decode_recording(
                 spec,
                 &spec_path,
                 file,

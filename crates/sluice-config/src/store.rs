@@ -6,6 +6,7 @@ use sluice_api::gateway_api::{
     BackendTlsPolicySpec, GatewayClassSpec, GrpcRouteSpec, HttpRouteSpec, KubeGatewaySpec,
     L4RouteSpec, ReferenceGrantSpec, TlsRouteSpec,
 };
+use sluice_api::ingress::{IngressClassSpec, IngressSpec};
 use sluice_api::istio::{
     DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, VirtualServiceSpec, WorkloadEntrySpec,
 };
@@ -37,10 +38,13 @@ pub enum Kind {
     BackendTlsPolicy,
     /// `v1/ConfigMap`: CA bundles for BackendTLSPolicy and frontend client validation.
     ConfigMap,
+    /// `networking.k8s.io/v1` Ingress and IngressClass, served as Istio serves them.
+    Ingress,
+    IngressClass,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Gateway,
         Kind::VirtualService,
         Kind::DestinationRule,
@@ -59,6 +63,8 @@ impl Kind {
         Kind::GrpcRoute,
         Kind::BackendTlsPolicy,
         Kind::ConfigMap,
+        Kind::Ingress,
+        Kind::IngressClass,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +87,8 @@ impl Kind {
             Kind::GrpcRoute => "GRPCRoute",
             Kind::BackendTlsPolicy => "BackendTLSPolicy",
             Kind::ConfigMap => "ConfigMap",
+            Kind::Ingress => "Ingress",
+            Kind::IngressClass => "IngressClass",
         }
     }
 
@@ -97,6 +105,7 @@ impl Kind {
             | Kind::ReferenceGrant
             | Kind::GrpcRoute
             | Kind::BackendTlsPolicy => "gateway.networking.k8s.io/v1",
+            Kind::Ingress | Kind::IngressClass => "networking.k8s.io/v1",
             _ => "networking.istio.io/v1",
         }
     }
@@ -131,6 +140,8 @@ pub enum Body {
     GrpcRoute(GrpcRouteSpec),
     BackendTlsPolicy(BackendTlsPolicySpec),
     ConfigMap(ConfigMapBody),
+    Ingress(IngressSpec),
+    IngressClass(IngressClassSpec),
 }
 
 /// One object as loaded, with enough of its source to point diagnostics at any field.
@@ -177,6 +188,8 @@ impl Object {
     accessor!(grpc_route, GrpcRoute, GrpcRouteSpec);
     accessor!(backend_tls_policy, BackendTlsPolicy, BackendTlsPolicySpec);
     accessor!(config_map, ConfigMap, ConfigMapBody);
+    accessor!(ingress, Ingress, IngressSpec);
+    accessor!(ingress_class, IngressClass, IngressClassSpec);
 
     pub fn resource(&self) -> ResourceRef {
         ResourceRef {

@@ -504,6 +504,18 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
     ("LocalPolicyTargetReferenceWithSectionName", &[("group", I), ("kind", I), ("name", I), ("sectionName", I)]),
     ("BackendTlsPolicyValidation", &[("caCertificateRefs", I), ("wellKnownCACertificates", I), ("hostname", I), ("subjectAltNames", I)]),
     ("SubjectAltName", &[("type", I), ("hostname", I), ("uri", I)]),
+    // Kubernetes Ingress (networking.k8s.io/v1), served as Istio serves it.
+    ("IngressSpec", &[("ingressClassName", I), ("defaultBackend", n("Istio ignores it: requests no rule matches get 404")), ("tls", I), ("rules", I)]),
+    ("IngressTls", &[("hosts", I), ("secretName", I)]),
+    ("IngressRule", &[("host", I), ("http", I)]),
+    ("HttpIngressRuleValue", &[("paths", I)]),
+    ("HttpIngressPath", &[("path", I), ("pathType", I), ("backend", I)]),
+    ("IngressBackend", &[("service", I), ("resource", u("only Service backends can be served"))]),
+    ("IngressServiceBackend", &[("name", I), ("port", I)]),
+    ("ServiceBackendPort", &[("name", I), ("number", I)]),
+    ("TypedLocalObjectReference", &[("apiGroup", I), ("kind", I), ("name", I)]),
+    ("IngressClassSpec", &[("controller", I), ("parameters", n("the class takes no parameters"))]),
+    ("IngressClassParametersReference", &[("apiGroup", I), ("kind", I), ("name", I), ("scope", I), ("namespace", I)]),
 ];
 
 /// The decision for one field, if the type is one of the Istio types above.

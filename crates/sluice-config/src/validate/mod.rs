@@ -12,6 +12,7 @@ use std::collections::HashSet;
 mod destination_rule;
 mod gateway;
 pub mod gateway_api;
+mod ingress;
 pub mod names;
 mod service_entry;
 mod virtual_service;
@@ -135,7 +136,8 @@ pub fn validate_object(object: &Object, out: &mut Vec<Diagnostic>) {
         }
         Body::GrpcRoute(route) => gateway_api::grpc_route(&mut r, &s, route),
         Body::BackendTlsPolicy(policy) => gateway_api::backend_tls_policy(&mut r, &s, policy),
-        Body::ReferenceGrant(_) | Body::ConfigMap(_) => {}
+        Body::Ingress(ingress) => ingress::ingress(&mut r, &s, ingress),
+        Body::ReferenceGrant(_) | Body::ConfigMap(_) | Body::IngressClass(_) => {}
     }
 }
 

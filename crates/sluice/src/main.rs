@@ -151,6 +151,11 @@ struct IdentityArgs {
     /// defaults to `default`): one sluice process per Gateway.
     #[arg(long)]
     gateway: Vec<String>,
+    /// Ingress classes served: the `kubernetes.io/ingress.class` annotation, or an
+    /// `ingressClassName` no IngressClass in the configuration defines (IngressClasses whose
+    /// controller is istio.io/ingress-controller or sluice.dev/ingress-controller are ours).
+    #[arg(long, value_delimiter = ',', default_value = "istio,sluice")]
+    ingress_class: Vec<String>,
     #[arg(long, default_value = "cluster.local")]
     domain_suffix: String,
     /// The mesh's workload certificates (cert-chain.pem, key.pem, root-cert.pem), for
@@ -254,6 +259,7 @@ impl IdentityArgs {
             port_map: self.port_map.clone(),
             instance_ip: self.instance_ip.clone(),
             gateway_classes: self.gateway_class.clone(),
+            ingress_classes: self.ingress_class.clone(),
             gateway_names: self
                 .gateway
                 .iter()
@@ -275,6 +281,7 @@ impl IdentityArgs {
             gateway_namespace: self.namespace.clone(),
             now_unix: Some(now_unix()),
             mesh_certs: self.mesh_cert_dir.is_some(),
+            ingress_classes: self.ingress_class.clone(),
         }
     }
 }
@@ -350,6 +357,7 @@ fn main() -> ExitCode {
                     gateway_namespace: namespace,
                     now_unix: Some(now_unix()),
                     mesh_certs: false,
+                    ..Default::default()
                 },
                 verbose,
             )

@@ -301,7 +301,7 @@ impl<'a> Compiler<'a> {
             gateway: gw,
             hosts: Cow::Owned(hosts),
             https_redirect: false,
-            port_name: l.name.as_deref().unwrap_or(""),
+            port_name: Cow::Borrowed(l.name.as_deref().unwrap_or("")),
             tls,
             kube_listener: Some(i),
         }
@@ -699,16 +699,9 @@ pub(crate) fn listener_certificate(
         crate::tls::from_secret(store, ns, name).map_err(|p| invalid(&p.to_string()))?;
     let (ca, client_auth) = frontend_validation(store, gw, l)?;
     Ok(crate::tls::TlsSettings {
-        cert_chain,
-        private_key,
         ca,
         client_auth,
-        min_tls13: false,
-        max_tls12: false,
-        cipher_suites: Vec::new(),
-        subject_alt_names: Vec::new(),
-        verify_spki: Vec::new(),
-        verify_hash: Vec::new(),
+        ..crate::tls::TlsSettings::simple(cert_chain, private_key)
     })
 }
 

@@ -369,7 +369,7 @@ impl<'a> Compiler<'a> {
                     _ => matches!(s.kind, ServerKind::Tcp),
                 };
                 if !fits {
-                    let list = if s.gateway.kind == Kind::KubeGateway {
+                    let list = if s.gateway.kind.owns_listeners() {
                         "listeners"
                     } else {
                         "servers"
@@ -412,8 +412,8 @@ impl<'a> Compiler<'a> {
                             claimed.entry(h.clone()).or_insert_with(|| gw.key());
                         }
                     }
-                    if let (ServerKind::TerminatedTcp(settings), Kind::KubeGateway) =
-                        (&s.kind, gw.kind)
+                    if let (ServerKind::TerminatedTcp(settings), true) =
+                        (&s.kind, gw.kind.owns_listeners())
                     {
                         // One server per TLSRoute, chosen by the route's own SNI names (the
                         // listener's hostname narrowed), so each SNI reaches its route.
@@ -470,7 +470,7 @@ impl<'a> Compiler<'a> {
                         ServerKind::Passthrough => (
                             format!("tls.{port}.{}.{}.{}", s.index, gw.name, gw.namespace),
                             ServerMode::Passthrough {
-                                routes: if gw.kind == Kind::KubeGateway {
+                                routes: if gw.kind.owns_listeners() {
                                     self.kube_l4_routes(gw, s.index, port)
                                 } else {
                                     self.l4_routes(port, &one, true)
@@ -503,7 +503,7 @@ impl<'a> Compiler<'a> {
                     .map(|s| (s.gateway, &s.hosts[..]))
                     .collect();
                 let mut routes = self.l4_routes(port, &istio, false);
-                for s in kept.iter().filter(|s| s.gateway.kind == Kind::KubeGateway) {
+                for s in kept.iter().filter(|s| s.gateway.kind.owns_listeners()) {
                     routes.extend(self.kube_l4_routes(s.gateway, s.index, port));
                 }
                 ListenerProtocol::Tcp { routes }

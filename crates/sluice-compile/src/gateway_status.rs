@@ -3,8 +3,9 @@
 //! findings as diagnostics with file and line for `validate`. Pure: the time to stamp on
 //! conditions is passed in.
 use crate::compile::gateway_api::{
-    attaches, backend_problem, listener_allows, listener_certificate, listener_conflict,
-    listener_kinds, our_class, route_domains, route_parts, served_gateways, ROUTE_KINDS,
+    attached_listener_sets, attaches, backend_problem, listener_allows, listener_certificate,
+    listener_kinds, listener_set_allowed, listeners_of, our_class, owner_listener_conflict,
+    parent_gateway, route_domains, route_parts, served_gateways, ROUTE_KINDS,
 };
 use crate::registry::Registry;
 use crate::GatewayIdentity;
@@ -44,6 +45,7 @@ pub enum Status {
     Gateway(GatewayStatus),
     Route(RouteStatus),
     Policy(PolicyStatus),
+    ListenerSet(ListenerSetStatus),
 }
 
 /// Conditions stamped with one time and generation.
@@ -122,8 +124,15 @@ pub(crate) fn status_with(
         });
     }
     let gateways = served_gateways(store, id);
+    let sets = attached_listener_sets(store, &gateways);
+    // Objects with listeners routes attach to: Gateways, then their ListenerSets.
+    let owners: Vec<&Arc<Object>> = gateways
+        .iter()
+        .copied()
+        .chain(sets.iter().copied())
+        .collect();
     let routes: Vec<&Arc<Object>> = ROUTE_KINDS.iter().flat_map(|k| store.of_kind(*k)).collect();
-    // (gateway, listener) → routes accepted there, for attachedRoutes.
+    // (owner, listener) → routes accepted there, for attachedRoutes.
     let mut attached: Vec<(usize, usize)> = Vec::new();
     for route in &routes {
         let parts = route_parts(route).expect("route kind");
@@ -135,15 +144,17 @@ pub(crate) fn status_with(
         let mut parents = Vec::new();
         for (pi, pr) in parts.parents.iter().enumerate() {
             let ns = pr.namespace.as_deref().unwrap_or(&route.namespace);
-            let kind_ok = pr.group.as_deref().unwrap_or(GROUP) == GROUP
-                && pr.kind.as_deref().unwrap_or("Gateway") == "Gateway";
-            let Some(gi) = gateways.iter().position(|g| {
-                kind_ok && g.namespace == ns && Some(g.name.as_str()) == pr.name.as_deref()
+            let group_ok = pr.group.as_deref().unwrap_or(GROUP) == GROUP;
+            let Some(gi) = owners.iter().position(|g| {
+                group_ok
+                    && pr.kind.as_deref().unwrap_or("Gateway") == g.kind.as_str()
+                    && g.namespace == ns
+                    && Some(g.name.as_str()) == pr.name.as_deref()
             }) else {
                 continue; // not a parent of ours: no status entry, as the spec says
             };
-            let gw = gateways[gi];
-            let listeners = &gw.kube_gateway().expect("kind").listeners;
+            let gw = owners[gi];
+            let listeners = listeners_of(gw);
             let selected: Vec<usize> = (0..listeners.len())
                 .filter(|&li| attaches(pr, route, gw, &listeners[li]))
                 .collect();
@@ -243,8 +254,48 @@ pub(crate) fn status_with(
             });
         }
     }
-    for (gi, gw) in gateways.iter().enumerate() {
+    for (gi, gw) in owners.iter().enumerate() {
         out.push(gateway_status(store, gw, gi, &attached, now, &mut diags));
+    }
+    // ListenerSets whose Gateway is ours but does not let them attach.
+    for ls in store.of_kind(Kind::ListenerSet) {
+        let Some(gw) =
+            parent_gateway(store, ls).filter(|g| gateways.iter().any(|x| Arc::ptr_eq(x, g)))
+        else {
+            continue;
+        };
+        if !listener_set_allowed(store, gw, ls) {
+            let stamp = Stamp {
+                now,
+                generation: ls.meta.generation,
+            };
+            let why = format!(
+                "Gateway {} does not allow ListenerSets from namespace {} (spec.allowedListeners)",
+                gw.key(),
+                ls.namespace
+            );
+            diags.push(Diagnostic {
+                resource: Some(ls.resource()),
+                ..Diagnostic::new(
+                    Severity::Warning,
+                    codes::ROUTE_NOT_ACCEPTED,
+                    format!("ListenerSet {} is not attached: {why}", ls.key()),
+                )
+                .at(ls.origin_at(&P::spec().k("parentRef").0))
+            });
+            out.push(ObjectStatus {
+                api_version: "gateway.networking.k8s.io/v1",
+                kind: "ListenerSet",
+                metadata: metadata(ls, true),
+                status: Status::ListenerSet(ListenerSetStatus {
+                    conditions: vec![
+                        stamp.condition("Accepted", false, "NotAllowed", why.clone()),
+                        stamp.condition("Programmed", false, "NotAllowed", why),
+                    ],
+                    listeners: Vec::new(),
+                }),
+            });
+        }
     }
     for policy in store.of_kind(Kind::BackendTlsPolicy) {
         if let Some(status) = backend_tls_policy_status(store, policy, &gateways, &routes, now) {
@@ -396,7 +447,6 @@ fn gateway_status(
     now: &str,
     diags: &mut Vec<Diagnostic>,
 ) -> ObjectStatus {
-    let spec = gw.kube_gateway().expect("kind");
     let stamp = Stamp {
         now,
         generation: gw.meta.generation,
@@ -404,7 +454,7 @@ fn gateway_status(
     let mut listeners = Vec::new();
     let mut programmed_any = false;
     let mut all_valid = true;
-    for (li, l) in spec.listeners.iter().enumerate() {
+    for (li, l) in listeners_of(gw).iter().enumerate() {
         let protocol = l.protocol.as_deref().unwrap_or("");
         let passthrough = l.tls.as_ref().and_then(|t| t.mode) == Some(TlsModeType::Passthrough);
         // The route kinds the protocol takes, and those `allowedRoutes.kinds` leaves of them.
@@ -438,7 +488,7 @@ fn gateway_status(
                 format!("{protocol} listeners are not served by this version of sluice yet"),
             )
         };
-        let clash = listener_conflict(&spec.listeners, li);
+        let clash = owner_listener_conflict(store, gw, li);
         let conflicted = match clash {
             Some(reason) => stamp.condition(
                 "Conflicted",
@@ -525,6 +575,30 @@ fn gateway_status(
     } else {
         "ListenersNotValid"
     };
+    let programmed = stamp.condition(
+        "Programmed",
+        programmed_any,
+        if programmed_any {
+            "Programmed"
+        } else {
+            "Invalid"
+        },
+        "",
+    );
+    let Some(spec) = gw.kube_gateway() else {
+        return ObjectStatus {
+            api_version: "gateway.networking.k8s.io/v1",
+            kind: "ListenerSet",
+            metadata: metadata(gw, true),
+            status: Status::ListenerSet(ListenerSetStatus {
+                conditions: vec![
+                    stamp.condition("Accepted", programmed_any, accepted_reason, ""),
+                    programmed,
+                ],
+                listeners,
+            }),
+        };
+    };
     ObjectStatus {
         api_version: "gateway.networking.k8s.io/v1",
         kind: "Gateway",
@@ -552,18 +626,18 @@ fn gateway_status(
                         "spec.addresses are not supported: the gateway listens on its instance's addresses",
                     )
                 },
-                stamp.condition(
-                    "Programmed",
-                    programmed_any,
-                    if programmed_any {
-                        "Programmed"
-                    } else {
-                        "Invalid"
-                    },
-                    "",
-                ),
+                programmed,
             ],
             listeners,
+            attached_listener_sets: spec.allowed_listeners.as_ref().map(|_| {
+                attached_listener_sets(
+                    store,
+                    &[store
+                        .get(Kind::KubeGateway, &gw.namespace, &gw.name)
+                        .expect("served")],
+                )
+                .len() as i32
+            }),
             ..Default::default()
         }),
     }

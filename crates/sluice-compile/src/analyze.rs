@@ -605,13 +605,7 @@ fn ingresses(store: &Store, registry: &Registry, opts: &AnalyzeOptions, out: &mu
         for (i, rule) in spec.rules.iter().enumerate() {
             let paths = rule.http.iter().flat_map(|h| h.paths.iter().enumerate());
             for (j, path) in paths {
-                let at = P::spec()
-                    .k("rules")
-                    .i(i)
-                    .k("http")
-                    .k("paths")
-                    .i(j)
-                    .k("backend");
+                let at = crate::compile::ingress::backend_path(i, j);
                 let Some(svc) = path.backend.as_ref().and_then(|b| b.service.as_ref()) else {
                     continue;
                 };

@@ -48,6 +48,15 @@ pub enum Status {
     ListenerSet(ListenerSetStatus),
 }
 
+/// A status finding as `validate` reports it: a warning at the field that causes it.
+fn finding(o: &Object, at: &P, message: String) -> Diagnostic {
+    Diagnostic {
+        resource: Some(o.resource()),
+        ..Diagnostic::new(Severity::Warning, codes::ROUTE_NOT_ACCEPTED, message)
+            .at(o.origin_at(&at.0))
+    }
+}
+
 /// Conditions stamped with one time and generation.
 struct Stamp<'a> {
     now: &'a str,
@@ -197,21 +206,17 @@ pub(crate) fn status_with(
                 _ => stamp.condition("Accepted", true, "Accepted", "attached"),
             };
             if accepted.status == ConditionStatus::False {
-                diags.push(Diagnostic {
-                    resource: Some(route.resource()),
-                    ..Diagnostic::new(
-                        Severity::Warning,
-                        codes::ROUTE_NOT_ACCEPTED,
-                        format!(
-                            "{kind} {} is not accepted by Gateway {} ({}): {}",
-                            route.key(),
-                            gw.key(),
-                            accepted.reason,
-                            accepted.message
-                        ),
-                    )
-                    .at(route.origin_at(&P::spec().k("parentRefs").i(pi).0))
-                });
+                diags.push(finding(
+                    route,
+                    &P::spec().k("parentRefs").i(pi),
+                    format!(
+                        "{kind} {} is not accepted by Gateway {} ({}): {}",
+                        route.key(),
+                        gw.key(),
+                        accepted.reason,
+                        accepted.message
+                    ),
+                ));
             }
             attached.extend(hosted.iter().map(|&li| (gi, li)));
             let resolved = resolve_refs(
@@ -274,15 +279,11 @@ pub(crate) fn status_with(
                 gw.key(),
                 ls.namespace
             );
-            diags.push(Diagnostic {
-                resource: Some(ls.resource()),
-                ..Diagnostic::new(
-                    Severity::Warning,
-                    codes::ROUTE_NOT_ACCEPTED,
-                    format!("ListenerSet {} is not attached: {why}", ls.key()),
-                )
-                .at(ls.origin_at(&P::spec().k("parentRef").0))
-            });
+            diags.push(finding(
+                ls,
+                &P::spec().k("parentRef"),
+                format!("ListenerSet {} is not attached: {why}", ls.key()),
+            ));
             out.push(ObjectStatus {
                 api_version: "gateway.networking.k8s.io/v1",
                 kind: "ListenerSet",
@@ -424,15 +425,11 @@ fn resolve_refs(
     let mut first = None;
     for (at, b) in backends {
         if let Some((reason, message)) = backend_problem(store, registry, suffix, route, b) {
-            diags.push(Diagnostic {
-                resource: Some(route.resource()),
-                ..Diagnostic::new(
-                    Severity::Warning,
-                    codes::ROUTE_NOT_ACCEPTED,
-                    format!("{message} ({reason}): this backend's share of requests answers 500"),
-                )
-                .at(route.origin_at(&at.0))
-            });
+            diags.push(finding(
+                route,
+                at,
+                format!("{message} ({reason}): this backend's share of requests answers 500"),
+            ));
             first.get_or_insert((reason, message));
         }
     }
@@ -468,19 +465,11 @@ fn gateway_status(
         let accepted = if http {
             stamp.condition("Accepted", true, "Accepted", "")
         } else {
-            diags.push(Diagnostic {
-                resource: Some(gw.resource()),
-                ..Diagnostic::new(
-                    Severity::Warning,
-                    codes::ROUTE_NOT_ACCEPTED,
-                    format!(
+            diags.push(finding(gw, &P::spec().k("listeners").i(li).k("protocol"), format!(
                         "listener {} of Gateway {}: {protocol} listeners are not served by this version of sluice (UnsupportedProtocol)",
                         l.name.as_deref().unwrap_or(""),
                         gw.key()
-                    ),
-                )
-                .at(gw.origin_at(&P::spec().k("listeners").i(li).k("protocol").0))
-            });
+                    )));
             stamp.condition(
                 "Accepted",
                 false,
@@ -524,19 +513,15 @@ fn gateway_status(
         let resolved = match &refs {
             Ok(()) => stamp.condition("ResolvedRefs", true, "ResolvedRefs", ""),
             Err((reason, message)) => {
-                diags.push(Diagnostic {
-                    resource: Some(gw.resource()),
-                    ..Diagnostic::new(
-                        Severity::Warning,
-                        codes::ROUTE_NOT_ACCEPTED,
-                        format!(
-                            "listener {} of Gateway {}: {message} ({reason})",
-                            l.name.as_deref().unwrap_or(""),
-                            gw.key()
-                        ),
-                    )
-                    .at(gw.origin_at(&P::spec().k("listeners").i(li).0))
-                });
+                diags.push(finding(
+                    gw,
+                    &P::spec().k("listeners").i(li),
+                    format!(
+                        "listener {} of Gateway {}: {message} ({reason})",
+                        l.name.as_deref().unwrap_or(""),
+                        gw.key()
+                    ),
+                ));
                 stamp.condition("ResolvedRefs", false, reason, message.clone())
             }
         };
@@ -610,15 +595,7 @@ fn gateway_status(
                 if spec.addresses.is_empty() {
                     stamp.condition("Accepted", programmed_any, accepted_reason, "")
                 } else {
-                    diags.push(Diagnostic {
-                        resource: Some(gw.resource()),
-                        ..Diagnostic::new(
-                            Severity::Warning,
-                            codes::ROUTE_NOT_ACCEPTED,
-                            format!("Gateway {}: spec.addresses are not supported (UnsupportedAddress); the instance listens on its own addresses", gw.key()),
-                        )
-                        .at(gw.origin_at(&P::spec().k("addresses").0))
-                    });
+                    diags.push(finding(gw, &P::spec().k("addresses"), format!("Gateway {}: spec.addresses are not supported (UnsupportedAddress); the instance listens on its own addresses", gw.key())));
                     stamp.condition(
                         "Accepted",
                         false,

@@ -1066,59 +1066,17 @@ pub(crate) struct RouteParts<'a> {
 }
 
 pub(crate) fn route_parts(o: &Object) -> Option<RouteParts<'_>> {
-    let rule_path = |ri: usize| P::spec().k("rules").i(ri);
-    let refs = |ri: usize, refs: Vec<BackendObjectReference>| {
-        refs.into_iter()
-            .enumerate()
-            .map(move |(bi, b)| (rule_path(ri).k("backendRefs").i(bi), b))
-    };
-    let mirrors = |ri: usize, filters: Vec<Option<BackendObjectReference>>| {
-        filters.into_iter().enumerate().filter_map(move |(fi, b)| {
-            let at = rule_path(ri)
-                .k("filters")
-                .i(fi)
-                .k("requestMirror")
-                .k("backendRef");
-            Some((at, b?))
-        })
-    };
-    let mirror_of = |m: Option<&HttpRequestMirrorFilter>| m.and_then(|m| m.backend_ref.clone());
-    let mut backends = Vec::new();
-    let (parents, hostnames): (&[ParentReference], &[String]) = match &o.body {
+    let (parents, hostnames, backends): (&[ParentReference], &[String], _) = match &o.body {
         sluice_config::Body::HttpRoute(r) => {
-            for (ri, rule) in r.rules.iter().enumerate() {
-                backends.extend(refs(ri, rule.backend_refs.iter().map(Into::into).collect()));
-                let m = rule
-                    .filters
-                    .iter()
-                    .map(|f| mirror_of(f.request_mirror.as_ref()));
-                backends.extend(mirrors(ri, m.collect()));
-            }
-            (&r.parent_refs, &r.hostnames)
+            (&r.parent_refs, &r.hostnames, http_backends(&r.rules))
         }
-        sluice_config::Body::GrpcRoute(r) => {
-            for (ri, rule) in r.rules.iter().enumerate() {
-                backends.extend(refs(ri, rule.backend_refs.iter().map(Into::into).collect()));
-                let m = rule
-                    .filters
-                    .iter()
-                    .map(|f| mirror_of(f.request_mirror.as_ref()));
-                backends.extend(mirrors(ri, m.collect()));
-            }
-            (&r.parent_refs, &r.hostnames)
-        }
-        sluice_config::Body::TlsRoute(r) => {
-            for (ri, rule) in r.rules.iter().enumerate() {
-                backends.extend(refs(ri, rule.backend_refs.iter().map(Into::into).collect()));
-            }
-            (&r.parent_refs, &r.hostnames)
-        }
-        sluice_config::Body::TcpRoute(r) => {
-            for (ri, rule) in r.rules.iter().enumerate() {
-                backends.extend(refs(ri, rule.backend_refs.iter().map(Into::into).collect()));
-            }
-            (&r.parent_refs, &[])
-        }
+        sluice_config::Body::GrpcRoute(r) => (
+            &r.parent_refs,
+            &r.hostnames,
+            http_backends(&grpc_as_http(r).rules),
+        ),
+        sluice_config::Body::TlsRoute(r) => (&r.parent_refs, &r.hostnames, l4_backends(&r.rules)),
+        sluice_config::Body::TcpRoute(r) => (&r.parent_refs, &[][..], l4_backends(&r.rules)),
         _ => return None,
     };
     Some(RouteParts {
@@ -1126,6 +1084,38 @@ pub(crate) fn route_parts(o: &Object) -> Option<RouteParts<'_>> {
         hostnames,
         backends,
     })
+}
+
+/// The backendRefs and mirror backends of HTTPRoute rules (a GRPCRoute's, read as HTTPRoute's).
+fn http_backends(rules: &[HttpRouteRule]) -> Vec<(P, BackendObjectReference)> {
+    let mut out = Vec::new();
+    for (ri, rule) in rules.iter().enumerate() {
+        let at = P::spec().k("rules").i(ri);
+        for (bi, b) in rule.backend_refs.iter().enumerate() {
+            out.push((at.k("backendRefs").i(bi), b.into()));
+        }
+        for (fi, f) in rule.filters.iter().enumerate() {
+            if let Some(b) = f
+                .request_mirror
+                .as_ref()
+                .and_then(|m| m.backend_ref.clone())
+            {
+                let path = at.k("filters").i(fi).k("requestMirror").k("backendRef");
+                out.push((path, b));
+            }
+        }
+    }
+    out
+}
+
+fn l4_backends(rules: &[L4RouteRule]) -> Vec<(P, BackendObjectReference)> {
+    let mut out = Vec::new();
+    for (ri, rule) in rules.iter().enumerate() {
+        for (bi, b) in rule.backend_refs.iter().enumerate() {
+            out.push((P::spec().k("rules").i(ri).k("backendRefs").i(bi), b.into()));
+        }
+    }
+    out
 }
 
 /// The listeners of a Gateway or of a ListenerSet.

@@ -61,6 +61,17 @@ pub fn served_ingresses<'s>(store: &'s Store, classes: &[String]) -> Vec<&'s Arc
         .collect()
 }
 
+/// Where path `j` of rule `i` names its backend.
+pub(crate) fn backend_path(i: usize, j: usize) -> P {
+    P::spec()
+        .k("rules")
+        .i(i)
+        .k("http")
+        .k("paths")
+        .i(j)
+        .k("backend")
+}
+
 /// Istio's name for the Gateway it generates for an Ingress.
 pub fn gateway_name(ingress: &Object) -> String {
     format!(
@@ -269,13 +280,7 @@ impl<'a> Compiler<'a> {
         server_port: u32,
         (i, j): (usize, usize),
     ) -> Option<String> {
-        let at = P::spec()
-            .k("rules")
-            .i(i)
-            .k("http")
-            .k("paths")
-            .i(j)
-            .k("backend");
+        let at = backend_path(i, j);
         let svc = backend.service.as_ref()?;
         let name = svc.name.as_deref().unwrap_or("");
         let fqdn = hosts::service_fqdn(name, &ingress.namespace, &self.id.domain_suffix);

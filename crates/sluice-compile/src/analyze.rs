@@ -504,16 +504,20 @@ fn gateways(store: &Store, opts: &AnalyzeOptions, out: &mut Vec<Diagnostic>) {
             let Some(tls) = &server.tls else { continue };
             if let Some(port) = server.port.as_ref().and_then(|x| x.number) {
                 let mut conflicts = Vec::new();
+                let mut repeated = Vec::new();
                 for h in &server.hosts {
                     let host = ServerHost::parse(h).host.to_ascii_lowercase();
                     let key = (selector.clone(), port, host.clone());
                     match claimed.get(&key) {
                         Some(first) if first != &o.key() => conflicts.push((first.clone(), host)),
-                        Some(_) => {}
+                        Some(_) => repeated.push(host),
                         None => {
                             claimed.insert(key, o.key());
                         }
                     }
+                }
+                if let Some(host) = repeated.first() {
+                    r.push(Severity::Warning, codes::SERVER_NOT_SERVED, &p, format!("server {i} repeats host {host} of an earlier server of this Gateway on port {port}"), Some("Istio skips this server whole (duplicate host names on a TLS port); give each host one server".into()));
                 }
                 for (first, host) in conflicts {
                     let sel: Vec<String> = gw

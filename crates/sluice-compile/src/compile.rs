@@ -387,29 +387,29 @@ impl<'a> Compiler<'a> {
         match chosen {
             "TLS" => {
                 let mut servers = Vec::new();
-                // Host → the Gateway that claimed it first on this port (IST0145): a later
-                // Gateway's server claiming one of them is skipped whole, as Istio does.
+                // Host → the server that claimed it first on this port (IST0145): a later
+                // server claiming one of them is skipped whole, as Istio does.
                 let mut claimed: HashMap<String, String> = HashMap::new();
                 for s in &kept {
                     let (gw, sni) = (s.gateway, lower_hosts(&s.hosts));
                     if gw.kind == Kind::Gateway {
-                        let taken = sni.iter().find_map(|h| {
-                            claimed
-                                .get(h)
-                                .filter(|first| **first != gw.key())
-                                .map(|first| (h, first))
-                        });
+                        // Within one Gateway too: Istio keeps the first server of a host.
+                        let taken = sni
+                            .iter()
+                            .find_map(|h| claimed.get(h).map(|first| (h, first)));
                         if let Some((host, first)) = taken {
                             let path = sluice_config::validate::P::spec().k("servers").i(s.index);
                             self.diags.push(Diagnostic {
                                 resource: Some(gw.resource()),
-                                ..Diagnostic::new(Severity::Warning, codes::CONFLICTING_GATEWAYS, format!("server {} of Gateway {} is skipped: Gateway {first} serves {host} on port {port} already", s.index, gw.key()))
+                                ..Diagnostic::new(Severity::Warning, codes::CONFLICTING_GATEWAYS, format!("server {} of Gateway {} is skipped: {first} serves {host} on port {port} already", s.index, gw.key()))
                                     .at(gw.origin_at(&path.0))
                             });
                             continue;
                         }
                         for h in &sni {
-                            claimed.entry(h.clone()).or_insert_with(|| gw.key());
+                            claimed.entry(h.clone()).or_insert_with(|| {
+                                format!("server {} of Gateway {}", s.index, gw.key())
+                            });
                         }
                     }
                     if let (ServerKind::TerminatedTcp(settings), true) =

@@ -1,4 +1,6 @@
-//! `sluice test` (route assertions) and `sluice graph` on the examples.
+//! `sluice test` (route assertions) and `sluice graph` on the examples; the graphs of the
+//! compiled examples are golden files, so a change of routing shows in review.
+mod common;
 use std::process::{Command, Output};
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
@@ -81,4 +83,16 @@ fn graph_draws_the_seed() {
     assert!(text.starts_with("digraph sluice {"), "{text}");
     assert!(text.trim_end().ends_with('}'), "{text}");
     assert!(text.contains("[label=\"10%\"]"), "{text}");
+}
+
+#[test]
+fn the_compiled_examples_are_unchanged() {
+    for example in ["seed", "gateway-api"] {
+        let out = sluice(&["graph", "-c", &format!("{EXAMPLES}/{example}")]);
+        assert_eq!(out.status.code(), Some(0));
+        common::golden(
+            &format!("graph-{example}.mmd"),
+            &String::from_utf8_lossy(&out.stdout),
+        );
+    }
 }

@@ -209,3 +209,49 @@ async fn futures_answers(c: &TestClient, path: &str) -> Vec<String> {
     }
     out
 }
+
+/// Istio's "Kubernetes Ingress" task as it is written: an IngressClass with Istio's controller,
+/// an Ingress of class `istio` for httpbin.example.com with a `/status` Prefix path; `/status/200`
+/// reaches httpbin, `/headers` gets 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_kubernetes_ingress_task() {
+    let p = pods(&["httpbin"]).await;
+    let yaml = service("httpbin", &p[0])
+        + r#"
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: istio
+spec:
+  controller: istio.io/ingress-controller
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: ingress
+spec:
+  ingressClassName: istio
+  rules:
+  - host: httpbin.example.com
+    http:
+      paths:
+      - path: /status
+        pathType: Prefix
+        backend:
+          service:
+            name: httpbin
+            port:
+              number: 8000
+"#;
+    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    let c = TestClient::http1(gw.local_addr(80).unwrap());
+    assert_eq!(
+        c.get("httpbin.example.com", "/status/200").await.who(),
+        "httpbin"
+    );
+    assert_eq!(c.get("httpbin.example.com", "/headers").await.who(), "404");
+    // An IngressClass of another controller does not make its Ingresses ours.
+    let other = yaml.replace("istio.io/ingress-controller", "k8s.io/ingress-nginx");
+    let gw = gateway(snapshot(&other, &[]), test_options());
+    assert!(gw.local_addr(80).is_none(), "nothing to serve");
+}

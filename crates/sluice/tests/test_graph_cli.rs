@@ -18,10 +18,11 @@ fn the_examples_route_tests_pass() {
         "test",
         &format!("{EXAMPLES}/tests/seed.yaml"),
         &format!("{EXAMPLES}/tests/gateway-api.yaml"),
+        &format!("{EXAMPLES}/tests/ingress.yaml"),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("8 passed, 0 failed"), "{stdout}");
 }
 
 /// A broken expectation fails with the expected and the actual value, and exit 1.
@@ -87,7 +88,7 @@ fn graph_draws_the_seed() {
 
 #[test]
 fn the_compiled_examples_are_unchanged() {
-    for example in ["seed", "gateway-api"] {
+    for example in ["seed", "gateway-api", "ingress"] {
         let out = sluice(&["graph", "-c", &format!("{EXAMPLES}/{example}")]);
         assert_eq!(out.status.code(), Some(0));
         common::golden(

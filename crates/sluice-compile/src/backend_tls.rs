@@ -10,7 +10,7 @@ use std::sync::Arc;
 pub const CA_KEY: &str = "ca.crt";
 
 /// How specific a policy's target is: a port (`sectionName`) beats the whole Service.
-fn targets(spec: &BackendTlsPolicySpec, service: &str, port_name: &str) -> Option<u8> {
+pub(crate) fn targets(spec: &BackendTlsPolicySpec, service: &str, port_name: &str) -> Option<u8> {
     spec.target_refs
         .iter()
         .filter(|t| {
@@ -73,60 +73,113 @@ pub fn config_map_ca(store: &Store, namespace: &str, name: &str) -> Result<Arc<[
     })
 }
 
+/// A reference to a CA bundle (a ConfigMap, where the reference is usable).
+pub struct CaRef<'a> {
+    pub group: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+/// The PEM bundle of the usable references (ConfigMaps holding `ca.crt` that `permitted`
+/// allows), `None` when none is, and the first reference that could not be used.
+/// `kind_reason` is the reason the caller's API gives a reference to another kind.
+pub fn ca_bundle(
+    store: &Store,
+    refs: &[CaRef<'_>],
+    kind_reason: &'static str,
+    permitted: impl Fn(&CaRef) -> Result<(), Refused>,
+) -> (Option<Pem>, Option<Refused>) {
+    let mut bundle = Vec::new();
+    let mut first_bad = None;
+    for r in refs {
+        let found = if r.group.is_some_and(|g| !g.is_empty()) || r.kind != Some("ConfigMap") {
+            Err((
+                kind_reason,
+                format!(
+                    "caCertificateRefs kind {} is not supported (only ConfigMaps)",
+                    r.kind.unwrap_or("")
+                ),
+            ))
+        } else {
+            permitted(r).and_then(|()| config_map_ca(store, r.namespace, r.name))
+        };
+        match found {
+            Ok(pem) => {
+                bundle.extend_from_slice(&pem);
+                bundle.push(b'\n');
+            }
+            Err(e) => {
+                first_bad.get_or_insert(e);
+            }
+        }
+    }
+    let pem = (!bundle.is_empty()).then(|| Pem::Inline(Arc::from(bundle)));
+    (pem, first_bad)
+}
+
 /// The upstream TLS a policy asks for: SNI `hostname`, the backend's certificate checked
 /// against the CA bundles (or the public roots for `System`) and against `subjectAltNames`
-/// (else the hostname).
-pub fn upstream(store: &Store, policy: &Object) -> Result<UpstreamTls, Refused> {
+/// (else the hostname). Also the first CA reference that could not be used: the valid ones
+/// still count, and with none valid the policy gives no TLS at all (`Err`, never plaintext).
+pub fn upstream(store: &Store, policy: &Object) -> (Result<UpstreamTls, Refused>, Option<Refused>) {
     let spec = policy.backend_tls_policy().expect("kind");
-    let v = spec.validation.as_ref().ok_or_else(|| {
-        (
-            "NoValidCACertificate",
-            "the policy has no validation".to_string(),
-        )
-    })?;
+    let no_ca = |why: String| Err(("NoValidCACertificate", why));
+    let Some(v) = spec.validation.as_ref() else {
+        return (no_ca("the policy has no validation".into()), None);
+    };
+    let mut first_bad = None;
     let ca = if v.ca_certificate_refs.is_empty() {
         None // wellKnownCACertificates: System
     } else {
-        let mut bundle = Vec::new();
-        for r in &v.ca_certificate_refs {
-            if r.group.as_deref().is_some_and(|g| !g.is_empty())
-                || r.kind.as_deref() != Some("ConfigMap")
-            {
-                return Err((
-                    "InvalidKind",
-                    format!(
-                        "caCertificateRefs kind {} is not supported (only ConfigMaps)",
-                        r.kind.as_deref().unwrap_or("")
-                    ),
-                ));
-            }
-            let pem = config_map_ca(store, &policy.namespace, r.name.as_deref().unwrap_or(""))?;
-            bundle.extend_from_slice(&pem);
-            bundle.push(b'\n');
-        }
-        Some(Pem::Inline(Arc::from(bundle)))
+        let refs: Vec<CaRef> = v
+            .ca_certificate_refs
+            .iter()
+            .map(|r| CaRef {
+                group: r.group.as_deref(),
+                kind: r.kind.as_deref(),
+                namespace: &policy.namespace,
+                name: r.name.as_deref().unwrap_or(""),
+            })
+            .collect();
+        let (pem, bad) = ca_bundle(store, &refs, "InvalidKind", |_| Ok(()));
+        first_bad = bad;
+        let Some(pem) = pem else {
+            let why = first_bad
+                .as_ref()
+                .map(|(_, m)| m.clone())
+                .unwrap_or_default();
+            return (
+                no_ca(format!("no caCertificateRefs can be used: {why}")),
+                first_bad,
+            );
+        };
+        Some(pem)
     };
-    let uris: Vec<String> = v
-        .subject_alt_names
-        .iter()
-        .filter(|s| s.type_ == Some(SubjectAltNameType::Uri))
-        .filter_map(|s| s.uri.clone())
-        .collect();
-    let hostnames: Vec<String> = v
-        .subject_alt_names
-        .iter()
-        .filter(|s| s.type_ == Some(SubjectAltNameType::Hostname))
-        .filter_map(|s| s.hostname.clone())
-        .collect();
+    let names = |t: SubjectAltNameType| -> Vec<String> {
+        v.subject_alt_names
+            .iter()
+            .filter(|s| s.type_ == Some(t))
+            .filter_map(|s| match t {
+                SubjectAltNameType::Uri => s.uri.clone(),
+                SubjectAltNameType::Hostname => s.hostname.clone(),
+            })
+            .collect()
+    };
+    let (uris, hostnames) = (
+        names(SubjectAltNameType::Uri),
+        names(SubjectAltNameType::Hostname),
+    );
     // URI names are checked as the mesh checks workload identities (chain, then a URI SAN);
     // validate warns when both kinds are given, since then only the hostnames are checked.
     let mesh = hostnames.is_empty() && !uris.is_empty();
-    Ok(UpstreamTls {
+    let tls = UpstreamTls {
         ca,
         client_cert: None,
         sni: v.hostname.clone(),
         subject_alt_names: if mesh { uris } else { hostnames },
         insecure_skip_verify: false,
         mesh,
-    })
+    };
+    (Ok(tls), first_bad)
 }

@@ -648,31 +648,35 @@ impl Compiler<'_> {
         for (domain, _) in &kube {
             add(domain.clone(), false, None);
         }
-        // Ingress paths, by the hosts they share with the port's Ingress servers.
+        // Ingress paths: one host's list across Ingresses is served by the servers of the
+        // oldest Ingress with that host (Istio binds the host's merged VirtualService to that
+        // Ingress's Gateway), on the domains its servers' hosts share with it.
         let mut ingress_routes: Vec<(String, Vec<Route>)> = Vec::new();
         if servers.iter().any(|s| s.gateway.kind == Kind::Ingress) {
-            for (host, routes) in self.ingress_routes(port, None) {
-                let mut domains: Vec<String> = servers
+            let mut built: HashMap<String, Vec<Route>> =
+                self.ingress_routes(port, None).into_iter().collect();
+            for (host, owner) in ingress::host_owners(self.store, &self.id.ingress_classes) {
+                let domains: Vec<String> = servers
                     .iter()
-                    .filter(|s| s.gateway.kind == Kind::Ingress)
+                    .filter(|s| s.gateway.kind == Kind::Ingress && s.gateway.key() == owner)
                     .flat_map(|s| s.hosts.iter())
                     .filter_map(|sh| hosts::intersect(sh, &host).map(str::to_string))
-                    .filter(|d| !ingress_routes.iter().any(|(x, _)| x == d))
                     .collect();
-                domains.dedup();
-                let mut routes = Some(routes);
-                for (k, domain) in domains.iter().enumerate() {
-                    add(domain.clone(), false, None);
-                    // Routes are built again for a host that several server hosts narrow.
-                    let r = match k + 1 == domains.len() {
-                        true => routes.take().unwrap_or_default(),
-                        false => self
+                for domain in domains {
+                    // A host's routes are built once; a second domain builds them again.
+                    let routes = match built.remove(&host) {
+                        Some(r) => r,
+                        None => self
                             .ingress_routes(port, Some(&host))
                             .pop()
                             .map(|(_, r)| r)
                             .unwrap_or_default(),
                     };
-                    ingress_routes.push((domain.clone(), r));
+                    add(domain.clone(), false, None);
+                    match ingress_routes.iter_mut().find(|(d, _)| *d == domain) {
+                        Some((_, existing)) => existing.extend(routes),
+                        None => ingress_routes.push((domain, routes)),
+                    }
                 }
             }
         }
@@ -1090,7 +1094,7 @@ impl Compiler<'_> {
             let policies =
                 crate::backend_tls::policies_for(self.store, ns, &service.object.name, port_name);
             if let Some(policy) = policies.first() {
-                match crate::backend_tls::upstream(self.store, policy) {
+                match crate::backend_tls::upstream(self.store, policy).0 {
                     Ok(t) => cluster.tls = Some(Arc::new(t)),
                     Err((_, why)) => {
                         cluster.problem = Some(ClusterProblem::Tls(tls::TlsProblem::Unusable(why)));

@@ -268,7 +268,7 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
                             "no_cluster"
                         }
                         Some(ClusterProblem::Tls(_)) => "upstream_tls_unavailable",
-                        Some(ClusterProblem::InvalidBackendRef(_)) => "invalid_backend_ref",
+                        Some(ClusterProblem::InvalidBackendRef { .. }) => "invalid_backend_ref",
                         None => "no_healthy_upstream",
                     });
                 }

@@ -3,9 +3,10 @@
 //! findings as diagnostics with file and line for `validate`. Pure: the time to stamp on
 //! conditions is passed in.
 use crate::compile::gateway_api::{
-    attached_listener_sets, attaches, backend_problem, listener_allows, listener_certificate,
-    listener_kinds, listener_set_allowed, listeners_of, our_class, owner_listener_conflict,
-    parent_gateway, route_domains, route_parts, served_gateways, ROUTE_KINDS,
+    attached_listener_sets, attaches, backend_problem, frontend_tls, http_grpc_conflict,
+    listener_allows, listener_certificate, listener_kinds, listener_set_allowed, listeners_of,
+    our_class, owner_listener_conflict, parent_gateway, route_domains, route_parts,
+    served_gateways, ROUTE_KINDS,
 };
 use crate::registry::Registry;
 use crate::GatewayIdentity;
@@ -143,6 +144,8 @@ pub(crate) fn status_with(
     let routes: Vec<&Arc<Object>> = ROUTE_KINDS.iter().flat_map(|k| store.of_kind(*k)).collect();
     // (owner, listener) → routes accepted there, for attachedRoutes.
     let mut attached: Vec<(usize, usize)> = Vec::new();
+    // (owner, route) for every accepted parent, for policies' ancestors.
+    let mut accepted_on: Vec<(usize, &Arc<Object>)> = Vec::new();
     for route in &routes {
         let parts = route_parts(route).expect("route kind");
         let kind = route.kind.as_str();
@@ -177,6 +180,14 @@ pub(crate) fn status_with(
                 .copied()
                 .filter(|&li| !route_domains(&listeners[li], parts.hostnames).is_empty())
                 .collect();
+            // An older route of the other kind (HTTPRoute/GRPCRoute) with the hostnames wins.
+            let winner = hosted
+                .iter()
+                .find_map(|&li| http_grpc_conflict(store, gw, &listeners[li], route));
+            let hosted: Vec<usize> = hosted
+                .into_iter()
+                .filter(|&li| http_grpc_conflict(store, gw, &listeners[li], route).is_none())
+                .collect();
             let accepted = match (selected.is_empty(), allowed.is_empty(), hosted.is_empty()) {
                 (true, _, _) => stamp.condition(
                     "Accepted",
@@ -197,6 +208,19 @@ pub(crate) fn status_with(
                         route.namespace
                     ),
                 ),
+                (false, false, true) if winner.is_some() => {
+                    let w = winner.expect("guarded");
+                    stamp.condition(
+                        "Accepted",
+                        false,
+                        "Conflicted",
+                        format!(
+                            "{} {} is older and has these hostnames on the listener: of an HTTPRoute and a GRPCRoute sharing hostnames only the older is accepted",
+                            w.kind,
+                            w.key()
+                        ),
+                    )
+                }
                 (false, false, true) => stamp.condition(
                     "Accepted",
                     false,
@@ -219,6 +243,9 @@ pub(crate) fn status_with(
                 ));
             }
             attached.extend(hosted.iter().map(|&li| (gi, li)));
+            if accepted.status == ConditionStatus::True {
+                accepted_on.push((gi, *route));
+            }
             let resolved = resolve_refs(
                 store,
                 registry,
@@ -291,7 +318,7 @@ pub(crate) fn status_with(
                 status: Status::ListenerSet(ListenerSetStatus {
                     conditions: vec![
                         stamp.condition("Accepted", false, "NotAllowed", why.clone()),
-                        stamp.condition("Programmed", false, "NotAllowed", why),
+                        stamp.condition("Programmed", false, "Invalid", why),
                     ],
                     listeners: Vec::new(),
                 }),
@@ -299,7 +326,11 @@ pub(crate) fn status_with(
         }
     }
     for policy in store.of_kind(Kind::BackendTlsPolicy) {
-        if let Some(status) = backend_tls_policy_status(store, policy, &gateways, &routes, now) {
+        let routed: Vec<(&Arc<Object>, &Arc<Object>)> = accepted_on
+            .iter()
+            .filter_map(|(gi, r)| Some((parent_gateway(store, owners[*gi])?, *r)))
+            .collect();
+        if let Some(status) = backend_tls_policy_status(store, policy, &routed, now) {
             out.push(status);
         }
     }
@@ -312,8 +343,7 @@ pub(crate) fn status_with(
 fn backend_tls_policy_status(
     store: &Store,
     policy: &Object,
-    gateways: &[&Arc<Object>],
-    routes: &[&Arc<Object>],
+    routed: &[(&Arc<Object>, &Arc<Object>)],
     now: &str,
 ) -> Option<ObjectStatus> {
     let spec = policy.backend_tls_policy()?;
@@ -321,36 +351,32 @@ fn backend_tls_policy_status(
         now,
         generation: policy.meta.generation,
     };
-    let targeted = |ns: &str, name: &str| {
-        ns == policy.namespace
-            && spec
-                .target_refs
-                .iter()
-                .any(|t| t.name.as_deref() == Some(name))
+    // A backend the policy targets: a Service of its namespace, on a port it covers.
+    let targeted = |route: &Object, b: &BackendObjectReference| {
+        let ns = b.namespace.as_deref().unwrap_or(&route.namespace);
+        let name = b.name.as_deref().unwrap_or("");
+        let port_name = store
+            .get(Kind::Service, ns, name)
+            .and_then(|o| o.service())
+            .and_then(|svc| svc.ports.iter().find(|p| p.port == b.port.map(i64::from)))
+            .and_then(|p| p.name.clone())
+            .unwrap_or_default();
+        b.group.as_deref().is_none_or(str::is_empty)
+            && b.kind.as_deref().is_none_or(|k| k == "Service")
+            && ns == policy.namespace
+            && crate::backend_tls::targets(spec, name, &port_name).is_some()
     };
-    let ancestors: Vec<&Arc<Object>> = gateways
-        .iter()
-        .copied()
-        .filter(|gw| {
-            routes.iter().any(|r| {
-                let Some(parts) = route_parts(r) else {
-                    return false;
-                };
-                let to_gateway = parts.parents.iter().any(|p| {
-                    p.name.as_deref() == Some(gw.name.as_str())
-                        && p.namespace.as_deref().unwrap_or(&r.namespace) == gw.namespace
-                });
-                to_gateway
-                    && parts.backends.iter().any(|(_, b)| {
-                        b.kind.as_deref().is_none_or(|k| k == "Service")
-                            && targeted(
-                                b.namespace.as_deref().unwrap_or(&r.namespace),
-                                b.name.as_deref().unwrap_or(""),
-                            )
-                    })
-            })
-        })
-        .collect();
+    // Gateways with an accepted HTTP or gRPC route to a targeted backend (the policy does not
+    // reach TLSRoute and TCPRoute backends, which sluice carries as bytes).
+    let mut ancestors: Vec<&Arc<Object>> = Vec::new();
+    for (gw, route) in routed {
+        let http = matches!(route.kind, Kind::HttpRoute | Kind::GrpcRoute);
+        let to_target = route_parts(route)
+            .is_some_and(|parts| parts.backends.iter().any(|(_, b)| targeted(route, b)));
+        if http && to_target && !ancestors.iter().any(|a| Arc::ptr_eq(a, gw)) {
+            ancestors.push(gw);
+        }
+    }
     if ancestors.is_empty() {
         return None;
     }
@@ -376,8 +402,8 @@ fn backend_tls_policy_status(
                 .is_some_and(|w| w.key() == policy.key())
         })
     });
-    let resolved = crate::backend_tls::upstream(store, policy);
-    let accepted = match (&resolved, wins_somewhere) {
+    let (applied, bad_ref) = crate::backend_tls::upstream(store, policy);
+    let accepted = match (&applied, wins_somewhere) {
         (_, false) => stamp.condition(
             "Accepted",
             false,
@@ -387,9 +413,9 @@ fn backend_tls_policy_status(
         (Err((reason, message)), _) => stamp.condition("Accepted", false, reason, message.clone()),
         (Ok(_), true) => stamp.condition("Accepted", true, "Accepted", "applied"),
     };
-    let refs = match &resolved {
-        Ok(_) => stamp.condition("ResolvedRefs", true, "ResolvedRefs", ""),
-        Err((reason, message)) => stamp.condition("ResolvedRefs", false, reason, message.clone()),
+    let refs = match &bad_ref {
+        None => stamp.condition("ResolvedRefs", true, "ResolvedRefs", ""),
+        Some((reason, message)) => stamp.condition("ResolvedRefs", false, reason, message.clone()),
     };
     let ancestors = ancestors
         .iter()
@@ -428,7 +454,14 @@ fn resolve_refs(
             diags.push(finding(
                 route,
                 at,
-                format!("{message} ({reason}): this backend's share of requests answers 500"),
+                format!(
+                    "{message} ({reason}): this backend's share of requests answers {}",
+                    if route.kind == Kind::GrpcRoute {
+                        "503 (gRPC UNAVAILABLE)"
+                    } else {
+                        "500"
+                    }
+                ),
             ));
             first.get_or_insert((reason, message));
         }
@@ -460,9 +493,12 @@ fn gateway_status(
             ..l.clone()
         });
         let kinds = listener_kinds(l);
-        let http = !by_protocol.is_empty();
+        let served_protocol = !by_protocol.is_empty();
+        let frontend = (protocol == "HTTPS").then(|| frontend_tls::validation(store, gw, l));
         let mut conditions = Vec::new();
-        let accepted = if http {
+        let accepted = if let Some(Err((reason, message))) = frontend.as_ref().map(|f| &f.ca) {
+            stamp.condition("Accepted", false, reason, message.clone())
+        } else if served_protocol {
             stamp.condition("Accepted", true, "Accepted", "")
         } else {
             diags.push(finding(gw, &P::spec().k("listeners").i(li).k("protocol"), format!(
@@ -505,10 +541,20 @@ fn gateway_status(
                     }
                 ),
             ))
-        } else if protocol == "HTTPS" || (protocol == "TLS" && !passthrough) {
-            listener_certificate(store, gw, l).map(|_| ())
         } else {
-            Ok(())
+            // The certificate (a CA problem is the frontend's, said below), then the client CAs.
+            let certificate = match protocol == "HTTPS" || (protocol == "TLS" && !passthrough) {
+                true => listener_certificate(store, gw, l).map(|_| ()),
+                false => Ok(()),
+            };
+            match (
+                certificate,
+                frontend.as_ref().and_then(|f| f.bad_ref.clone()),
+            ) {
+                (Err(e), _) if e.0 != "NoValidCACertificate" => Err(e),
+                (_, Some(bad)) => Err(bad),
+                (r, None) => r,
+            }
         };
         let resolved = match &refs {
             Ok(()) => stamp.condition("ResolvedRefs", true, "ResolvedRefs", ""),
@@ -525,7 +571,13 @@ fn gateway_status(
                 stamp.condition("ResolvedRefs", false, reason, message.clone())
             }
         };
-        let programmed = http && clash.is_none() && refs.is_ok();
+        // Served as the compile serves it: a known protocol, no clash, a usable certificate
+        // and client CA (invalid route kinds or one bad CA reference leave the rest working).
+        let usable = match protocol == "HTTPS" || (protocol == "TLS" && !passthrough) {
+            true => listener_certificate(store, gw, l).is_ok(),
+            false => true,
+        };
+        let programmed = served_protocol && clash.is_none() && usable;
         programmed_any |= programmed;
         all_valid &= programmed;
         conditions.extend([
@@ -584,6 +636,16 @@ fn gateway_status(
             }),
         };
     };
+    let mut extra = Vec::new();
+    if frontend_tls::insecure_fallback(gw) {
+        // The spec's signal that some listener admits clients without a certificate.
+        extra.push(stamp.condition(
+            "InsecureFrontendValidationMode",
+            true,
+            "ConfigurationChanged",
+            "frontend validation with mode AllowInsecureFallback admits clients without a certificate",
+        ));
+    }
     ObjectStatus {
         api_version: "gateway.networking.k8s.io/v1",
         kind: "Gateway",
@@ -604,16 +666,21 @@ fn gateway_status(
                     )
                 },
                 programmed,
-            ],
+            ]
+            .into_iter()
+            .chain(extra)
+            .collect(),
             listeners,
             attached_listener_sets: spec.allowed_listeners.as_ref().map(|_| {
-                attached_listener_sets(
-                    store,
-                    &[store
-                        .get(Kind::KubeGateway, &gw.namespace, &gw.name)
-                        .expect("served")],
-                )
-                .len() as i32
+                let parent = store.get(Kind::KubeGateway, &gw.namespace, &gw.name);
+                // Accepted sets: attached, with a listener that is served.
+                attached_listener_sets(store, &parent.into_iter().collect::<Vec<_>>())
+                    .into_iter()
+                    .filter(|ls| {
+                        (0..listeners_of(ls).len())
+                            .any(|li| owner_listener_conflict(store, ls, li).is_none())
+                    })
+                    .count() as i32
             }),
             ..Default::default()
         }),

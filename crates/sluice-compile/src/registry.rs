@@ -158,6 +158,7 @@ impl Registry {
                         name: p.name.clone().unwrap_or_default(),
                         protocol: service_port_protocol(
                             p.name.as_deref(),
+                            p.protocol.as_deref(),
                             p.app_protocol.as_deref(),
                         ),
                         target_port: match &p.target_port {
@@ -243,30 +244,46 @@ impl Registry {
     }
 }
 
-/// The protocol of a Kubernetes Service port as Istio reads it: `appProtocol` (with the
-/// Kubernetes names `kubernetes.io/h2c`, `/ws`, `/wss`), else the port name's prefix
-/// (`grpc`, `http2-web`, …), else TCP.
-pub fn service_port_protocol(name: Option<&str>, app_protocol: Option<&str>) -> String {
-    const KNOWN: [&str; 10] = [
-        "grpc-web", "grpc", "http2", "https", "http", "tls", "tcp", "mongo", "redis", "mysql",
-    ];
-    let known = |p: &str| {
-        let p = p.to_ascii_lowercase();
-        match p.as_str() {
-            "kubernetes.io/h2c" => Some("HTTP2".to_string()),
-            "kubernetes.io/ws" => Some("HTTP".to_string()),
-            "kubernetes.io/wss" => Some("HTTPS".to_string()),
-            p if KNOWN.contains(&p) => Some(p.to_ascii_uppercase()),
-            _ => None,
-        }
-    };
-    if let Some(p) = app_protocol.and_then(known) {
-        return p;
+/// The protocol of a Kubernetes Service port as Istio reads it (its `ConvertProtocol`): UDP
+/// is UDP; else `appProtocol` (with the Kubernetes names `kubernetes.io/h2c`, `/ws`, `/wss`)
+/// or, without one, the port name; `grpc-web…` first, then the part before the first `-`
+/// (`http2-api` → HTTP2). An unknown name is TCP on Istio's well-known TCP ports and sniffed
+/// elsewhere; both are written `TCP` here, where only HTTP/2 (which sniffing never picks for
+/// a gateway's upstream) changes what sluice does.
+pub fn service_port_protocol(
+    name: Option<&str>,
+    protocol: Option<&str>,
+    app_protocol: Option<&str>,
+) -> String {
+    if protocol.is_some_and(|p| p.eq_ignore_ascii_case("UDP")) {
+        return "UDP".into();
     }
-    let name = name.unwrap_or("").to_ascii_lowercase();
-    KNOWN
-        .iter()
-        .find(|p| name == **p || name.strip_prefix(**p).is_some_and(|r| r.starts_with('-')))
-        .map(|p| p.to_ascii_uppercase())
-        .unwrap_or_else(|| "TCP".into())
+    let name = match app_protocol {
+        Some("kubernetes.io/h2c") => return "HTTP2".into(),
+        Some("kubernetes.io/ws") => return "HTTP".into(),
+        Some("kubernetes.io/wss") => return "HTTPS".into(),
+        Some(a) => a,
+        None => name.unwrap_or(""),
+    }
+    .to_ascii_lowercase();
+    if name.starts_with("grpc-web") {
+        return "GRPC-WEB".into();
+    }
+    let prefix = name.split('-').next().unwrap_or("");
+    const KNOWN: [&str; 10] = [
+        "tcp",
+        "udp",
+        "grpc",
+        "http",
+        "http_proxy",
+        "http2",
+        "https",
+        "tls",
+        "mongo",
+        "redis",
+    ];
+    if KNOWN.contains(&prefix) || prefix == "mysql" {
+        return prefix.to_ascii_uppercase();
+    }
+    "TCP".into()
 }

@@ -301,8 +301,9 @@ pub enum ClusterProblem {
     /// The DestinationRule's TLS settings cannot be used (ISTIO_MUTUAL, missing Secret).
     Tls(crate::tls::TlsProblem),
     /// A Gateway API backendRef that cannot be used (unknown kind, missing Service, another
-    /// namespace without a ReferenceGrant): its share of requests answers 500.
-    InvalidBackendRef(String),
+    /// namespace without a ReferenceGrant): its share of requests answers `status` (500 for
+    /// HTTPRoute; 503, UNAVAILABLE, for GRPCRoute).
+    InvalidBackendRef { why: String, status: u16 },
 }
 
 impl ClusterProblem {
@@ -310,7 +311,7 @@ impl ClusterProblem {
     /// (the spec's rule), 503 (flag NC) otherwise, as Istio answers.
     pub fn status(&self) -> u16 {
         match self {
-            ClusterProblem::InvalidBackendRef(_) => 500,
+            ClusterProblem::InvalidBackendRef { status, .. } => *status,
             _ => 503,
         }
     }

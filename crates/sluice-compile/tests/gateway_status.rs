@@ -294,20 +294,29 @@ fn policy_conditions(all: &[ObjectStatus], name: &str) -> Vec<String> {
 /// the refs unresolved.
 #[test]
 fn backend_tls_policies_accepted_conflicted_unresolved() {
-    let policy = |name: &str, stamp: &str, ca: &str| {
-        format!("apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {{name: {name}, namespace: default, creationTimestamp: \"{stamp}\"}}\nspec:\n  targetRefs: [{{group: \"\", kind: Service, name: app}}]\n  validation:\n    caCertificateRefs: [{{group: \"\", kind: ConfigMap, name: {ca}}}]\n    hostname: app.internal\n---\n")
+    let policy = |name: &str, stamp: &str, service: &str, cas: &str| {
+        format!("apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {{name: {name}, namespace: default, creationTimestamp: \"{stamp}\"}}\nspec:\n  targetRefs: [{{group: \"\", kind: Service, name: {service}}}]\n  validation:\n    caCertificateRefs: [{cas}]\n    hostname: app.internal\n---\n")
     };
+    let cm = |name: &str| format!("{{group: \"\", kind: ConfigMap, name: {name}}}");
+    let services = "apiVersion: v1\nkind: Service\nmetadata: {name: broken, namespace: default}\nspec: {ports: [{name: https, port: 8443}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: partly, namespace: default}\nspec: {ports: [{name: https, port: 8443}]}\n---\n";
     let ca = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-ca, namespace: default}\ndata:\n  ca.crt: |\n    -----BEGIN CERTIFICATE-----\n    MIIB\n    -----END CERTIFICATE-----\n---\n";
     let yaml = GW.to_string()
         + ca
+        + services
         + &route(
             "ok",
             "default",
-            "  parentRefs: [{name: gw}]\n  rules: [{backendRefs: [{name: app, port: 8000}]}]\n",
+            "  parentRefs: [{name: gw}]\n  rules: [{backendRefs: [{name: app, port: 8000}, {name: broken, port: 8443}, {name: partly, port: 8443}]}]\n",
         )
-        + &policy("older", "2026-01-01T00:00:00Z", "app-ca")
-        + &policy("newer", "2026-02-01T00:00:00Z", "app-ca")
-        + &policy("broken", "2026-03-01T00:00:00Z", "missing");
+        + &policy("older", "2026-01-01T00:00:00Z", "app", &cm("app-ca"))
+        + &policy("newer", "2026-02-01T00:00:00Z", "app", &cm("app-ca"))
+        + &policy("broken", "2026-03-01T00:00:00Z", "broken", &cm("missing"))
+        + &policy(
+            "partly",
+            "2026-03-01T00:00:00Z",
+            "partly",
+            &format!("{}, {}", cm("missing"), cm("app-ca")),
+        );
     let all = statuses(&yaml);
     assert_eq!(
         policy_conditions(&all, "older"),
@@ -317,9 +326,90 @@ fn backend_tls_policies_accepted_conflicted_unresolved() {
         policy_conditions(&all, "newer")[0],
         "Accepted=False:Conflicted"
     );
+    // No CA reference usable: not accepted (and the Service gets no plaintext either).
     assert_eq!(
-        policy_conditions(&all, "broken")[1],
-        "ResolvedRefs=False:InvalidCACertificateRef"
+        policy_conditions(&all, "broken"),
+        [
+            "Accepted=False:NoValidCACertificate",
+            "ResolvedRefs=False:InvalidCACertificateRef"
+        ]
+    );
+    // One of two usable: accepted with the good one, the bad one reported.
+    assert_eq!(
+        policy_conditions(&all, "partly"),
+        [
+            "Accepted=True:Accepted",
+            "ResolvedRefs=False:InvalidCACertificateRef"
+        ]
+    );
+}
+
+/// Frontend validation: a listener whose client CAs cannot be used is not accepted
+/// (NoValidCACertificate); AllowInsecureFallback shows on the Gateway; HTTPS and TLS
+/// listeners share a port when their hostnames differ.
+#[test]
+fn frontend_validation_and_https_beside_tls() {
+    let yaml = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: cert, namespace: default}
+type: kubernetes.io/tls
+stringData: {tls.crt: x, tls.key: y}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: sluice
+  tls:
+    frontend:
+      default:
+        validation: {caCertificateRefs: [{group: "", kind: ConfigMap, name: missing}]}
+      perPort:
+      - port: 8443
+        tls: {validation: {mode: AllowInsecureFallback, caCertificateRefs: [{group: "", kind: ConfigMap, name: missing}]}}
+  listeners:
+  - {name: https, port: 443, protocol: HTTPS, hostname: a.example, tls: {certificateRefs: [{name: cert}]}}
+  - {name: tls, port: 443, protocol: TLS, hostname: b.example, tls: {mode: Passthrough}}
+---
+"#;
+    let all = statuses(yaml);
+    let l = listeners(&all, "gw");
+    assert!(
+        l[0].2
+            .contains(&"Accepted=False:NoValidCACertificate".to_string()),
+        "{l:?}"
+    );
+    assert!(
+        l[1].2.contains(&"Conflicted=False:NoConflicts".to_string()),
+        "HTTPS and TLS share a port by SNI: {l:?}"
+    );
+    let gw = all.iter().find(|o| o.kind == "Gateway").unwrap();
+    let Status::Gateway(g) = &gw.status else {
+        panic!()
+    };
+    assert!(g
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "InsecureFrontendValidationMode" && c.status.as_str() == "True"));
+}
+
+/// Of an HTTPRoute and a GRPCRoute sharing hostnames on a listener, the newer is not accepted.
+#[test]
+fn http_and_grpc_routes_on_one_hostname() {
+    let yaml = GW.to_string()
+        + &route(
+            "web",
+            "default",
+            "  parentRefs: [{name: gw}]\n  hostnames: [a.example.com]\n  rules: [{backendRefs: [{name: app, port: 8000}]}]\n",
+        )
+        .replace("generation: 7}", "generation: 7, creationTimestamp: \"2026-01-01T00:00:00Z\"}")
+        + "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: rpc, namespace: default, creationTimestamp: \"2026-02-01T00:00:00Z\"}\nspec:\n  parentRefs: [{name: gw}]\n  hostnames: [\"*.example.com\"]\n  rules: [{backendRefs: [{name: app, port: 8000}]}]\n---\n";
+    let all = statuses(&yaml);
+    assert_eq!(route_conditions(&all, "web")[0], "Accepted=True:Accepted");
+    assert_eq!(
+        kind_conditions(&all, "GRPCRoute", "rpc")[0],
+        "Accepted=False:Conflicted"
     );
 }
 

@@ -621,14 +621,23 @@ async fn grpc_routes_match_services_and_methods() {
          \x20 - matches: [{{method: {{service: helloworld.Greeter}}}}]\n{}\
          \x20 - matches: [{{method: {{method: Check}}}}]\n{}\
          \x20 - matches: [{{method: {{type: RegularExpression, service: \"grpc\\\\.health\\\\..*\", method: \"Wat.*\"}}}}]\n{}\
+         \x20 - matches: [{{method: {{type: RegularExpression, service: \"x\\\\.A|x\\\\.B\", method: Do}}}}]\n{}\
          \x20 - matches: [{{headers: [{{name: x-tenant, value: blue}}]}}]\n{}\
+         \x20 - matches: [{{method: {{service: gone.Svc}}}}]\n    backendRefs: [{{name: gone, port: 8000}}]\n\
          \x20 - {}",
         to("exact"),
         to("service"),
         to("method"),
         to("regex"),
+        to("regex"),
         to("header"),
         to("rest").trim_start()
+    );
+    // The same Service port behind an HTTPRoute on another host keeps speaking HTTP/1.1.
+    yaml += "---\n";
+    yaml += &http_route(
+        "plain",
+        "  hostnames: [http.example.com]\n  rules: [{backendRefs: [{name: exact, port: 8000}]}]\n",
     );
     let (gw, _) = serve(&yaml);
     // gRPC clients speak HTTP/2 with prior knowledge; the host is the :authority.
@@ -677,14 +686,52 @@ async fn grpc_routes_match_services_and_methods() {
         ("/grpc.health.v1.Health/Watch", &[][..], "regex"),
         ("/other.Service/Any", &[("x-tenant", "blue")][..], "header"),
         ("/other.Service/Any", &[][..], "rest"),
+        // A regex alternation stays inside its part of the path.
+        ("/x.B/Do", &[][..], "regex"),
     ] {
         let (who, proto) = call("grpc.example.com", path, headers).await;
         assert_eq!(who, want, "{path}");
         assert_eq!(proto, "HTTP/2.0", "{path}: upstream in HTTP/2");
     }
-    // Another host is not the GRPCRoute's.
+    // Another host is not the GRPCRoute's: UNIMPLEMENTED, the gRPC form of 404.
     let (who, _) = call("other.example.com", "/helloworld.Greeter/SayHello", &[]).await;
     assert_eq!(who, "grpc-status 12");
+    // A backend that cannot be resolved: UNAVAILABLE, as the spec asks of GRPCRoute.
+    let (who, _) = call("grpc.example.com", "/gone.Svc/Any", &[]).await;
+    assert_eq!(who, "grpc-status 14");
+    let c = TestClient::http1(gw.local_addr(80).unwrap());
+    let reply = c.get("http.example.com", "/").await;
+    assert_eq!(
+        (reply.who().as_str(), reply.json()["proto"].as_str()),
+        ("exact", Some("HTTP/1.1"))
+    );
+}
+
+/// An HTTPRoute and a GRPCRoute whose hostnames meet on one listener: only the older is
+/// accepted (the spec's rule), so the newer GRPCRoute's methods go where the HTTPRoute says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_an_http_and_a_grpc_route_on_one_host_the_older_wins() {
+    let p = pods(&["web", "grpc"]).await;
+    let yaml = GATEWAY.to_string()
+        + &k8s_service("web", "default", &[&p[0]])
+        + &k8s_service("grpc", "default", &[&p[1]])
+        + &http_route(
+            "web",
+            "  hostnames: [shared.example.com]\n  rules: [{backendRefs: [{name: web, port: 8000}]}]\n",
+        )
+        .replace("namespace: default}", "namespace: default, creationTimestamp: \"2026-01-01T00:00:00Z\"}")
+        + "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: grpc, namespace: default, creationTimestamp: \"2026-02-01T00:00:00Z\"}\nspec:\n  parentRefs: [{name: gw}]\n  hostnames: [shared.example.com]\n  rules: [{matches: [{method: {service: a.B}}], backendRefs: [{name: grpc, port: 8000}]}]\n";
+    let (_gw, c) = serve(&yaml);
+    let reply = c
+        .send(
+            "POST",
+            "shared.example.com",
+            "/a.B/C",
+            &[("content-type", "application/grpc")],
+            bytes::Bytes::new(),
+        )
+        .await;
+    assert_eq!(reply.who(), "web");
 }
 
 /// A TLS listener that terminates (mode Terminate, the default) routes TLSRoutes by SNI and

@@ -255,3 +255,78 @@ spec:
     let gw = gateway(snapshot(&other, &[]), test_options());
     assert!(gw.local_addr(80).is_none(), "nothing to serve");
 }
+
+/// Paths of a rule without host and of a rule for the host meet on the host's HTTPS virtual
+/// host (Istio merges virtual hosts of one domain); a host's paths are served on 443 only by the
+/// TLS servers of the oldest Ingress with that host, as Istio binds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_merge_and_bind_to_the_oldest_ingress() {
+    let p = pods(&["any", "a", "late"]).await;
+    let ca = Ca::new("ingress root");
+    let leaf = ca.leaf(&["a.example", "b.example"]);
+    let yaml = service("any", &p[0])
+        + &service("a", &p[1])
+        + &service("late", &p[2])
+        + &tls_secret("cert", &leaf.cert_pem, &leaf.key_pem, None)
+        + &ingress(
+            "first",
+            "2026-01-01T00:00:00Z",
+            &format!(
+                "  tls: [{{hosts: [a.example], secretName: cert}}]\n  rules:\n  - http:\n      paths:\n{}  - host: a.example\n    http:\n      paths:\n{}  - host: b.example\n    http:\n      paths:\n{}",
+                path("/any", "Prefix", "any"),
+                path("/a", "Prefix", "a"),
+                path("/b", "Prefix", "a"),
+            ),
+        )
+        + &ingress(
+            "second",
+            "2026-02-01T00:00:00Z",
+            &format!(
+                "  tls: [{{hosts: [b.example], secretName: cert}}]\n  rules:\n  - host: b.example\n    http:\n      paths:\n{}",
+                path("/late", "Prefix", "late"),
+            ),
+        );
+    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    let get = |sni: &'static str, path: &'static str| {
+        let ca = &ca;
+        let addr = gw.local_addr(443).unwrap();
+        async move {
+            let tls = tls_connect(addr, sni, client_config(ca, None, false, false))
+                .await
+                .unwrap();
+            let (mut send, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            let req = hyper::Request::get(path)
+                .header("host", sni)
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap();
+            let resp = send.send_request(req).await.unwrap();
+            let status = resp.status();
+            let body = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            match status.as_u16() {
+                200 => serde_json::from_slice::<serde_json::Value>(&body).unwrap()["pod"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                s => s.to_string(),
+            }
+        }
+    };
+    assert_eq!(get("a.example", "/a").await, "a");
+    assert_eq!(
+        get("a.example", "/any").await,
+        "any",
+        "the hostless rule's path"
+    );
+    // b.example belongs to the older Ingress, whose TLS servers do not cover it.
+    assert_eq!(get("b.example", "/late").await, "404");
+    let c = TestClient::http1(gw.local_addr(80).unwrap());
+    assert_eq!(c.get("b.example", "/late").await.who(), "late");
+    assert_eq!(c.get("b.example", "/b").await.who(), "a");
+}

@@ -3,7 +3,6 @@
 use sluice_compile::snapshot::{
     Action, L4Route, ListenerProtocol, RouteTable, ServerMode, Snapshot, WeightedCluster,
 };
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 /// Nodes and edges, written once and rendered in either syntax.
@@ -11,16 +10,22 @@ use std::fmt::Write as _;
 struct Graph {
     /// (id, label), in the order first seen.
     nodes: Vec<(String, String)>,
-    seen: BTreeSet<String>,
+    /// A node's full key (what it is and where) → its id.
+    ids: std::collections::HashMap<String, String>,
     /// (from, to, label).
     edges: Vec<(String, String, String)>,
 }
 
 impl Graph {
-    fn node(&mut self, id: String, label: String) -> String {
-        if self.seen.insert(id.clone()) {
-            self.nodes.push((id.clone(), label));
+    /// The node for `key` (made on first use): ids are numbered, so two names that differ
+    /// only in punctuation stay two nodes.
+    fn node(&mut self, key: String, label: String) -> String {
+        if let Some(id) = self.ids.get(&key) {
+            return id.clone();
         }
+        let id = format!("n{}", self.nodes.len());
+        self.ids.insert(key, id.clone());
+        self.nodes.push((id.clone(), label));
         id
     }
 
@@ -32,20 +37,11 @@ impl Graph {
     }
 }
 
-/// An identifier both syntaxes accept, stable for one name.
-fn id(prefix: &str, name: &str) -> String {
-    let clean: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    format!("{prefix}_{clean}")
-}
-
 fn build(snapshot: &Snapshot) -> Graph {
     let mut g = Graph::default();
     for listener in snapshot.listeners.values() {
         let l = g.node(
-            id("listener", &listener.name),
+            format!("listener {}", listener.name),
             format!(
                 "listener {} (port {})",
                 listener.name, listener.service_port
@@ -58,7 +54,7 @@ fn build(snapshot: &Snapshot) -> Graph {
             ListenerProtocol::Tls { servers } => {
                 for s in servers {
                     let sid = g.node(
-                        id("server", &s.name),
+                        format!("server {} {}", listener.name, s.name),
                         format!("server {} (SNI {})", s.name, s.sni.join(", ")),
                     );
                     g.edge(&l, &sid, "");
@@ -82,27 +78,26 @@ fn routes(g: &mut Graph, snapshot: &Snapshot, from: &str, table: &str) {
         return;
     };
     for vh in &table.virtual_hosts {
-        let v = g.node(id("vhost", &vh.name), format!("host {}", vh.name));
+        let vkey = format!("vhost {} {}", table.name, vh.name);
+        let v = g.node(vkey.clone(), format!("host {}", vh.name));
         g.edge(from, &v, "");
-        for r in &vh.routes {
+        for (position, r) in vh.routes.iter().enumerate() {
             let name = format!("{} {} #{}", r.kind, r.virtual_service, r.index);
             let label = match &r.name {
                 Some(n) => format!("{name} ({n})"),
                 None => name.clone(),
             };
-            let rid = g.node(id("route", &format!("{}_{name}", vh.name)), label);
+            let rkey = format!("route {vkey} {position}");
+            let rid = g.node(rkey.clone(), label);
             g.edge(&v, &rid, "");
             match &r.action {
                 Action::Forward(f) => clusters(g, snapshot, &rid, &f.destinations, f.total_weight),
                 Action::Redirect(_) => {
-                    let to = g.node(id("local", "redirect"), "redirect".into());
+                    let to = g.node(format!("local {rkey}"), "redirect".into());
                     g.edge(&rid, &to, "");
                 }
                 Action::DirectResponse { status, .. } => {
-                    let to = g.node(
-                        id("local", &status.to_string()),
-                        format!("answers {status}"),
-                    );
+                    let to = g.node(format!("local {rkey}"), format!("answers {status}"));
                     g.edge(&rid, &to, "");
                 }
             }
@@ -111,9 +106,9 @@ fn routes(g: &mut Graph, snapshot: &Snapshot, from: &str, table: &str) {
 }
 
 fn l4(g: &mut Graph, snapshot: &Snapshot, from: &str, routes: &[L4Route]) {
-    for r in routes {
+    for (position, r) in routes.iter().enumerate() {
         let name = format!("{} {} #{}", r.kind, r.virtual_service, r.index);
-        let rid = g.node(id("route", &format!("{from}_{name}")), name);
+        let rid = g.node(format!("l4route {from} {position}"), name);
         g.edge(from, &rid, r.sni.join(", "));
         clusters(g, snapshot, &rid, &r.destinations, r.total_weight);
     }
@@ -121,7 +116,10 @@ fn l4(g: &mut Graph, snapshot: &Snapshot, from: &str, routes: &[L4Route]) {
 
 fn clusters(g: &mut Graph, snapshot: &Snapshot, from: &str, d: &[WeightedCluster], total: u32) {
     for w in d {
-        let cid = g.node(id("cluster", &w.cluster), format!("cluster {}", w.cluster));
+        let cid = g.node(
+            format!("cluster {}", w.cluster),
+            format!("cluster {}", w.cluster),
+        );
         let share = if total == 0 {
             String::new()
         } else {
@@ -132,12 +130,12 @@ fn clusters(g: &mut Graph, snapshot: &Snapshot, from: &str, d: &[WeightedCluster
             continue;
         };
         if let Some(problem) = &cluster.problem {
-            let p = g.node(id("problem", &w.cluster), format!("{problem:?}"));
+            let p = g.node(format!("problem {}", w.cluster), format!("{problem:?}"));
             g.edge(&cid, &p, "");
         }
         for e in &cluster.endpoints {
             let addr = format!("{}:{}", e.address, e.port);
-            let eid = g.node(id("endpoint", &addr), format!("endpoint {addr}"));
+            let eid = g.node(format!("endpoint {addr}"), format!("endpoint {addr}"));
             g.edge(&cid, &eid, "");
         }
     }

@@ -16,6 +16,8 @@ use sluice_config::{Diagnostic, Kind, Object, Severity, Store};
 use std::borrow::Cow;
 use std::sync::Arc;
 
+pub(crate) mod frontend_tls;
+
 /// Controllers whose GatewayClasses this instance serves (its own, and Istio's, so manifests
 /// written for Istio work unchanged).
 pub const CONTROLLERS: [&str; 2] = [
@@ -384,6 +386,9 @@ impl<'a> Compiler<'a> {
             if !attached || !listener_allows(self.store, gw, listener, route) {
                 continue;
             }
+            if http_grpc_conflict(self.store, gw, listener, route).is_some() {
+                continue; // an older route of the other kind has the hostname here
+            }
             for domain in route_domains(listener, &spec.hostnames) {
                 for (rule, m, r) in self.http_route_rules(route, &spec, port) {
                     let key = match route.grpc_route() {
@@ -561,9 +566,11 @@ impl<'a> Compiler<'a> {
             });
         }
         if destinations.is_empty() {
-            // No backend to send to (none given, or all weight 0): the spec's 500.
+            // No backend to send to (none given, or all weight 0): the spec's 500, UNAVAILABLE
+            // for gRPC (503 is grpc-status 14).
             let body = Arc::from(&b""[..]);
-            return (Action::DirectResponse { status: 500, body }, policy);
+            let status = unusable_backend_status(route);
+            return (Action::DirectResponse { status, body }, policy);
         }
         let total_weight = destinations.iter().map(|d| d.weight).sum();
         let forward = Forward {
@@ -611,14 +618,21 @@ impl<'a> Compiler<'a> {
         match problem {
             None => {
                 let name = self.cluster(route, &fqdn, None, port, server_port);
-                // gRPC needs HTTP/2: a Service port a GRPCRoute sends to is spoken to in
-                // HTTP/2 (prior knowledge) whatever its name says.
-                if route.kind == Kind::GrpcRoute {
-                    if let Some(c) = self.clusters.get_mut(&name).filter(|c| !c.http2) {
-                        Arc::make_mut(c).http2 = true;
-                    }
+                // gRPC needs HTTP/2: a GRPCRoute to a Service port that does not say so gets
+                // an HTTP/2 (prior knowledge) twin of the cluster; other routes to the port
+                // keep its protocol.
+                let base = &self.clusters[&name];
+                if route.kind != Kind::GrpcRoute || base.http2 {
+                    return name;
                 }
-                name
+                let h2 = format!("{name}+h2");
+                if !self.clusters.contains_key(&h2) {
+                    let mut twin = (**base).clone();
+                    twin.name = h2.clone();
+                    twin.http2 = true;
+                    self.clusters.insert(h2.clone(), Arc::new(twin));
+                }
+                h2
             }
             Some(why) => {
                 // Named for the route that makes the reference, so it never stands in for (or
@@ -632,7 +646,10 @@ impl<'a> Compiler<'a> {
                         subset: String::new(),
                         endpoints: Vec::new(),
                         lb: LbPolicy::LeastRequest,
-                        problem: Some(ClusterProblem::InvalidBackendRef(why)),
+                        problem: Some(ClusterProblem::InvalidBackendRef {
+                            why,
+                            status: unusable_backend_status(route),
+                        }),
                         http2: false,
                         tls: None,
                         tcp_idle_timeout: super::DEFAULT_TCP_IDLE,
@@ -685,7 +702,13 @@ pub(crate) fn listener_certificate(
     }
     let (cert_chain, private_key, _) =
         crate::tls::from_secret(store, ns, name).map_err(|p| invalid(&p.to_string()))?;
-    let (ca, client_auth) = frontend_validation(store, gw, l)?;
+    // Frontend validation is for HTTPS listeners (the spec's scope).
+    let (ca, client_auth) = if l.protocol.as_deref() == Some("HTTPS") {
+        let v = frontend_tls::validation(store, gw, l);
+        (v.ca?, v.client_auth)
+    } else {
+        (None, crate::tls::ClientAuth::None)
+    };
     Ok(crate::tls::TlsSettings {
         ca,
         client_auth,
@@ -693,87 +716,35 @@ pub(crate) fn listener_certificate(
     })
 }
 
-/// The Gateway's `tls.frontend` client-certificate validation for a listener's port (its
-/// `perPort` entry, else `default`): the CA bundle from ConfigMaps (`ca.crt`; another namespace
-/// only with a ReferenceGrant) and whether a certificate is required (`AllowValidOnly`) or
-/// only checked when presented (`AllowInsecureFallback`).
-fn frontend_validation(
-    store: &Store,
-    gw: &Object,
-    l: &KubeListener,
-) -> Result<(Option<crate::tls::Pem>, crate::tls::ClientAuth), (&'static str, String)> {
-    use crate::tls::ClientAuth;
-    // A ListenerSet's listeners take their Gateway's frontend validation.
-    let owner = parent_gateway(store, gw);
-    let frontend = owner
-        .and_then(|g| g.kube_gateway())
-        .and_then(|g| g.tls.as_ref())
-        .and_then(|t| t.frontend.as_ref());
-    let config = frontend.and_then(|f| {
-        f.per_port
-            .iter()
-            .find(|p| p.port == l.port)
-            .and_then(|p| p.tls.as_ref())
-            .or(f.default.as_ref())
-    });
-    let Some(v) = config.and_then(|c| c.validation.as_ref()) else {
-        return Ok((None, ClientAuth::None));
-    };
-    if v.ca_certificate_refs.is_empty() {
-        return Err((
-            "InvalidCACertificateRef",
-            "frontend validation has no caCertificateRefs".into(),
-        ));
-    }
-    let mut bundle = Vec::new();
-    for r in &v.ca_certificate_refs {
-        if r.group.as_deref().is_some_and(|g| !g.is_empty())
-            || r.kind.as_deref() != Some("ConfigMap")
-        {
-            return Err((
-                "InvalidCACertificateKind",
-                format!(
-                    "caCertificateRefs kind {} is not supported (only ConfigMaps)",
-                    r.kind.as_deref().unwrap_or("")
-                ),
-            ));
-        }
-        let name = r.name.as_deref().unwrap_or("");
-        let gw = owner.map(|o| o.as_ref()).unwrap_or(gw);
-        let ns = r.namespace.as_deref().unwrap_or(&gw.namespace);
-        if ns != gw.namespace
-            && !granted(store, &gw.namespace, "Gateway", (ns, "", "ConfigMap", name))
-        {
-            return Err((
-                "RefNotPermitted",
-                format!("ConfigMap {ns}/{name} is in another namespace and no ReferenceGrant there allows it"),
-            ));
-        }
-        bundle.extend_from_slice(&crate::backend_tls::config_map_ca(store, ns, name)?);
-        bundle.push(b'\n');
-    }
-    let auth = match v.mode {
-        Some(FrontendValidationMode::AllowInsecureFallback) => ClientAuth::Optional,
-        _ => ClientAuth::Required,
-    };
-    Ok((Some(crate::tls::Pem::Inline(Arc::from(bundle))), auth))
-}
-
-/// The spec's listener distinctness on one port: the same protocol and hostname twice
-/// (`HostnameConflict`), or protocols that cannot share a port (`ProtocolConflict`). Conflicted
+/// The spec's listener distinctness on one port (`clash`) within one object. Conflicted
 /// listeners are not served, none of them.
 pub(crate) fn listener_conflict(listeners: &[KubeListener], li: usize) -> Option<&'static str> {
     let l = &listeners[li];
-    listeners.iter().enumerate().find_map(|(oi, o)| {
-        if oi == li || o.port != l.port {
-            return None;
+    listeners
+        .iter()
+        .enumerate()
+        .filter(|(oi, _)| *oi != li)
+        .find_map(|(_, o)| clash(o, l))
+}
+
+/// Two listeners on one port that cannot both be served: protocols of different families
+/// (HTTP; HTTPS and TLS, told apart by SNI; TCP; UDP), or one family and one hostname.
+fn clash(a: &KubeListener, b: &KubeListener) -> Option<&'static str> {
+    fn family(l: &KubeListener) -> &str {
+        match l.protocol.as_deref() {
+            Some("HTTPS" | "TLS") => "TLS",
+            other => other.unwrap_or(""),
         }
-        match (o.protocol == l.protocol, o.hostname == l.hostname) {
-            (true, true) => Some("HostnameConflict"),
-            (false, _) => Some("ProtocolConflict"),
-            _ => None,
-        }
-    })
+    }
+    if a.port != b.port {
+        None
+    } else if family(a) != family(b) {
+        Some("ProtocolConflict")
+    } else if a.hostname == b.hostname {
+        Some("HostnameConflict")
+    } else {
+        None
+    }
 }
 
 /// The CORS filter on the gateway's CORS handling: origins exact, `*`, or with a left-most
@@ -1040,7 +1011,11 @@ fn grpc_path(m: &GrpcMethodMatch) -> HttpPathMatch {
         ),
         (HeaderMatchType::RegularExpression, s, me) => (
             PathMatchType::RegularExpression,
-            format!("/{}/{}", s.unwrap_or("[^/]+"), me.unwrap_or("[^/]+")),
+            format!(
+                "/(?:{})/(?:{})",
+                s.unwrap_or("[^/]+"),
+                me.unwrap_or("[^/]+")
+            ),
         ),
     };
     HttpPathMatch {
@@ -1133,6 +1108,11 @@ pub(crate) fn parent_gateway<'s>(store: &'s Store, o: &'s Object) -> Option<&'s 
         return store.get(Kind::KubeGateway, &o.namespace, &o.name);
     }
     let p = o.listener_set()?.parent_ref.as_ref()?;
+    if p.group.as_deref().unwrap_or(GROUP_DEFAULT) != GROUP_DEFAULT
+        || p.kind.as_deref().unwrap_or("Gateway") != "Gateway"
+    {
+        return None;
+    }
     let ns = p.namespace.as_deref().unwrap_or(&o.namespace);
     store.get(Kind::KubeGateway, ns, p.name.as_deref()?)
 }
@@ -1225,12 +1205,45 @@ pub(crate) fn owner_listener_conflict(
     earlier
         .iter()
         .flat_map(|e| listeners_of(e).iter())
-        .filter(|x| x.port == l.port)
-        .find_map(
-            |x| match (x.protocol == l.protocol, x.hostname == l.hostname) {
-                (true, true) => Some("HostnameConflict"),
-                (false, _) => Some("ProtocolConflict"),
-                _ => None,
-            },
-        )
+        .find_map(|x| clash(x, l))
+}
+
+/// What a request gets for a backend the route cannot use: the spec's 500 for HTTPRoute,
+/// UNAVAILABLE for GRPCRoute (503, which a gRPC client sees as grpc-status 14).
+fn unusable_backend_status(route: &Object) -> u16 {
+    if route.kind == Kind::GrpcRoute {
+        503
+    } else {
+        500
+    }
+}
+
+/// The spec's rule for an HTTPRoute and a GRPCRoute on one listener whose hostnames meet: only
+/// the older (then `namespace/name` first) is accepted. The route that wins over `route`, if one
+/// does.
+pub(crate) fn http_grpc_conflict<'s>(
+    store: &'s Store,
+    gw: &Object,
+    l: &KubeListener,
+    route: &Object,
+) -> Option<&'s Arc<Object>> {
+    let other_kind = match route.kind {
+        Kind::HttpRoute => Kind::GrpcRoute,
+        Kind::GrpcRoute => Kind::HttpRoute,
+        _ => return None,
+    };
+    let domains = route_domains(l, route_parts(route)?.hostnames);
+    store
+        .of_kind(other_kind)
+        .filter(|o| oldest_first(o, route) == std::cmp::Ordering::Less)
+        .filter(|o| {
+            route_parts(o).is_some_and(|parts| {
+                parts.parents.iter().any(|p| attaches(p, o, gw, l))
+                    && listener_allows(store, gw, l, o)
+                    && route_domains(l, parts.hostnames)
+                        .iter()
+                        .any(|d| domains.iter().any(|x| hosts::intersect(d, x).is_some()))
+            })
+        })
+        .min_by(|a, b| oldest_first(a, b))
 }

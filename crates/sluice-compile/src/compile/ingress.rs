@@ -72,6 +72,29 @@ pub(crate) fn backend_path(i: usize, j: usize) -> P {
         .k("backend")
 }
 
+/// Each rule host of the served Ingresses (`*` for rules without one) with the oldest Ingress
+/// that has it, in first-seen order: Istio binds the host's merged VirtualService to that
+/// Ingress's Gateway only.
+pub fn host_owners(store: &Store, classes: &[String]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for ingress in served_ingresses(store, classes) {
+        for rule in &ingress.ingress().expect("kind").rules {
+            let host = rule_host(rule);
+            if !out.iter().any(|(h, _)| *h == host) {
+                out.push((host, ingress.key()));
+            }
+        }
+    }
+    out
+}
+
+fn rule_host(rule: &sluice_api::ingress::IngressRule) -> String {
+    rule.host
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| "*".into())
+}
+
 /// Istio's name for the Gateway it generates for an Ingress.
 pub fn gateway_name(ingress: &Object) -> String {
     format!(
@@ -216,11 +239,7 @@ impl<'a> Compiler<'a> {
         for ingress in served_ingresses(self.store, &self.id.ingress_classes) {
             let spec = ingress.ingress().expect("kind");
             for (i, rule) in spec.rules.iter().enumerate() {
-                let host = rule
-                    .host
-                    .as_deref()
-                    .map(str::to_ascii_lowercase)
-                    .unwrap_or_else(|| "*".into());
+                let host = rule_host(rule);
                 if only.is_some_and(|h| h != host) {
                     continue;
                 }
@@ -228,7 +247,7 @@ impl<'a> Compiler<'a> {
                 for (j, p) in http.paths.iter().enumerate() {
                     let (uri, order) = path_match(p);
                     let Some(backend) = &p.backend else { continue };
-                    let Some(cluster) = self.ingress_cluster(ingress, backend, port, (i, j)) else {
+                    let Some(cluster) = self.ingress_cluster(ingress, backend, port) else {
                         continue;
                     };
                     let route = Route {
@@ -272,37 +291,27 @@ impl<'a> Compiler<'a> {
     }
 
     /// The cluster of an Ingress backend: a Service in the Ingress's namespace by port number,
-    /// or by the Service port's name. `None` (reported) for resource backends and unknown names.
+    /// or by the Service port's name. `None` (the analysis reports it) for resource backends
+    /// and unknown names.
     fn ingress_cluster(
         &mut self,
         ingress: &Object,
         backend: &IngressBackend,
         server_port: u32,
-        (i, j): (usize, usize),
     ) -> Option<String> {
-        let at = backend_path(i, j);
         let svc = backend.service.as_ref()?;
         let name = svc.name.as_deref().unwrap_or("");
         let fqdn = hosts::service_fqdn(name, &ingress.namespace, &self.id.domain_suffix);
         let port = svc.port.as_ref()?;
         let number = match (port.number, &port.name) {
             (Some(n), _) => u32::try_from(n).ok(),
-            (None, Some(port_name)) => {
-                let found = self.registry.lookup(&fqdn).and_then(|s| {
-                    s.ports
-                        .iter()
-                        .find(|p| p.name == *port_name)
-                        .map(|p| p.number)
-                });
-                if found.is_none() {
-                    self.diags.push(Diagnostic {
-                        resource: Some(ingress.resource()),
-                        ..Diagnostic::new(Severity::Warning, codes::REFERENCED_RESOURCE_NOT_FOUND, format!("Service {}/{name} has no port named {port_name}: this path is not served", ingress.namespace))
-                            .at(ingress.origin_at(&at.k("service").k("port").k("name").0))
-                    });
-                }
-                found
-            }
+            // An unknown name: the path is not served (the analysis says so, at the field).
+            (None, Some(port_name)) => self.registry.lookup(&fqdn).and_then(|s| {
+                s.ports
+                    .iter()
+                    .find(|p| p.name == *port_name)
+                    .map(|p| p.number)
+            }),
             (None, None) => None,
         }?;
         Some(self.cluster(ingress, &fqdn, None, Some(number), server_port))

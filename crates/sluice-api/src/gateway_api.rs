@@ -980,6 +980,16 @@ impl From<&GrpcRouteFilter> for HttpRouteFilter {
     }
 }
 
+impl From<&GrpcHeaderMatch> for HttpHeaderMatch {
+    fn from(h: &GrpcHeaderMatch) -> Self {
+        HttpHeaderMatch {
+            type_: h.type_,
+            name: h.name.clone(),
+            value: h.value.clone(),
+        }
+    }
+}
+
 impl From<&GrpcBackendRef> for HttpBackendRef {
     fn from(b: &GrpcBackendRef) -> Self {
         HttpBackendRef {

@@ -17,6 +17,18 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 pub(crate) mod frontend_tls;
+mod grpc;
+mod listener_set;
+mod precedence;
+
+use grpc::unusable_backend_status;
+pub(crate) use grpc::{grpc_as_http, http_grpc_conflict};
+pub(crate) use listener_set::{
+    attached_listener_sets, listener_set_allowed, listeners_of, owner_listener_conflict,
+    parent_gateway,
+};
+pub(super) use precedence::Precedence;
+use precedence::{grpc_precedence, precedence};
 
 /// Controllers whose GatewayClasses this instance serves (its own, and Istio's, so manifests
 /// written for Istio work unchanged).
@@ -806,88 +818,6 @@ fn selector_matches(s: &LabelSelector, labels: &sluice_api::meta::Labels) -> boo
         })
 }
 
-/// The spec's precedence, as a key that sorts the winner first: Exact path, then the longest
-/// PathPrefix (regular expressions after both), a method match, most header matches, most
-/// query matches, the oldest route, the route's rule and match order.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Precedence {
-    path_kind: std::cmp::Reverse<u8>,
-    path_len: std::cmp::Reverse<usize>,
-    /// GRPCRoute: the characters of the matched service, then of the method.
-    grpc: std::cmp::Reverse<(usize, usize)>,
-    no_method: bool,
-    headers: std::cmp::Reverse<usize>,
-    queries: std::cmp::Reverse<usize>,
-    route: usize,
-    rule: usize,
-    matched: usize,
-}
-
-fn precedence(rule: &HttpRouteRule, m: usize, route: usize, rule_index: usize) -> Precedence {
-    use std::cmp::Reverse;
-    let default = HttpRouteMatch::default();
-    let hm = rule.matches.get(m).unwrap_or(&default);
-    let (kind, len) = match &hm.path {
-        None => (1, 1),
-        Some(p) => {
-            let value = p.value.as_deref().unwrap_or("/");
-            match p.type_.unwrap_or(PathMatchType::PathPrefix) {
-                PathMatchType::Exact => (2, value.len()),
-                PathMatchType::PathPrefix => (1, value.len()),
-                PathMatchType::RegularExpression => (0, value.len()),
-            }
-        }
-    };
-    Precedence {
-        path_kind: Reverse(kind),
-        path_len: Reverse(len),
-        grpc: Reverse((0, 0)),
-        no_method: hm.method.is_none(),
-        headers: Reverse(distinct(
-            hm.headers
-                .iter()
-                .map(|h| h.name.as_deref().map(str::to_ascii_lowercase)),
-        )),
-        queries: Reverse(distinct(hm.query_params.iter().map(|q| q.name.clone()))),
-        route,
-        rule: rule_index,
-        matched: m,
-    }
-}
-
-/// GRPCRoute's precedence: the most characters of matched service, then of method, then the
-/// most header matches, then the oldest route and the rule and match order.
-fn grpc_precedence(rule: &GrpcRouteRule, m: usize, route: usize, rule_index: usize) -> Precedence {
-    use std::cmp::Reverse;
-    let default = GrpcRouteMatch::default();
-    let gm = rule.matches.get(m).unwrap_or(&default);
-    let len = |s: Option<&String>| s.map_or(0, String::len);
-    let method = gm.method.as_ref();
-    Precedence {
-        path_kind: Reverse(1),
-        path_len: Reverse(0),
-        grpc: Reverse((
-            len(method.and_then(|x| x.service.as_ref())),
-            len(method.and_then(|x| x.method.as_ref())),
-        )),
-        no_method: true,
-        headers: Reverse(distinct(
-            gm.headers
-                .iter()
-                .map(|h| h.name.as_deref().map(str::to_ascii_lowercase)),
-        )),
-        queries: Reverse(0),
-        route,
-        rule: rule_index,
-        matched: m,
-    }
-}
-
-/// How many different names: a repeated name counts once (only its first match applies).
-fn distinct(names: impl Iterator<Item = Option<String>>) -> usize {
-    names.collect::<std::collections::BTreeSet<_>>().len()
-}
-
 fn route_match(m: &HttpRouteMatch) -> Option<RouteMatch> {
     let uri = match &m.path {
         None => Some(Matcher::PathPrefix(String::new())),
@@ -962,68 +892,6 @@ fn path_rewrite(p: &HttpPathModifier, prefix_match: bool) -> Option<PathRewrite>
     }
 }
 
-/// A GRPCRoute as the HTTPRoute it means: a method match is a path match on
-/// `/<service>/<method>` (Exact: both exact; service only: the `/<service>` prefix; method only
-/// or RegularExpression: a regex), its filters and backends are HTTPRoute's of the same types.
-pub(crate) fn grpc_as_http(g: &GrpcRouteSpec) -> HttpRouteSpec {
-    HttpRouteSpec {
-        parent_refs: g.parent_refs.clone(),
-        use_default_gateways: None,
-        hostnames: g.hostnames.clone(),
-        rules: g
-            .rules
-            .iter()
-            .map(|r| HttpRouteRule {
-                name: r.name.clone(),
-                matches: r
-                    .matches
-                    .iter()
-                    .map(|m| HttpRouteMatch {
-                        path: m.method.as_ref().map(grpc_path),
-                        headers: m
-                            .headers
-                            .iter()
-                            .map(|h| HttpHeaderMatch {
-                                type_: h.type_,
-                                name: h.name.clone(),
-                                value: h.value.clone(),
-                            })
-                            .collect(),
-                        ..Default::default()
-                    })
-                    .collect(),
-                filters: r.filters.iter().map(HttpRouteFilter::from).collect(),
-                backend_refs: r.backend_refs.iter().map(HttpBackendRef::from).collect(),
-                ..Default::default()
-            })
-            .collect(),
-    }
-}
-
-fn grpc_path(m: &GrpcMethodMatch) -> HttpPathMatch {
-    let (service, method) = (m.service.as_deref(), m.method.as_deref());
-    let (type_, value) = match (m.type_.unwrap_or(HeaderMatchType::Exact), service, method) {
-        (HeaderMatchType::Exact, Some(s), Some(me)) => (PathMatchType::Exact, format!("/{s}/{me}")),
-        (HeaderMatchType::Exact, Some(s), None) => (PathMatchType::PathPrefix, format!("/{s}")),
-        (HeaderMatchType::Exact, None, me) => (
-            PathMatchType::RegularExpression,
-            format!("/[^/]+/{}", regex::escape(me.unwrap_or(""))),
-        ),
-        (HeaderMatchType::RegularExpression, s, me) => (
-            PathMatchType::RegularExpression,
-            format!(
-                "/(?:{})/(?:{})",
-                s.unwrap_or("[^/]+"),
-                me.unwrap_or("[^/]+")
-            ),
-        ),
-    };
-    HttpPathMatch {
-        type_: Some(type_),
-        value: Some(value),
-    }
-}
-
 /// Route kinds of the Gateway API sluice serves, in the order status lists them.
 pub(crate) const ROUTE_KINDS: [Kind; 4] = [
     Kind::HttpRoute,
@@ -1093,50 +961,6 @@ fn l4_backends(rules: &[L4RouteRule]) -> Vec<(P, BackendObjectReference)> {
     out
 }
 
-/// The listeners of a Gateway or of a ListenerSet.
-pub(crate) fn listeners_of(o: &Object) -> &[KubeListener] {
-    match (o.kube_gateway(), o.listener_set()) {
-        (Some(g), _) => &g.listeners,
-        (_, Some(ls)) => &ls.listeners,
-        _ => &[],
-    }
-}
-
-/// The Gateway whose listeners these are: the Gateway itself, or a ListenerSet's parent.
-pub(crate) fn parent_gateway<'s>(store: &'s Store, o: &'s Object) -> Option<&'s Arc<Object>> {
-    if o.kind == Kind::KubeGateway {
-        return store.get(Kind::KubeGateway, &o.namespace, &o.name);
-    }
-    let p = o.listener_set()?.parent_ref.as_ref()?;
-    if p.group.as_deref().unwrap_or(GROUP_DEFAULT) != GROUP_DEFAULT
-        || p.kind.as_deref().unwrap_or("Gateway") != "Gateway"
-    {
-        return None;
-    }
-    let ns = p.namespace.as_deref().unwrap_or(&o.namespace);
-    store.get(Kind::KubeGateway, ns, p.name.as_deref()?)
-}
-
-/// Whether the Gateway's `allowedListeners` lets this ListenerSet attach (default: none may).
-pub(crate) fn listener_set_allowed(store: &Store, gw: &Object, ls: &Object) -> bool {
-    let Some(ns) = gw
-        .kube_gateway()
-        .and_then(|g| g.allowed_listeners.as_ref())
-        .and_then(|a| a.namespaces.as_ref())
-    else {
-        return false;
-    };
-    match ns.from.unwrap_or(FromNamespaces::None) {
-        FromNamespaces::All => true,
-        FromNamespaces::Same => ls.namespace == gw.namespace,
-        FromNamespaces::None => false,
-        FromNamespaces::Selector => ns
-            .selector
-            .as_ref()
-            .is_some_and(|s| selector_matches(s, &namespace_labels(store, &ls.namespace))),
-    }
-}
-
 /// A namespace's labels (Namespaces are cluster-scoped: found by name wherever the loader
 /// filed them), with the name label Kubernetes gives every namespace.
 fn namespace_labels(store: &Store, namespace: &str) -> sluice_api::meta::Labels {
@@ -1149,24 +973,6 @@ fn namespace_labels(store: &Store, namespace: &str) -> sluice_api::meta::Labels 
     labels
 }
 
-/// The ListenerSets that name one of these Gateways as parent and that it allows, in the
-/// spec's order (oldest first, then `namespace/name`).
-pub(crate) fn attached_listener_sets<'s>(
-    store: &'s Store,
-    gateways: &[&'s Arc<Object>],
-) -> Vec<&'s Arc<Object>> {
-    let mut sets: Vec<&Arc<Object>> = store
-        .of_kind(Kind::ListenerSet)
-        .filter(|ls| {
-            parent_gateway(store, ls).is_some_and(|gw| {
-                gateways.iter().any(|g| Arc::ptr_eq(g, gw)) && listener_set_allowed(store, gw, ls)
-            })
-        })
-        .collect();
-    sets.sort_by(|a, b| oldest_first(a, b));
-    sets
-}
-
 /// Creation time (objects without one last), then `namespace/name`: the spec's tie-break.
 pub(crate) fn oldest_first(a: &Object, b: &Object) -> std::cmp::Ordering {
     let stamp = |o: &Object| o.meta.creation_timestamp.clone();
@@ -1177,73 +983,4 @@ pub(crate) fn oldest_first(a: &Object, b: &Object) -> std::cmp::Ordering {
         (None, None) => std::cmp::Ordering::Equal,
     }
     .then_with(|| a.key().cmp(&b.key()))
-}
-
-/// Why a listener is not served: a conflict within its own object, or, for a ListenerSet's,
-/// with a listener of its Gateway or of an older ListenerSet on the same port (those win).
-pub(crate) fn owner_listener_conflict(
-    store: &Store,
-    o: &Object,
-    li: usize,
-) -> Option<&'static str> {
-    let own = listeners_of(o);
-    if let Some(reason) = listener_conflict(own, li) {
-        return Some(reason);
-    }
-    if o.kind != Kind::ListenerSet {
-        return None;
-    }
-    let gw = parent_gateway(store, o)?;
-    let l = &own[li];
-    let earlier: Vec<&Arc<Object>> = std::iter::once(gw)
-        .chain(
-            attached_listener_sets(store, &[gw])
-                .into_iter()
-                .take_while(|s| s.key() != o.key()),
-        )
-        .collect();
-    earlier
-        .iter()
-        .flat_map(|e| listeners_of(e).iter())
-        .find_map(|x| clash(x, l))
-}
-
-/// What a request gets for a backend the route cannot use: the spec's 500 for HTTPRoute,
-/// UNAVAILABLE for GRPCRoute (503, which a gRPC client sees as grpc-status 14).
-fn unusable_backend_status(route: &Object) -> u16 {
-    if route.kind == Kind::GrpcRoute {
-        503
-    } else {
-        500
-    }
-}
-
-/// The spec's rule for an HTTPRoute and a GRPCRoute on one listener whose hostnames meet: only
-/// the older (then `namespace/name` first) is accepted. The route that wins over `route`, if one
-/// does.
-pub(crate) fn http_grpc_conflict<'s>(
-    store: &'s Store,
-    gw: &Object,
-    l: &KubeListener,
-    route: &Object,
-) -> Option<&'s Arc<Object>> {
-    let other_kind = match route.kind {
-        Kind::HttpRoute => Kind::GrpcRoute,
-        Kind::GrpcRoute => Kind::HttpRoute,
-        _ => return None,
-    };
-    let domains = route_domains(l, route_parts(route)?.hostnames);
-    store
-        .of_kind(other_kind)
-        .filter(|o| oldest_first(o, route) == std::cmp::Ordering::Less)
-        .filter(|o| {
-            route_parts(o).is_some_and(|parts| {
-                parts.parents.iter().any(|p| attaches(p, o, gw, l))
-                    && listener_allows(store, gw, l, o)
-                    && route_domains(l, parts.hostnames)
-                        .iter()
-                        .any(|d| domains.iter().any(|x| hosts::intersect(d, x).is_some()))
-            })
-        })
-        .min_by(|a, b| oldest_first(a, b))
 }

@@ -317,15 +317,8 @@ pub(super) fn grpc_route(r: &mut Report, s: &P, route: &GrpcRouteSpec) {
             if let Some(method) = &m.method {
                 grpc_method(r, &mp.k("method"), method);
             }
-            let headers: Vec<HttpHeaderMatch> = m
-                .headers
-                .iter()
-                .map(|h| HttpHeaderMatch {
-                    type_: h.type_,
-                    name: h.name.clone(),
-                    value: h.value.clone(),
-                })
-                .collect();
+            let headers: Vec<HttpHeaderMatch> =
+                m.headers.iter().map(HttpHeaderMatch::from).collect();
             http_match(
                 r,
                 &mp,

@@ -235,22 +235,11 @@ impl<'a> Compiler<'a> {
             let hosts = vec![listener_host(l)];
             let kind = match l.protocol.as_deref() {
                 Some("HTTP") => ServerKind::Http(self.kube_http(gw, i, l, hosts.clone(), None)),
-                Some("HTTPS") => match listener_certificate(self.store, gw, l) {
-                    Ok(settings) => ServerKind::Http(self.kube_http(
-                        gw,
-                        i,
-                        l,
-                        hosts.clone(),
-                        Some(Arc::new(settings)),
-                    )),
-                    Err((_, why)) => {
-                        self.diags.push(Diagnostic {
-                            resource: Some(gw.resource()),
-                            ..Diagnostic::new(Severity::Warning, codes::INVALID_GATEWAY_CREDENTIAL, format!("listener {} of Gateway {} (port {port}) has no usable certificate: {why}; it is skipped", l.name.as_deref().unwrap_or(""), gw.key()))
-                                .at(gw.origin_at(&path.k("tls").0))
-                        });
-                        continue;
+                Some("HTTPS") => match self.terminating(gw, i, port) {
+                    Some(settings) => {
+                        ServerKind::Http(self.kube_http(gw, i, l, hosts.clone(), Some(settings)))
                     }
+                    None => continue,
                 },
                 Some("TLS")
                     if l.tls.as_ref().and_then(|t| t.mode) == Some(TlsModeType::Passthrough) =>
@@ -258,16 +247,9 @@ impl<'a> Compiler<'a> {
                     ServerKind::Passthrough
                 }
                 // Terminate (the default mode): TLS ends here, TLSRoutes carry the bytes on.
-                Some("TLS") => match listener_certificate(self.store, gw, l) {
-                    Ok(settings) => ServerKind::TerminatedTcp(Arc::new(settings)),
-                    Err((_, why)) => {
-                        self.diags.push(Diagnostic {
-                            resource: Some(gw.resource()),
-                            ..Diagnostic::new(Severity::Warning, codes::INVALID_GATEWAY_CREDENTIAL, format!("listener {} of Gateway {} (port {port}) has no usable certificate: {why}; it is skipped", l.name.as_deref().unwrap_or(""), gw.key()))
-                                .at(gw.origin_at(&path.k("tls").0))
-                        });
-                        continue;
-                    }
+                Some("TLS") => match self.terminating(gw, i, port) {
+                    Some(settings) => ServerKind::TerminatedTcp(settings),
+                    None => continue,
                 },
                 Some("TCP") => ServerKind::Tcp,
                 other => {
@@ -291,6 +273,37 @@ impl<'a> Compiler<'a> {
             ));
         }
         out
+    }
+
+    /// The TLS settings of a listener that terminates TLS; `None` (reported) when its
+    /// certificate, or the client CAs it asks for, cannot be used: it is not served.
+    fn terminating(
+        &mut self,
+        gw: &Object,
+        i: usize,
+        port: u32,
+    ) -> Option<Arc<crate::tls::TlsSettings>> {
+        let l = &listeners_of(gw)[i];
+        match listener_certificate(self.store, gw, l) {
+            Ok(settings) => Some(Arc::new(settings)),
+            Err((reason, why)) => {
+                let at = P::spec().k("listeners").i(i).k("tls");
+                self.diags.push(Diagnostic {
+                    resource: Some(gw.resource()),
+                    ..Diagnostic::new(
+                        Severity::Warning,
+                        codes::INVALID_GATEWAY_CREDENTIAL,
+                        format!(
+                            "listener {} of Gateway {} (port {port}) is skipped: {why} ({reason})",
+                            l.name.as_deref().unwrap_or(""),
+                            gw.key()
+                        ),
+                    )
+                    .at(gw.origin_at(&at.0))
+                });
+                None
+            }
+        }
     }
 
     fn kube_http(

@@ -1,7 +1,8 @@
 //! TLS toward backends (DestinationRule `tls` SIMPLE/MUTUAL): a rustls client config per
 //! cluster and a pooled client that speaks TLS to the cluster's endpoints.
 use crate::tls::{certs, read};
-use crate::upstream::{RequestBody, UpstreamOptions};
+use crate::body::RequestBody;
+use crate::upstream::UpstreamOptions;
 use crate::Error;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -25,6 +26,7 @@ pub fn client(
     cluster: &Cluster,
     tls: &UpstreamTls,
     opts: &UpstreamOptions,
+    connect_timeout: std::time::Duration,
 ) -> Result<TlsClient, Error> {
     let err = |reason: String| Error::Tls {
         server: cluster.name.clone(),
@@ -86,7 +88,7 @@ pub fn client(
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    http.set_connect_timeout(Some(opts.connect_timeout));
+    http.set_connect_timeout(Some(connect_timeout));
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)
         .https_only()

@@ -621,7 +621,7 @@ impl<'a> Compiler<'a> {
                         problem: Some(ClusterProblem::InvalidBackendRef(why)),
                         http2: false,
                         tls: None,
-                        tcp_idle_timeout: super::DEFAULT_TCP_IDLE,
+                        policy: Default::default(),
                     })
                 });
                 cname

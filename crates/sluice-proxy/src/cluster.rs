@@ -1,0 +1,489 @@
+//! A cluster ready for traffic: composes endpoint selection (`lb`), transports (`pool`,
+//! `upstream`, `upstream_tls`), circuit breakers (`breaker`) and outlier detection (`outlier`),
+//! and owns the per-endpoint runtime state. That state (in-flight counts, connection pools,
+//! ejections, circuit-breaker counters) lives in the `Registry`, outside the snapshot, keyed by
+//! cluster and endpoint: a reload keeps it for unchanged endpoints and drops it for removed ones.
+use crate::body::{BodyTimeout, BoxError, ProxyBody};
+use crate::breaker::{Gauge, Permit};
+use crate::lb::Selector;
+use crate::outlier::{Ejected, Health, Outcome};
+use crate::pool::{EndpointPool, Lease, Limits, Reuse};
+use crate::upstream::UpstreamOptions;
+use bytes::Bytes;
+use http::uri::Authority;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use sluice_compile::policy::cluster::Outlier;
+use sluice_compile::snapshot::{Cluster, ClusterProblem};
+use sluice_compile::{FastMap, Snapshot};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// One endpoint's runtime state; the same object across reloads while the endpoint stays.
+#[derive(Debug)]
+pub struct EndpointState {
+    /// `address:port`, the upstream URI authority.
+    pub authority: Authority,
+    /// Requests in flight (for LEAST_REQUEST); decremented when the response body ends.
+    active: AtomicU32,
+    /// Kept-alive HTTP/1.1 connections (used by plaintext HTTP/1.1 clusters).
+    pub pool: Arc<EndpointPool>,
+    pub health: Health,
+}
+
+/// A cluster's circuit-breaker counters and ejection count; kept across reloads.
+#[derive(Debug, Default)]
+pub struct ClusterState {
+    pub connections: Arc<Gauge>,
+    pub pending: Arc<Gauge>,
+    pub requests: Arc<Gauge>,
+    pub retries: Arc<Gauge>,
+    pub ejected: Ejected,
+    /// The current endpoints and outlier policy, for the interval's sweep.
+    sweep: Mutex<Option<(Vec<Arc<EndpointState>>, Outlier)>>,
+    sweeping: AtomicBool,
+}
+
+/// Why no endpoint was picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoPick {
+    /// No endpoint, or every one ejected (503, flag UH).
+    NoHealthy,
+    /// `http2MaxRequests` requests are in flight (503, flag UO).
+    Overflow,
+}
+
+#[derive(Debug)]
+pub struct ClusterRuntime {
+    pub cluster: Arc<Cluster>,
+    /// Endpoints with a weight, in the snapshot's order.
+    pub endpoints: Vec<Arc<EndpointState>>,
+    selector: Selector,
+    pub state: Arc<ClusterState>,
+    /// The pooled client of a cluster that speaks TLS to its endpoints.
+    pub tls: Option<crate::upstream_tls::TlsClient>,
+    /// Plaintext HTTP/1.1: requests go through the endpoints' own pools.
+    pub pooled: bool,
+    reuse: Reuse,
+    connect_timeout: std::time::Duration,
+    /// The registry's clock origin, for outlier detection.
+    epoch: Instant,
+}
+
+/// Holds an endpoint's in-flight count (and the cluster's request slot) while a request is
+/// outstanding.
+#[derive(Debug)]
+pub struct InFlight {
+    runtime: Arc<ClusterRuntime>,
+    index: usize,
+    _request: Option<Permit>,
+}
+
+impl InFlight {
+    pub fn endpoint(&self) -> &EndpointState {
+        &self.runtime.endpoints[self.index]
+    }
+
+    /// The endpoint's position, for a retry to avoid it.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.runtime.endpoints[self.index]
+            .active
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl crate::lb::Endpoints for ClusterRuntime {
+    fn load(&self, i: usize) -> u32 {
+        self.endpoints[i].active.load(Ordering::Relaxed)
+    }
+
+    fn usable(&self, i: usize) -> bool {
+        !self.endpoints[i].health.is_ejected()
+    }
+
+    fn all_usable(&self) -> bool {
+        match &self.cluster.policy.outlier {
+            None => true,
+            Some(o) => {
+                self.state.ejected.get() == 0
+                    || self
+                        .state
+                        .ejected
+                        .panic(self.endpoints.len(), o.min_health_percent)
+            }
+        }
+    }
+}
+
+impl ClusterRuntime {
+    /// Chooses an endpoint and counts the request against it and the cluster's limit.
+    /// `hash` is the request's consistent-hash key; `avoid` an endpoint a retry should not reuse.
+    pub fn pick(self: &Arc<Self>, hash: Option<u64>, avoid: Option<usize>) -> Result<InFlight, NoPick> {
+        let max = self.cluster.policy.pool.max_requests;
+        // No limit (the default) costs no atomic read-modify-write.
+        let request = if max == u32::MAX {
+            None
+        } else {
+            Some(self.state.requests.try_acquire(max).ok_or(NoPick::Overflow)?)
+        };
+        let index = self
+            .selector
+            .choose(self.as_ref(), hash, avoid)
+            .ok_or(NoPick::NoHealthy)?;
+        self.endpoints[index].active.fetch_add(1, Ordering::Relaxed);
+        Ok(InFlight {
+            runtime: self.clone(),
+            index,
+            _request: request,
+        })
+    }
+
+    /// Counts a try's outcome for outlier detection (nothing without it); logs an ejection.
+    pub fn record(&self, index: usize, outcome: Outcome) {
+        let Some(policy) = &self.cluster.policy.outlier else {
+            return;
+        };
+        let now = self.epoch.elapsed().as_millis() as u64;
+        let endpoint = &self.endpoints[index];
+        if let Some(e) = endpoint.health.record(outcome, policy, &self.state.ejected, self.endpoints.len(), now) {
+            tracing::warn!(
+                cluster = %self.cluster.name,
+                endpoint = %endpoint.authority,
+                reason = e.reason,
+                ejections = e.count,
+                duration_ms = e.duration.as_millis() as u64,
+                "outlier ejected"
+            );
+        }
+    }
+
+    /// A retry slot of the cluster (`maxRetries`); `None` when the budget is spent.
+    pub fn retry_permit(&self) -> Option<Option<Permit>> {
+        let max = self.cluster.policy.pool.max_retries;
+        if max == u32::MAX {
+            return Some(None);
+        }
+        self.state.retries.try_acquire(max).map(Some)
+    }
+
+    /// What the HTTP/1.1 pool may use for one send.
+    pub fn limits(&self) -> Limits<'_> {
+        let pool = &self.cluster.policy.pool;
+        Limits {
+            connections: &self.state.connections,
+            max_connections: pool.max_connections,
+            pending: &self.state.pending,
+            max_pending: pool.max_pending,
+            connect_timeout: self.connect_timeout,
+            keepalive: pool.tcp_keepalive.as_ref(),
+            reuse: self.reuse,
+        }
+    }
+
+    pub fn connect_timeout(&self) -> std::time::Duration {
+        self.connect_timeout
+    }
+}
+
+/// Runtime state by cluster and endpoint, shared by every dataplane of a gateway; consulted
+/// only when a snapshot is applied.
+pub struct Registry {
+    clusters: Mutex<HashMap<String, Entry>>,
+    epoch: Instant,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            clusters: Mutex::default(),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Entry {
+    state: Arc<ClusterState>,
+    endpoints: HashMap<String, Arc<EndpointState>>,
+}
+
+impl Registry {
+    /// The clusters of `snapshot` ready for traffic. State of clusters and endpoints the
+    /// snapshot no longer has is forgotten (requests still holding it finish with it).
+    pub fn build(&self, snapshot: &Snapshot, opts: &UpstreamOptions) -> FastMap<String, Arc<ClusterRuntime>> {
+        let mut registry = self.clusters.lock().expect("registry");
+        let mut old = std::mem::take(&mut *registry);
+        let mut out = FastMap::default();
+        for (name, c) in &snapshot.clusters {
+            let mut previous = old.remove(name).unwrap_or_default();
+            let mut entry = Entry {
+                state: previous.state.clone(),
+                endpoints: HashMap::new(),
+            };
+            let mut endpoints = Vec::new();
+            let mut weights = Vec::new();
+            let mut names = Vec::new();
+            for e in c.endpoints.iter().filter(|e| e.weight > 0) {
+                let key = if e.address.contains(':') {
+                    format!("[{}]:{}", e.address, e.port)
+                } else {
+                    format!("{}:{}", e.address, e.port)
+                };
+                let Ok(authority) = key.parse::<Authority>() else {
+                    continue;
+                };
+                let state = previous.endpoints.remove(&key).unwrap_or_else(|| {
+                    Arc::new(EndpointState {
+                        authority,
+                        active: AtomicU32::new(0),
+                        pool: Arc::new(EndpointPool::new(key.clone())),
+                        health: Health::default(),
+                    })
+                });
+                entry.endpoints.insert(key.clone(), state.clone());
+                endpoints.push(state);
+                weights.push(e.weight);
+                names.push(key);
+            }
+            let ejected = endpoints.iter().filter(|e| e.health.is_ejected()).count();
+            entry.state.ejected.set(ejected as u32);
+            self.watch(&entry.state, &endpoints, c.policy.outlier.as_ref());
+            let runtime = runtime(c, endpoints, &weights, &names, entry.state.clone(), opts, self.epoch);
+            registry.insert(name.clone(), entry);
+            out.insert(name.clone(), Arc::new(runtime));
+        }
+        out
+    }
+
+    /// Keeps the cluster's sweep up to date, and running while it has outlier detection.
+    fn watch(&self, state: &Arc<ClusterState>, endpoints: &[Arc<EndpointState>], outlier: Option<&Outlier>) {
+        let mut sweep = state.sweep.lock().expect("sweep");
+        *sweep = outlier.map(|o| (endpoints.to_vec(), o.clone()));
+        if sweep.is_some() && !state.sweeping.swap(true, Ordering::AcqRel) {
+            tokio::spawn(sweep_every_interval(Arc::downgrade(state), self.epoch));
+        }
+    }
+}
+
+/// Returns ejected endpoints whose time is over, every `interval`, until the cluster is gone
+/// or has no outlier detection any more.
+async fn sweep_every_interval(state: Weak<ClusterState>, epoch: Instant) {
+    loop {
+        let interval = {
+            let Some(s) = state.upgrade() else { return };
+            let sweep = s.sweep.lock().expect("sweep");
+            match &*sweep {
+                Some((_, o)) => o.interval,
+                None => {
+                    s.sweeping.store(false, Ordering::Release);
+                    return;
+                }
+            }
+        };
+        tokio::time::sleep(interval).await;
+        let Some(s) = state.upgrade() else { return };
+        let sweep = s.sweep.lock().expect("sweep");
+        if let Some((endpoints, o)) = &*sweep {
+            let now = epoch.elapsed().as_millis() as u64;
+            for e in endpoints {
+                if e.health.sweep(o, &s.ejected, now) {
+                    tracing::info!(endpoint = %e.authority, "outlier returned to service");
+                }
+            }
+        }
+    }
+}
+
+fn runtime(
+    c: &Arc<Cluster>,
+    endpoints: Vec<Arc<EndpointState>>,
+    weights: &[u32],
+    names: &[String],
+    state: Arc<ClusterState>,
+    opts: &UpstreamOptions,
+    epoch: Instant,
+) -> ClusterRuntime {
+    let connect_timeout = c.policy.pool.connect_timeout.unwrap_or(opts.connect_timeout);
+    // TLS material that cannot be used takes this cluster out (503, flag NC), not the whole
+    // configuration.
+    let client = c
+        .tls
+        .as_ref()
+        .map(|tls| crate::upstream_tls::client(c, tls, opts, connect_timeout));
+    let cluster = match &client {
+        Some(Err(e)) => {
+            tracing::warn!(cluster = %c.name, "upstream TLS unusable, requests get 503: {e}");
+            let problem = sluice_compile::tls::TlsProblem::Unusable(e.to_string());
+            Arc::new(Cluster {
+                problem: Some(ClusterProblem::Tls(problem)),
+                ..(**c).clone()
+            })
+        }
+        _ => c.clone(),
+    };
+    let table = cluster
+        .policy
+        .hash
+        .as_ref()
+        .map(|h| crate::hash::Table::new(h.table, names, weights));
+    let pool = &cluster.policy.pool;
+    ClusterRuntime {
+        selector: Selector::new(cluster.lb, weights.to_vec(), table),
+        pooled: !cluster.http2 && cluster.tls.is_none(),
+        reuse: Reuse {
+            idle_timeout: pool.idle_timeout.unwrap_or(opts.pool_idle_timeout),
+            max_idle: opts.max_idle_per_endpoint,
+            max_requests: pool.max_requests_per_connection,
+            max_duration: pool.max_connection_duration,
+        },
+        connect_timeout,
+        cluster,
+        endpoints,
+        state,
+        tls: client.and_then(Result::ok),
+        epoch,
+    }
+}
+
+/// A backend's response body that keeps its endpoint's in-flight count until it ends, and
+/// hands the connection back to its pool when it was read to the end.
+pub struct Tracked {
+    inner: Incoming,
+    _in_flight: InFlight,
+    lease: Option<Lease>,
+    /// The route's timeout covers the whole response, body included (as Envoy's does).
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Tracked {
+    pub fn boxed(
+        inner: Incoming,
+        in_flight: InFlight,
+        lease: Option<Lease>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> ProxyBody {
+        Tracked {
+            inner,
+            _in_flight: in_flight,
+            lease,
+            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+        }
+        .boxed()
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        // A body that ended (or never had bytes) leaves the connection ready for the next request.
+        if self.inner.is_end_stream() {
+            if let Some(lease) = self.lease.as_mut() {
+                lease.give_back();
+            }
+        }
+    }
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                if let Some(lease) = self.lease.as_mut() {
+                    lease.give_back();
+                }
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(Into::into))),
+            Poll::Pending => {
+                let expired = self
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                if expired {
+                    let e = BodyTimeout("upstream request timeout while streaming the body");
+                    Poll::Ready(Some(Err(e.into())))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_compile::snapshot::{ClusterEndpoint, LbPolicy};
+
+    fn snapshot(ports: &[u32]) -> Snapshot {
+        let mut s = Snapshot::default();
+        let endpoints = ports
+            .iter()
+            .map(|p| ClusterEndpoint {
+                address: "127.0.0.1".into(),
+                port: *p,
+                weight: 1,
+            })
+            .collect();
+        s.clusters.insert(
+            "c".into(),
+            Arc::new(Cluster {
+                name: "c".into(),
+                host: "h".into(),
+                port: 80,
+                subset: String::new(),
+                endpoints,
+                lb: LbPolicy::RoundRobin,
+                problem: None,
+                http2: false,
+                tls: None,
+                policy: Default::default(),
+            }),
+        );
+        s
+    }
+
+    #[tokio::test]
+    async fn state_survives_a_reload_for_kept_endpoints_only() {
+        let registry = Registry::default();
+        let opts = UpstreamOptions::default();
+        let first = registry.build(&snapshot(&[1, 2]), &opts);
+        let second = registry.build(&snapshot(&[2, 3]), &opts);
+        let (a, b) = (&first["c"], &second["c"]);
+        // Endpoint :2 is the same object; :3 is new; :1 is forgotten by the registry.
+        assert!(Arc::ptr_eq(&a.endpoints[1], &b.endpoints[0]));
+        assert!(Arc::ptr_eq(&a.state, &b.state));
+        let one = Arc::downgrade(&a.endpoints[0]);
+        drop(first);
+        assert!(one.upgrade().is_none(), "a removed endpoint's state is dropped");
+        let empty = registry.build(&Snapshot::default(), &opts);
+        assert!(empty.is_empty());
+        let state = Arc::downgrade(&b.state);
+        drop(second);
+        assert!(state.upgrade().is_none(), "a removed cluster's state is dropped");
+    }
+}

@@ -65,9 +65,14 @@ pub struct ClusterRuntime {
     pub endpoints: Vec<Arc<EndpointState>>,
     selector: Selector,
     pub state: Arc<ClusterState>,
-    /// The pooled client of a cluster that speaks TLS to its endpoints.
+    /// TLS clusters: the config their connections are made with.
+    tls_connect: Option<crate::upstream_tls::TlsConnect>,
+    /// The pooled client of an HTTP/2 cluster that speaks TLS to its endpoints.
     pub tls: Option<crate::upstream_tls::TlsClient>,
-    /// Plaintext HTTP/1.1: requests go through the endpoints' own pools.
+    /// A plaintext HTTP/2 cluster's own client when its `connectTimeout` is not the gateway's
+    /// (others share one client).
+    pub http2: Option<hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, crate::body::RequestBody>>,
+    /// HTTP/1.1 (plaintext or TLS): requests go through the endpoints' own pools.
     pub pooled: bool,
     reuse: Reuse,
     connect_timeout: std::time::Duration,
@@ -187,6 +192,7 @@ impl ClusterRuntime {
             max_pending: pool.max_pending,
             connect_timeout: self.connect_timeout,
             keepalive: pool.tcp_keepalive.as_ref(),
+            tls: self.tls_connect.as_ref(),
             reuse: self.reuse,
         }
     }
@@ -216,6 +222,9 @@ impl Default for Registry {
 struct Entry {
     state: Arc<ClusterState>,
     endpoints: HashMap<String, Arc<EndpointState>>,
+    /// How the endpoints are reached (protocol, TLS settings): pooled connections made one way
+    /// must not serve another.
+    transport: u64,
 }
 
 impl Registry {
@@ -227,9 +236,14 @@ impl Registry {
         let mut out = FastMap::default();
         for (name, c) in &snapshot.clusters {
             let mut previous = old.remove(name).unwrap_or_default();
+            let transport = crate::hash::hash64(format!("{}{:?}", c.http2, c.tls).as_bytes(), 0);
+            if previous.transport != transport {
+                previous.endpoints.clear();
+            }
             let mut entry = Entry {
                 state: previous.state.clone(),
                 endpoints: HashMap::new(),
+                transport,
             };
             let mut endpoints = Vec::new();
             let mut weights = Vec::new();
@@ -317,11 +331,11 @@ fn runtime(
     let connect_timeout = c.policy.pool.connect_timeout.unwrap_or(opts.connect_timeout);
     // TLS material that cannot be used takes this cluster out (503, flag NC), not the whole
     // configuration.
-    let client = c
+    let connect = c
         .tls
         .as_ref()
-        .map(|tls| crate::upstream_tls::client(c, tls, opts, connect_timeout));
-    let cluster = match &client {
+        .map(|tls| crate::upstream_tls::connector(c, tls));
+    let cluster = match &connect {
         Some(Err(e)) => {
             tracing::warn!(cluster = %c.name, "upstream TLS unusable, requests get 503: {e}");
             let problem = sluice_compile::tls::TlsProblem::Unusable(e.to_string());
@@ -338,9 +352,17 @@ fn runtime(
         .as_ref()
         .map(|h| crate::hash::Table::new(h.table, names, weights));
     let pool = &cluster.policy.pool;
+    let tls_connect = connect.and_then(Result::ok);
     ClusterRuntime {
         selector: Selector::new(cluster.lb, weights.to_vec(), table),
-        pooled: !cluster.http2 && cluster.tls.is_none(),
+        pooled: !cluster.http2,
+        tls: tls_connect
+            .as_ref()
+            .filter(|_| cluster.http2)
+            .map(|t| crate::upstream_tls::client(t, opts, connect_timeout)),
+        http2: (cluster.http2 && cluster.tls.is_none() && connect_timeout != opts.connect_timeout)
+            .then(|| crate::upstream::http2_client(opts, connect_timeout)),
+        tls_connect,
         reuse: Reuse {
             idle_timeout: pool.idle_timeout.unwrap_or(opts.pool_idle_timeout),
             max_idle: opts.max_idle_per_endpoint,
@@ -351,7 +373,6 @@ fn runtime(
         cluster,
         endpoints,
         state,
-        tls: client.and_then(Result::ok),
         epoch,
     }
 }

@@ -838,8 +838,8 @@ impl Context<'_> {
         failure.reply(self.grpc)
     }
 
-    /// Sends the request to one endpoint of `balancer`'s cluster, on the cluster's pool (TLS or
-    /// plaintext, HTTP/1.1 or HTTP/2). A `mirror` copy may get Istio's old `-shadow` Host.
+    /// Sends the request to one endpoint of `balancer`'s cluster: HTTP/1.1 on the endpoint's
+    /// pool (TLS or plaintext), HTTP/2 on the shared or the cluster's TLS client. A `mirror` copy may get Istio's old `-shadow` Host.
     fn send(
         &self,
         balancer: &ClusterRuntime,
@@ -880,8 +880,12 @@ impl Context<'_> {
         }
         Dispatch::Client(match tls {
             Some(client) => client.request(req),
-            // Plaintext HTTP/1.1 endpoints always carry a pool (Dataplane::new): this is HTTP/2.
-            None => self.shared.upstreams.http2.request(req),
+            // HTTP/1.1 clusters always go through the endpoints' pools: this is HTTP/2.
+            None => balancer
+                .http2
+                .as_ref()
+                .unwrap_or(&self.shared.upstreams.http2)
+                .request(req),
         })
     }
 

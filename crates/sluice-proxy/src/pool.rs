@@ -24,6 +24,8 @@ pub struct Limits<'a> {
     pub max_pending: u32,
     pub connect_timeout: Duration,
     pub keepalive: Option<&'a sluice_compile::policy::cluster::TcpKeepalive>,
+    /// TLS clusters: the handshake after the TCP connect (within the same timeout).
+    pub tls: Option<&'a crate::upstream_tls::TlsConnect>,
     pub reuse: Reuse,
 }
 
@@ -160,9 +162,6 @@ impl EndpointPool {
     async fn connection(&self, limits: &Limits<'_>) -> Result<(Conn, bool), SendError> {
         let mut pending: Option<Permit> = None;
         loop {
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
             if let Some(conn) = self.take(&limits.reuse).await {
                 return Ok((conn, true));
             }
@@ -185,7 +184,8 @@ impl EndpointPool {
                         .ok_or(SendError::Overflow)?,
                 );
             }
-            freed.await;
+            // A connection freed before this wait left a permit in `freed`: no wake-up is lost.
+            self.freed.notified().await;
         }
     }
 
@@ -209,28 +209,75 @@ impl EndpointPool {
     }
 
     async fn connect(&self, permit: Permit, limits: &Limits<'_>) -> Result<Conn, SendError> {
-        let stream = connect_tcp(&self.authority, limits.connect_timeout, limits.keepalive)
-            .await
-            .map_err(SendError::Connect)?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| SendError::Connect(e.to_string()))?;
-        self.open.fetch_add(1, Ordering::AcqRel);
-        let open = self.open.clone();
-        let freed = self.freed.clone();
-        tokio::spawn(async move {
-            let _ = conn.with_upgrades().await;
-            // The connection is gone: its slot in the cluster's limit and this endpoint's count.
-            drop(permit);
-            open.fetch_sub(1, Ordering::AcqRel);
-            freed.notify_one();
+        let guard = Open::new(permit, &self.open, &self.freed);
+        let connected = tokio::time::timeout(limits.connect_timeout, async {
+            let tcp = connect_tcp(&self.authority, limits.connect_timeout, limits.keepalive)
+                .await
+                .map_err(SendError::Connect)?;
+            match limits.tls {
+                None => handshake(tcp, guard).await,
+                Some(tls) => {
+                    let stream = tokio_rustls::TlsConnector::from(tls.config.clone())
+                        .connect(tls.sni.clone(), tcp)
+                        .await
+                        .map_err(|e| match crate::upstream_tls::certificate_failure(&e) {
+                            Some(why) => SendError::Certificate(why),
+                            None => SendError::Connect(e.to_string()),
+                        })?;
+                    handshake(stream, guard).await
+                }
+            }
         });
+        let sender = connected
+            .await
+            .map_err(|_| SendError::Connect("connect timeout (TLS handshake)".into()))??;
         Ok(Conn {
             sender,
             opened: Instant::now(),
             served: 0,
         })
     }
+}
+
+/// An open connection's place in its cluster's and endpoint's counts, given back when the
+/// connection is gone (or never came up).
+struct Open {
+    _permit: Permit,
+    open: Arc<AtomicU32>,
+    freed: Arc<Notify>,
+}
+
+impl Open {
+    fn new(permit: Permit, open: &Arc<AtomicU32>, freed: &Arc<Notify>) -> Open {
+        open.fetch_add(1, Ordering::AcqRel);
+        Open {
+            _permit: permit,
+            open: open.clone(),
+            freed: freed.clone(),
+        }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        self.freed.notify_one();
+    }
+}
+
+/// HTTP/1.1 over `io`, the connection driven in the background until it closes.
+async fn handshake<IO>(io: IO, open: Open) -> Result<SendRequest<RequestBody>, SendError>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| SendError::Connect(e.to_string()))?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+        drop(open);
+    });
+    Ok(sender)
 }
 
 /// A TCP connection to `authority` within `timeout`, with Nagle off and the DestinationRule's

@@ -36,19 +36,32 @@ pub struct Upstreams {
 
 impl Upstreams {
     pub fn new(opts: &UpstreamOptions) -> Upstreams {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(opts.connect_timeout));
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let mut b = Client::builder(TokioExecutor::new());
-        b.timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(opts.pool_idle_timeout)
-            .pool_max_idle_per_host(opts.max_idle_per_endpoint)
-            .http2_only(true);
         Upstreams {
-            http2: b.build(connector),
+            http2: http2_client(opts, opts.connect_timeout),
         }
     }
 }
 
+/// A client for plaintext HTTP/2 endpoints (prior knowledge), one multiplexed connection pool
+/// per endpoint.
+pub fn http2_client(
+    opts: &UpstreamOptions,
+    connect_timeout: Duration,
+) -> Client<HttpConnector, RequestBody> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_keepalive(Some(Duration::from_secs(60)));
+    http2_builder(opts).build(connector)
+}
+
+/// hyper-util's pooled HTTP/2 client, with the gateway's idle-connection settings.
+pub fn http2_builder(opts: &UpstreamOptions) -> hyper_util::client::legacy::Builder {
+    let mut b = Client::builder(TokioExecutor::new());
+    b.timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(opts.pool_idle_timeout)
+        .pool_max_idle_per_host(opts.max_idle_per_endpoint)
+        .http2_only(true);
+    b
+}

@@ -37,6 +37,8 @@ pub struct GatewayIdentity {
     pub gateway_names: Vec<String>,
     /// The mesh's workload certificates, for ISTIO_MUTUAL toward backends.
     pub mesh_certs: Option<tls::MeshCerts>,
+    /// The instance's `region/zone/subzone` (`--locality`), for locality failover.
+    pub locality: Option<String>,
 }
 
 impl Default for GatewayIdentity {
@@ -50,6 +52,7 @@ impl Default for GatewayIdentity {
             gateway_classes: vec!["sluice".into(), "istio".into()],
             gateway_names: Vec::new(),
             mesh_certs: None,
+            locality: None,
         }
     }
 }
@@ -981,6 +984,9 @@ impl Compiler<'_> {
         );
         cluster.lb = LbPolicy::from_istio(effective.load_balancer.0.and_then(|l| l.simple));
         cluster.policy = crate::policy::cluster::ClusterPolicy::from_effective(&effective);
+        let failover =
+            crate::policy::cluster::locality_failover(self.id.locality.as_deref(), &effective);
+        cluster.policy.locality = failover.map(|(here, _)| here.to_string());
         let tls = effective.tls.0.cloned();
         if let Some(tls) = tls {
             let identities = service
@@ -1003,7 +1009,7 @@ impl Compiler<'_> {
         }
         let svc_port = service.port(port);
         cluster.http2 = svc_port.is_some_and(|p| matches!(p.protocol.as_str(), "HTTP2" | "GRPC"));
-        let labels = subset_def.map(|s| s.labels).unwrap_or_default();
+        let labels = subset_def.as_ref().map(|s| s.labels.clone()).unwrap_or_default();
         cluster.endpoints = service
             .endpoints
             .iter()
@@ -1012,8 +1018,17 @@ impl Compiler<'_> {
                 address: e.address.clone(),
                 port: svc_port.map(|p| e.port_for(p)).unwrap_or(port),
                 weight: e.weight,
+                locality: e.locality.clone(),
+                priority: failover.map_or(0, |(here, rules)| {
+                    crate::policy::cluster::locality_priority(here, &e.locality, rules)
+                }),
             })
             .collect();
+        let mut priorities: Vec<u32> = cluster.endpoints.iter().map(|e| e.priority).collect();
+        crate::policy::cluster::compact(&mut priorities);
+        for (e, p) in cluster.endpoints.iter_mut().zip(priorities) {
+            e.priority = p;
+        }
         cluster
     }
 }

@@ -299,6 +299,10 @@ pub struct ClusterEndpoint {
     pub address: String,
     pub port: u32,
     pub weight: u32,
+    /// `region/zone/subzone`; empty: unknown.
+    pub locality: String,
+    /// Locality failover level: 0 takes traffic first, then 1… (always 0 without failover).
+    pub priority: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

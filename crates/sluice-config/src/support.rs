@@ -33,6 +33,7 @@ const fn u(why: &'static str) -> Support {
 
 const NO_COOKIE_ATTRIBUTES: &str = "the generated cookie carries only Path, Max-Age and HttpOnly";
 const NO_LOCALITY: &str = "endpoints are balanced without regard to locality";
+const NO_DISTRIBUTE: &str = "the rule's localities are not weighted: with outlier detection, endpoints fail over by locality instead";
 const NO_SOURCE: &str = "the match ignores it and applies to every client";
 const NO_SUBNETS: &str = "the match ignores addresses";
 const NO_WARMUP: &str = "new endpoints get their full share at once";
@@ -282,7 +283,7 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
         &[
             ("simple", I),
             ("consistentHash", I),
-            ("localityLbSetting", n(NO_LOCALITY)),
+            ("localityLbSetting", I),
             ("zoneAwareLbSetting", n(NO_LOCALITY)),
             ("warmupDurationSecs", n(NO_WARMUP)),
             ("warmup", n(NO_WARMUP)),
@@ -314,14 +315,14 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
     (
         "LocalityLbSetting",
         &[
-            ("distribute", n(NO_LOCALITY)),
-            ("failover", n(NO_LOCALITY)),
-            ("failoverPriority", n(NO_LOCALITY)),
-            ("enabled", n(NO_LOCALITY)),
+            ("distribute", n(NO_DISTRIBUTE)),
+            ("failover", I),
+            ("failoverPriority", n("endpoints are prioritised by locality only, not by these labels")),
+            ("enabled", I),
         ],
     ),
-    ("LocalityDistribute", &[("from", n(NO_LOCALITY)), ("to", n(NO_LOCALITY))]),
-    ("LocalityFailover", &[("from", n(NO_LOCALITY)), ("to", n(NO_LOCALITY))]),
+    ("LocalityDistribute", &[("from", n(NO_DISTRIBUTE)), ("to", n(NO_DISTRIBUTE))]),
+    ("LocalityFailover", &[("from", I), ("to", I)]),
     (
         "ZoneAwareLbSetting",
         &[
@@ -428,7 +429,7 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
             ("ports", I),
             ("labels", I),
             ("network", n("the endpoint is reached directly, as if on this gateway's network")),
-            ("locality", n(NO_LOCALITY)),
+            ("locality", I),
             ("weight", I),
             ("serviceAccount", n("ISTIO_MUTUAL checks the ServiceEntry's subjectAltNames only")),
         ],

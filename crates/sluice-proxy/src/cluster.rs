@@ -5,7 +5,7 @@
 //! cluster and endpoint: a reload keeps it for unchanged endpoints and drops it for removed ones.
 use crate::body::{BodyTimeout, BoxError, ProxyBody};
 use crate::breaker::{Gauge, Permit};
-use crate::lb::Selector;
+use crate::lb::{Endpoints as _, Selector};
 use crate::outlier::{Ejected, Health, Outcome};
 use crate::pool::{EndpointPool, Lease, Limits, Reuse};
 use crate::upstream::UpstreamOptions;
@@ -63,7 +63,9 @@ pub struct ClusterRuntime {
     pub cluster: Arc<Cluster>,
     /// Endpoints with a weight, in the snapshot's order.
     pub endpoints: Vec<Arc<EndpointState>>,
-    selector: Selector,
+    /// Endpoints by locality priority, the first level preferred; one level without locality
+    /// failover.
+    levels: Vec<Level>,
     pub state: Arc<ClusterState>,
     /// TLS clusters: the config their connections are made with.
     tls_connect: Option<crate::upstream_tls::TlsConnect>,
@@ -108,6 +110,39 @@ impl Drop for InFlight {
     }
 }
 
+/// The endpoints of one locality priority, and the selector over them.
+#[derive(Debug)]
+struct Level {
+    /// Positions in `ClusterRuntime::endpoints`.
+    indices: Vec<usize>,
+    selector: Selector,
+}
+
+/// One level's endpoints as the selector sees them (level-local positions).
+struct LevelView<'a> {
+    runtime: &'a ClusterRuntime,
+    indices: &'a [usize],
+}
+
+impl crate::lb::Endpoints for LevelView<'_> {
+    fn load(&self, i: usize) -> u32 {
+        self.runtime.load(self.indices[i])
+    }
+
+    fn usable(&self, i: usize) -> bool {
+        self.runtime.usable(self.indices[i])
+    }
+
+    fn all_usable(&self) -> bool {
+        self.runtime.all_usable()
+    }
+}
+
+/// Envoy's overprovisioning factor (1.4, in per mille): a level keeps all its traffic while at
+/// least 1/1.4 ≈ 71% of its endpoints are healthy.
+const OVERPROVISIONING: usize = 1400;
+
+
 impl crate::lb::Endpoints for ClusterRuntime {
     fn load(&self, i: usize) -> u32 {
         self.endpoints[i].active.load(Ordering::Relaxed)
@@ -142,16 +177,62 @@ impl ClusterRuntime {
         } else {
             Some(self.state.requests.try_acquire(max).ok_or(NoPick::Overflow)?)
         };
-        let index = self
-            .selector
-            .choose(self.as_ref(), hash, avoid)
-            .ok_or(NoPick::NoHealthy)?;
+        let index = self.choose(hash, avoid).ok_or(NoPick::NoHealthy)?;
         self.endpoints[index].active.fetch_add(1, Ordering::Relaxed);
         Ok(InFlight {
             runtime: self.clone(),
             index,
             _request: request,
         })
+    }
+
+    fn choose(&self, hash: Option<u64>, avoid: Option<usize>) -> Option<usize> {
+        if let [only] = self.levels.as_slice() {
+            // One level holds every endpoint in order: no mapping needed.
+            return only.selector.choose(self, hash, avoid);
+        }
+        let first = self.level();
+        // The chosen level first, then the others in order, should it have no usable endpoint.
+        std::iter::once(first)
+            .chain((0..self.levels.len()).filter(|l| *l != first))
+            .find_map(|l| {
+                let level = &self.levels[l];
+                let view = LevelView {
+                    runtime: self,
+                    indices: &level.indices,
+                };
+                let avoid = avoid.and_then(|a| level.indices.iter().position(|i| *i == a));
+                level
+                    .selector
+                    .choose(&view, hash, avoid)
+                    .map(|i| level.indices[i])
+            })
+    }
+
+    /// The locality level for a request: all traffic to the first while nothing is ejected;
+    /// else Envoy's priority load, each level taking up to its health × 1.4 of what is left.
+    fn level(&self) -> usize {
+        if self.all_usable() {
+            return 0;
+        }
+        let health = |level: &Level| {
+            let healthy = level.indices.iter().filter(|i| self.usable(**i)).count();
+            (OVERPROVISIONING * healthy / level.indices.len().max(1)).min(1000)
+        };
+        let total: usize = self.levels.iter().map(health).sum();
+        let cap = total.min(1000);
+        if cap == 0 {
+            return 0;
+        }
+        let roll = rand::Rng::random_range(&mut rand::rng(), 0..cap);
+        let mut consumed = 0;
+        for (l, level) in self.levels.iter().enumerate() {
+            consumed += health(level).min(cap - consumed);
+            if roll < consumed {
+                return l;
+            }
+        }
+        0
     }
 
     /// Counts a try's outcome for outlier detection (nothing without it); logs an ejection.
@@ -248,6 +329,7 @@ impl Registry {
             let mut endpoints = Vec::new();
             let mut weights = Vec::new();
             let mut names = Vec::new();
+            let mut priorities = Vec::new();
             for e in c.endpoints.iter().filter(|e| e.weight > 0) {
                 let key = if e.address.contains(':') {
                     format!("[{}]:{}", e.address, e.port)
@@ -268,12 +350,14 @@ impl Registry {
                 entry.endpoints.insert(key.clone(), state.clone());
                 endpoints.push(state);
                 weights.push(e.weight);
+                priorities.push(e.priority);
                 names.push(key);
             }
             let ejected = endpoints.iter().filter(|e| e.health.is_ejected()).count();
             entry.state.ejected.set(ejected as u32);
             self.watch(&entry.state, &endpoints, c.policy.outlier.as_ref());
-            let runtime = runtime(c, endpoints, &weights, &names, entry.state.clone(), opts, self.epoch);
+            let levels = levels(c, &priorities, &weights, &names);
+            let runtime = runtime(c, endpoints, levels, entry.state.clone(), opts, self.epoch);
             registry.insert(name.clone(), entry);
             out.insert(name.clone(), Arc::new(runtime));
         }
@@ -319,11 +403,33 @@ async fn sweep_every_interval(state: Weak<ClusterState>, epoch: Instant) {
     }
 }
 
+/// Endpoints grouped by locality priority (`priorities[i]` of endpoint `i`), each group with its
+/// own selector (and hash table).
+fn levels(c: &Cluster, priorities: &[u32], weights: &[u32], names: &[String]) -> Vec<Level> {
+    let top = priorities.iter().copied().max().unwrap_or(0);
+    (0..=top)
+        .map(|p| {
+            let indices: Vec<usize> = (0..priorities.len()).filter(|i| priorities[*i] == p).collect();
+            let weights: Vec<u32> = indices.iter().map(|i| weights[*i]).collect();
+            let names: Vec<String> = indices.iter().map(|i| names[*i].clone()).collect();
+            let table = c
+                .policy
+                .hash
+                .as_ref()
+                .map(|h| crate::hash::Table::new(h.table, &names, &weights));
+            Level {
+                indices,
+                selector: Selector::new(c.lb, weights, table),
+            }
+        })
+        .filter(|l| !l.indices.is_empty() || top == 0)
+        .collect()
+}
+
 fn runtime(
     c: &Arc<Cluster>,
     endpoints: Vec<Arc<EndpointState>>,
-    weights: &[u32],
-    names: &[String],
+    levels: Vec<Level>,
     state: Arc<ClusterState>,
     opts: &UpstreamOptions,
     epoch: Instant,
@@ -346,15 +452,10 @@ fn runtime(
         }
         _ => c.clone(),
     };
-    let table = cluster
-        .policy
-        .hash
-        .as_ref()
-        .map(|h| crate::hash::Table::new(h.table, names, weights));
     let pool = &cluster.policy.pool;
     let tls_connect = connect.and_then(Result::ok);
     ClusterRuntime {
-        selector: Selector::new(cluster.lb, weights.to_vec(), table),
+        levels,
         pooled: !cluster.http2,
         tls: tls_connect
             .as_ref()
@@ -468,6 +569,8 @@ mod tests {
                 address: "127.0.0.1".into(),
                 port: *p,
                 weight: 1,
+                locality: String::new(),
+                priority: 0,
             })
             .collect();
         s.clusters.insert(

@@ -446,3 +446,55 @@ async fn tcp_connections_are_limited_and_connects_time_out() {
     assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(2), "{took:?}");
     drop(fillers);
 }
+
+/// Pods in three regions behind an instance in `us-east/zone-a`, and a DestinationRule whose
+/// `trafficPolicy` is `policy`.
+fn locality_world(p: &[Echo], policy: &str) -> sluice_proxy::Gateway {
+    let localities = ["us-east/zone-a", "us-west/zone-b", "eu-west/zone-c"];
+    let endpoints: String = p
+        .iter()
+        .zip(localities)
+        .map(|(e, l)| {
+            format!(
+                "  - {{address: 127.0.0.1, ports: {{http: {}}}, locality: {l}}}\n",
+                e.addr.port()
+            )
+        })
+        .collect();
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: app, namespace: default}}\n\
+         spec:\n  hosts: [app.default.svc.cluster.local]\n  resolution: STATIC\n  \
+         ports: [{{number: 8000, name: http, protocol: HTTP}}]\n  endpoints:\n{endpoints}---\n\
+         apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: app, namespace: default}}\n\
+         spec:\n  host: app.default.svc.cluster.local\n  trafficPolicy: {policy}\n---\n{}",
+        app_routes("    - route: [{destination: {host: app}}]\n      retries: {attempts: 0}\n")
+    );
+    let id = sluice_compile::GatewayIdentity {
+        locality: Some("us-east/zone-a".into()),
+        ..Default::default()
+    };
+    gateway(snapshot_for(&yaml, &id), test_options())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locality_failover_moves_traffic_when_the_local_pods_are_ejected() {
+    let p = pods(&[("v1", "us-east"), ("v1", "us-west"), ("v1", "eu-west")]).await;
+    let gw = locality_world(
+        &p,
+        "{outlierDetection: {consecutive5xxErrors: 1, interval: 50ms, baseEjectionTime: 10s, \
+         maxEjectionPercent: 100}, loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: eu-west}]}}}",
+    );
+    let c = client(&gw);
+    let (seen, _) = sample(&c, 10).await;
+    assert_eq!(seen, BTreeSet::from(["us-east".to_string()]), "the local pod first");
+    p[0].fail_next(1_000_000, 500);
+    let (seen, errors) = sample(&c, 10).await;
+    assert_eq!(errors, 1, "one 500 ejects the local pod");
+    // The failover rule sends us-east's traffic to eu-west before any other region.
+    assert_eq!(seen, BTreeSet::from(["eu-west".to_string()]));
+
+    // Istio's rule: without outlier detection nothing fails over, so locality is not used.
+    let gw = locality_world(&p[1..], "{loadBalancer: {simple: ROUND_ROBIN}}");
+    let (seen, _) = sample(&client(&gw), 10).await;
+    assert_eq!(seen.len(), 2, "{seen:?}");
+}

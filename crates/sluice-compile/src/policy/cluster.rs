@@ -3,8 +3,8 @@
 //! subset, subset port level) and defaults, and where each part came from (for `explain`).
 use http::header::HeaderName;
 use sluice_api::istio::{
-    ConnectionPoolSettings, ConsistentHashLb, LoadBalancerSettings, OutlierDetection,
-    PortTrafficPolicy, TrafficPolicy,
+    ConnectionPoolSettings, ConsistentHashLb, LoadBalancerSettings, LocalityFailover,
+    OutlierDetection, PortTrafficPolicy, TrafficPolicy,
 };
 use std::time::Duration;
 
@@ -114,6 +114,8 @@ pub struct ClusterPolicy {
     pub pool: ConnectionPool,
     pub outlier: Option<Outlier>,
     pub hash: Option<ConsistentHash>,
+    /// The instance's locality when endpoints are prioritised by it (locality failover).
+    pub locality: Option<String>,
     /// Where `loadBalancer`, `connectionPool` and `outlierDetection` came from.
     pub origins: [Origin; 3],
 }
@@ -128,6 +130,7 @@ impl ClusterPolicy {
                 .0
                 .and_then(|l| l.consistent_hash.as_ref())
                 .and_then(ConsistentHash::from_istio),
+            locality: None,
             origins: [
                 e.load_balancer.1,
                 e.connection_pool.1,
@@ -202,11 +205,65 @@ impl ClusterPolicy {
                 )
             }
         };
-        vec![
+        let mut out = vec![
             format!("loadBalancer ({lb}): {balancer}"),
             format!("connectionPool ({pool}): {}", limits.join(", ")),
             format!("outlierDetection ({outlier}): {outlier_text}"),
-        ]
+        ];
+        if let Some(here) = &self.locality {
+            out.push(format!("locality failover ({lb}): endpoints by priority from {here}"));
+        }
+        out
+    }
+}
+
+/// Whether endpoints are prioritised by locality (Istio's locality failover): the instance has a
+/// locality, the cluster has outlier detection (Istio's rule: without it nothing would ever fail
+/// over), and `localityLbSetting` is neither disabled nor a `distribute` (not implemented; warned).
+pub fn locality_failover<'a>(
+    here: Option<&'a str>,
+    e: &Effective<'a>,
+) -> Option<(&'a str, &'a [LocalityFailover])> {
+    let here = here.filter(|h| !h.is_empty())?;
+    e.outlier_detection.0?;
+    let setting = e.load_balancer.0.and_then(|l| l.locality_lb_setting.as_ref());
+    match setting {
+        Some(s) if s.enabled == Some(false) || !s.distribute.is_empty() => None,
+        Some(s) => Some((here, &s.failover)),
+        None => Some((here, &[])),
+    }
+}
+
+/// Istio's failover priority of an endpoint at `there` for an instance at `here` (both
+/// `region/zone/subzone`): 0 same subzone, 1 same zone, 2 same region, 3 another region, 4 a
+/// region other than the one a `failover` rule from ours names.
+pub fn locality_priority(here: &str, there: &str, failover: &[LocalityFailover]) -> u32 {
+    let mut h = here.split('/');
+    let mut t = there.split('/');
+    let (hr, tr) = (h.next().unwrap_or(""), t.next().unwrap_or(""));
+    if hr != tr || hr.is_empty() {
+        let redirected = failover
+            .iter()
+            .find(|f| f.from.as_deref() == Some(hr))
+            .is_some_and(|f| f.to.as_deref() != Some(tr));
+        return if redirected { 4 } else { 3 };
+    }
+    if h.next().unwrap_or("") != t.next().unwrap_or("") {
+        return 2;
+    }
+    if h.next().unwrap_or("") != t.next().unwrap_or("") {
+        return 1;
+    }
+    0
+}
+
+/// Priorities renumbered 0, 1, 2… in order, as Istio compacts them.
+pub fn compact(priorities: &mut [u32]) {
+    let mut distinct: Vec<u32> = priorities.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    for p in priorities.iter_mut() {
+        *p = distinct.binary_search(p).expect("present") as u32;
     }
 }
 
@@ -465,6 +522,25 @@ mod tests {
         assert_eq!(ConnectionPool::from_istio(e.connection_pool.0).max_connections, 20);
         assert_eq!(e.connection_pool.1, Origin::Subset);
         assert_eq!(e.outlier_detection.1, Origin::TopLevel);
+    }
+
+    #[test]
+    fn locality_priorities() {
+        let here = "us-east/a/1";
+        assert_eq!(locality_priority(here, "us-east/a/1", &[]), 0);
+        assert_eq!(locality_priority(here, "us-east/a/2", &[]), 1);
+        assert_eq!(locality_priority(here, "us-east/b/1", &[]), 2);
+        assert_eq!(locality_priority(here, "eu-west/a/1", &[]), 3);
+        assert_eq!(locality_priority(here, "", &[]), 3);
+        let to_eu = [LocalityFailover {
+            from: Some("us-east".into()),
+            to: Some("eu-west".into()),
+        }];
+        assert_eq!(locality_priority(here, "eu-west/x", &to_eu), 3);
+        assert_eq!(locality_priority(here, "us-west/x", &to_eu), 4);
+        let mut p = vec![4, 0, 2, 4];
+        compact(&mut p);
+        assert_eq!(p, [2, 0, 1, 2]);
     }
 
     #[test]

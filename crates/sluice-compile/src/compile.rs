@@ -1009,7 +1009,10 @@ impl Compiler<'_> {
         }
         let svc_port = service.port(port);
         cluster.http2 = svc_port.is_some_and(|p| matches!(p.protocol.as_str(), "HTTP2" | "GRPC"));
-        let labels = subset_def.as_ref().map(|s| s.labels.clone()).unwrap_or_default();
+        let labels = subset_def
+            .as_ref()
+            .map(|s| s.labels.clone())
+            .unwrap_or_default();
         cluster.endpoints = service
             .endpoints
             .iter()

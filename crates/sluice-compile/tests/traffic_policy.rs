@@ -73,15 +73,27 @@ fn subsets_and_ports_inherit_as_istio_does() {
     let admin = c("outbound|9000||app.default.svc.cluster.local");
     // v1 has no policy of its own: the top level, whole.
     assert_eq!(v1.pool.max_connections, 10);
-    assert_eq!(v1.pool.connect_timeout, Some(std::time::Duration::from_secs(2)));
+    assert_eq!(
+        v1.pool.connect_timeout,
+        Some(std::time::Duration::from_secs(2))
+    );
     assert_eq!(v1.outlier.as_ref().unwrap().consecutive_5xx, Some(3));
-    assert!(matches!(v1.hash.as_ref().unwrap().key, HashKey::Cookie { .. }));
-    assert_eq!(v1.hash.as_ref().unwrap().table, HashTable::Maglev { table_size: 65537 });
+    assert!(matches!(
+        v1.hash.as_ref().unwrap().key,
+        HashKey::Cookie { .. }
+    ));
+    assert_eq!(
+        v1.hash.as_ref().unwrap().table,
+        HashTable::Maglev { table_size: 65537 }
+    );
     // v2's connectionPool replaces the top level's whole (its connectTimeout is gone); the rest
     // is inherited.
     assert_eq!(v2.pool.max_connections, 1);
     assert_eq!(v2.pool.connect_timeout, None);
-    assert_eq!(v2.origins, [Origin::TopLevel, Origin::Subset, Origin::TopLevel]);
+    assert_eq!(
+        v2.origins,
+        [Origin::TopLevel, Origin::Subset, Origin::TopLevel]
+    );
     assert!(v2.outlier.is_some() && v2.hash.is_some());
     // The port-level entry replaces all four fields: no hash, no outlier detection on 9000.
     assert_eq!(admin.pool.max_requests, 5);
@@ -113,5 +125,9 @@ fn explain_shows_the_effective_policy_and_its_origin() {
         policy[1],
         "connectionPool (subset trafficPolicy): maxConnections 1, tcp idleTimeout 3600s"
     );
-    assert!(policy[2].starts_with("outlierDetection (trafficPolicy): consecutive5xxErrors 3,"), "{}", policy[2]);
+    assert!(
+        policy[2].starts_with("outlierDetection (trafficPolicy): consecutive5xxErrors 3,"),
+        "{}",
+        policy[2]
+    );
 }

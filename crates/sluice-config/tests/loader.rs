@@ -193,7 +193,7 @@ fn a_later_duplicate_replaces_the_earlier_with_a_warning() {
 
 #[test]
 fn ignored_fields_are_warned_about_once_at_their_line() {
-    let l = load("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n  host: a\n  trafficPolicy:\n    connectionPool:\n      http: {idleTimeout: 1h, h2UpgradePolicy: UPGRADE}\n    loadBalancer:\n      localityLbSetting: {enabled: true}\n  subsets:\n  - name: v1\n    trafficPolicy:\n      loadBalancer: {localityLbSetting: {enabled: false}}\n      tunnel: {protocol: CONNECT, targetHost: a.com, targetPort: 80}\n");
+    let l = load("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n  host: a\n  trafficPolicy:\n    connectionPool:\n      http: {idleTimeout: 1h, h2UpgradePolicy: UPGRADE}\n    loadBalancer:\n      warmupDurationSecs: 10s\n  subsets:\n  - name: v1\n    trafficPolicy:\n      loadBalancer: {warmupDurationSecs: 5s}\n      tunnel: {protocol: CONNECT, targetHost: a.com, targetPort: 80}\n");
     let got: Vec<(&str, Severity, u32, &str)> = l
         .diagnostics
         .iter()
@@ -220,7 +220,7 @@ fn ignored_fields_are_warned_about_once_at_their_line() {
                 "SLU0015",
                 Severity::Warning,
                 10,
-                "spec.trafficPolicy.loadBalancer.localityLbSetting"
+                "spec.trafficPolicy.loadBalancer.warmupDurationSecs"
             ),
             (
                 "SLU0009",
@@ -236,5 +236,5 @@ fn ignored_fields_are_warned_about_once_at_their_line() {
         .help
         .as_deref()
         .unwrap()
-        .contains("without regard to locality"));
+        .contains("full share at once"));
 }

@@ -15,7 +15,9 @@ impl Gauge {
     /// A permit if fewer than `max` are taken. `u32::MAX` is "no limit" (Envoy's 2^32-1).
     pub fn try_acquire(self: &Arc<Self>, max: u32) -> Option<Permit> {
         self.0
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
             .ok()?;
         Some(Permit(self.clone()))
     }

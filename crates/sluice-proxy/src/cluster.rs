@@ -73,7 +73,12 @@ pub struct ClusterRuntime {
     pub tls: Option<crate::upstream_tls::TlsClient>,
     /// A plaintext HTTP/2 cluster's own client when its `connectTimeout` is not the gateway's
     /// (others share one client).
-    pub http2: Option<hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, crate::body::RequestBody>>,
+    pub http2: Option<
+        hyper_util::client::legacy::Client<
+            hyper_util::client::legacy::connect::HttpConnector,
+            crate::body::RequestBody,
+        >,
+    >,
     /// HTTP/1.1 (plaintext or TLS): requests go through the endpoints' own pools.
     pub pooled: bool,
     reuse: Reuse,
@@ -142,7 +147,6 @@ impl crate::lb::Endpoints for LevelView<'_> {
 /// least 1/1.4 ≈ 71% of its endpoints are healthy.
 const OVERPROVISIONING: usize = 1400;
 
-
 impl crate::lb::Endpoints for ClusterRuntime {
     fn load(&self, i: usize) -> u32 {
         self.endpoints[i].active.load(Ordering::Relaxed)
@@ -169,13 +173,22 @@ impl crate::lb::Endpoints for ClusterRuntime {
 impl ClusterRuntime {
     /// Chooses an endpoint and counts the request against it and the cluster's limit.
     /// `hash` is the request's consistent-hash key; `avoid` an endpoint a retry should not reuse.
-    pub fn pick(self: &Arc<Self>, hash: Option<u64>, avoid: Option<usize>) -> Result<InFlight, NoPick> {
+    pub fn pick(
+        self: &Arc<Self>,
+        hash: Option<u64>,
+        avoid: Option<usize>,
+    ) -> Result<InFlight, NoPick> {
         let max = self.cluster.policy.pool.max_requests;
         // No limit (the default) costs no atomic read-modify-write.
         let request = if max == u32::MAX {
             None
         } else {
-            Some(self.state.requests.try_acquire(max).ok_or(NoPick::Overflow)?)
+            Some(
+                self.state
+                    .requests
+                    .try_acquire(max)
+                    .ok_or(NoPick::Overflow)?,
+            )
         };
         let index = self.choose(hash, avoid).ok_or(NoPick::NoHealthy)?;
         self.endpoints[index].active.fetch_add(1, Ordering::Relaxed);
@@ -242,7 +255,13 @@ impl ClusterRuntime {
         };
         let now = self.epoch.elapsed().as_millis() as u64;
         let endpoint = &self.endpoints[index];
-        if let Some(e) = endpoint.health.record(outcome, policy, &self.state.ejected, self.endpoints.len(), now) {
+        if let Some(e) = endpoint.health.record(
+            outcome,
+            policy,
+            &self.state.ejected,
+            self.endpoints.len(),
+            now,
+        ) {
             tracing::warn!(
                 cluster = %self.cluster.name,
                 endpoint = %endpoint.authority,
@@ -311,7 +330,11 @@ struct Entry {
 impl Registry {
     /// The clusters of `snapshot` ready for traffic. State of clusters and endpoints the
     /// snapshot no longer has is forgotten (requests still holding it finish with it).
-    pub fn build(&self, snapshot: &Snapshot, opts: &UpstreamOptions) -> FastMap<String, Arc<ClusterRuntime>> {
+    pub fn build(
+        &self,
+        snapshot: &Snapshot,
+        opts: &UpstreamOptions,
+    ) -> FastMap<String, Arc<ClusterRuntime>> {
         let mut registry = self.clusters.lock().expect("registry");
         let mut old = std::mem::take(&mut *registry);
         let mut out = FastMap::default();
@@ -365,7 +388,12 @@ impl Registry {
     }
 
     /// Keeps the cluster's sweep up to date, and running while it has outlier detection.
-    fn watch(&self, state: &Arc<ClusterState>, endpoints: &[Arc<EndpointState>], outlier: Option<&Outlier>) {
+    fn watch(
+        &self,
+        state: &Arc<ClusterState>,
+        endpoints: &[Arc<EndpointState>],
+        outlier: Option<&Outlier>,
+    ) {
         let mut sweep = state.sweep.lock().expect("sweep");
         *sweep = outlier.map(|o| (endpoints.to_vec(), o.clone()));
         if sweep.is_some() && !state.sweeping.swap(true, Ordering::AcqRel) {
@@ -409,7 +437,9 @@ fn levels(c: &Cluster, priorities: &[u32], weights: &[u32], names: &[String]) ->
     let top = priorities.iter().copied().max().unwrap_or(0);
     (0..=top)
         .map(|p| {
-            let indices: Vec<usize> = (0..priorities.len()).filter(|i| priorities[*i] == p).collect();
+            let indices: Vec<usize> = (0..priorities.len())
+                .filter(|i| priorities[*i] == p)
+                .collect();
             let weights: Vec<u32> = indices.iter().map(|i| weights[*i]).collect();
             let names: Vec<String> = indices.iter().map(|i| names[*i].clone()).collect();
             let table = c
@@ -434,7 +464,11 @@ fn runtime(
     opts: &UpstreamOptions,
     epoch: Instant,
 ) -> ClusterRuntime {
-    let connect_timeout = c.policy.pool.connect_timeout.unwrap_or(opts.connect_timeout);
+    let connect_timeout = c
+        .policy
+        .pool
+        .connect_timeout
+        .unwrap_or(opts.connect_timeout);
     // TLS material that cannot be used takes this cluster out (503, flag NC), not the whole
     // configuration.
     let connect = c
@@ -603,11 +637,17 @@ mod tests {
         assert!(Arc::ptr_eq(&a.state, &b.state));
         let one = Arc::downgrade(&a.endpoints[0]);
         drop(first);
-        assert!(one.upgrade().is_none(), "a removed endpoint's state is dropped");
+        assert!(
+            one.upgrade().is_none(),
+            "a removed endpoint's state is dropped"
+        );
         let empty = registry.build(&Snapshot::default(), &opts);
         assert!(empty.is_empty());
         let state = Arc::downgrade(&b.state);
         drop(second);
-        assert!(state.upgrade().is_none(), "a removed cluster's state is dropped");
+        assert!(
+            state.upgrade().is_none(),
+            "a removed cluster's state is dropped"
+        );
     }
 }

@@ -1,10 +1,10 @@
 //! One request, start to end: route it with `select_route`, answer locally (404, redirect,
 //! direct response, CORS preflight, injected fault) or forward it with the route's policy
 //! (rewrite, header edits, mirrors, retries, timeouts) and stream the response back.
-use crate::dataplane::{Dataplane, PortKind};
-use crate::headers::{self, View};
 use crate::body::{full, Prepared, ProxyBody, ReadError, RequestBody};
 use crate::cluster::{ClusterRuntime, EndpointState, NoPick, Tracked};
+use crate::dataplane::{Dataplane, PortKind};
+use crate::headers::{self, View};
 use crate::lb::pick_destination;
 use crate::outlier::Outcome;
 use crate::pool::{Lease, SendError};

@@ -38,11 +38,9 @@ impl Table {
     /// `names[i]` and `weights[i]` describe endpoint `i` (weights > 0).
     pub fn new(kind: HashTable, names: &[String], weights: &[u32]) -> Table {
         match kind {
-            HashTable::RingHash { minimum_ring_size } => Table::Ring(ring(
-                names,
-                weights,
-                minimum_ring_size.clamp(1, MAX_RING),
-            )),
+            HashTable::RingHash { minimum_ring_size } => {
+                Table::Ring(ring(names, weights, minimum_ring_size.clamp(1, MAX_RING)))
+            }
             HashTable::Maglev { table_size } => {
                 Table::Maglev(maglev(names, weights, table_size.clamp(1, MAX_MAGLEV)))
             }
@@ -97,7 +95,9 @@ fn maglev(names: &[String], weights: &[u32], size: u64) -> Vec<u32> {
         return Vec::new();
     }
     // Every slot is in each endpoint's permutation only when the size is prime.
-    let m = (size.max(2)..).find(|&k| is_prime(k)).expect("primes are unbounded");
+    let m = (size.max(2)..)
+        .find(|&k| is_prime(k))
+        .expect("primes are unbounded");
     let offset: Vec<u64> = names.iter().map(|s| hash64(s.as_bytes(), 0) % m).collect();
     let skip: Vec<u64> = names
         .iter()
@@ -135,7 +135,7 @@ fn maglev(names: &[String], weights: &[u32], size: u64) -> Vec<u32> {
 }
 
 fn is_prime(k: u64) -> bool {
-    k >= 2 && (2..).take_while(|d| d * d <= k).all(|d| k % d != 0)
+    k >= 2 && (2..).take_while(|d| d * d <= k).all(|d| !k.is_multiple_of(d))
 }
 
 /// What a request is hashed by, read from the request; `None` when it has no such key (Envoy
@@ -198,7 +198,10 @@ pub fn new_cookie(key: &HashKey, peer: SocketAddr, local_port: u32) -> Option<(u
         header.push_str(&format!("; Path={p}"));
     }
     header.push_str("; HttpOnly");
-    Some((hash64(value.as_bytes(), 0), HeaderValue::from_str(&header).ok()?))
+    Some((
+        hash64(value.as_bytes(), 0),
+        HeaderValue::from_str(&header).ok()?,
+    ))
 }
 
 #[cfg(test)]
@@ -278,15 +281,24 @@ mod tests {
         h.append(COOKIE, HeaderValue::from_static("a=1; session=\"abc\""));
         let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let header = HashKey::Header(http::header::HeaderName::from_static("x-user"));
-        assert_eq!(request_hash(&header, &h, None, peer), Some(hash64(b"alice", 0)));
+        assert_eq!(
+            request_hash(&header, &h, None, peer),
+            Some(hash64(b"alice", 0))
+        );
         let cookie = HashKey::Cookie {
             name: "session".into(),
             path: None,
             ttl: None,
         };
-        assert_eq!(request_hash(&cookie, &h, None, peer), Some(hash64(b"abc", 0)));
+        assert_eq!(
+            request_hash(&cookie, &h, None, peer),
+            Some(hash64(b"abc", 0))
+        );
         let q = HashKey::QueryParameter("u".into());
-        assert_eq!(request_hash(&q, &h, Some("x=1&u=bob"), peer), Some(hash64(b"bob", 0)));
+        assert_eq!(
+            request_hash(&q, &h, Some("x=1&u=bob"), peer),
+            Some(hash64(b"bob", 0))
+        );
         assert_eq!(request_hash(&q, &h, Some("x=1"), peer), None);
         let other_port: SocketAddr = "127.0.0.1:6000".parse().unwrap();
         assert_eq!(
@@ -304,7 +316,10 @@ mod tests {
         };
         let (hash, header) = new_cookie(&key, "127.0.0.1:5000".parse().unwrap(), 80).unwrap();
         let header = header.to_str().unwrap().to_string();
-        assert!(header.ends_with("; Max-Age=60; Path=/; HttpOnly"), "{header}");
+        assert!(
+            header.ends_with("; Max-Age=60; Path=/; HttpOnly"),
+            "{header}"
+        );
         let value = header.split('"').nth(1).unwrap();
         assert_eq!(hash, hash64(value.as_bytes(), 0));
     }

@@ -79,7 +79,12 @@ where
             s
         }
         Err(e) => {
-            runtime.record(index, Outcome::Local { timeout: e.starts_with("connect timeout") });
+            runtime.record(
+                index,
+                Outcome::Local {
+                    timeout: e.starts_with("connect timeout"),
+                },
+            );
             return Err(format!("upstream connect (UF): {e}"));
         }
     };

@@ -67,7 +67,12 @@ impl Selector {
     /// Chooses an endpoint; `None` when none may be used. `hash` is the request's key when the
     /// cluster hashes (a request without one is balanced as usual). `avoid` names an endpoint a
     /// retry should not reuse if another exists (not with hashing: a key keeps its endpoint).
-    pub fn choose(&self, eps: &impl Endpoints, hash: Option<u64>, avoid: Option<usize>) -> Option<usize> {
+    pub fn choose(
+        &self,
+        eps: &impl Endpoints,
+        hash: Option<u64>,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
         let n = self.weights.len();
         if n == 0 {
             return None;

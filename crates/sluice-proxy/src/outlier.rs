@@ -80,7 +80,15 @@ impl Health {
             Outcome::Local { .. } if policy.split_local_origin => {
                 let n = bump(&self.consecutive_local);
                 return reached(n, policy.consecutive_local_origin)
-                    .then(|| self.eject("consecutive local origin failures", policy, ejected, total, now_ms))
+                    .then(|| {
+                        self.eject(
+                            "consecutive local origin failures",
+                            policy,
+                            ejected,
+                            total,
+                            now_ms,
+                        )
+                    })
                     .flatten();
             }
             // Not split: a connect failure is a 503 of the gateway's, a timeout a 504.
@@ -230,7 +238,10 @@ mod tests {
         let (h, e) = (Health::default(), Ejected::default());
         h.record(Outcome::Local { timeout: false }, &p, &e, 2, 0);
         h.record(Outcome::Status(200), &p, &e, 2, 0);
-        assert_eq!(h.record(Outcome::Local { timeout: true }, &p, &e, 2, 0), None);
+        assert_eq!(
+            h.record(Outcome::Local { timeout: true }, &p, &e, 2, 0),
+            None
+        );
         let ej = h.record(Outcome::Local { timeout: true }, &p, &e, 2, 0);
         assert_eq!(ej.unwrap().reason, "consecutive local origin failures");
     }

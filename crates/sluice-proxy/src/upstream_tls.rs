@@ -1,8 +1,8 @@
 //! TLS toward backends (DestinationRule `tls` SIMPLE/MUTUAL): a rustls client config per
 //! cluster (HTTP/1.1 clusters use it from their endpoints' pools) and, for HTTP/2 clusters, a
 //! pooled client that speaks TLS to the cluster's endpoints.
-use crate::tls::{certs, read};
 use crate::body::RequestBody;
+use crate::tls::{certs, read};
 use crate::upstream::UpstreamOptions;
 use crate::Error;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
@@ -30,7 +30,9 @@ pub struct TlsConnect {
 
 impl std::fmt::Debug for TlsConnect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsConnect").field("sni", &self.sni).finish()
+        f.debug_struct("TlsConnect")
+            .field("sni", &self.sni)
+            .finish()
     }
 }
 

@@ -507,7 +507,9 @@ async fn upstream_tls_clusters_keep_the_connection_limits() {
         .iter()
         .filter(|r| r.status == 503)
         .all(|r| r.headers["x-envoy-overloaded"] == "true"));
-    assert!(replies.iter().any(|r| r.status == 200 && &r.body[..] == b"secure"));
+    assert!(replies
+        .iter()
+        .any(|r| r.status == 200 && &r.body[..] == b"secure"));
     for _ in 0..5 {
         assert_eq!(&c.get("a", "/").await.body[..], b"secure");
     }

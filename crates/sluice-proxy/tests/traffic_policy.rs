@@ -113,14 +113,21 @@ async fn circuit_breaker_overflow_gets_503_uo_and_the_backend_never_sees_more_th
         assert_eq!(r.headers["x-envoy-overloaded"], "true");
         assert!(String::from_utf8_lossy(&r.body).contains("overflow"));
     }
-    assert_eq!(max_open.load(Ordering::SeqCst), 1, "the backend saw more than one connection");
+    assert_eq!(
+        max_open.load(Ordering::SeqCst),
+        1,
+        "the backend saw more than one connection"
+    );
     // Overflow is immediate: nothing queued behind the served requests.
     assert!(started.elapsed() < Duration::from_secs(2));
 
     // Without limits the same burst is all served, on many connections.
     let (addr, max_open) = slow_backend(Duration::from_millis(100)).await;
-    gw.apply(snapshot(&pool_yaml(addr, "{tcp: {connectTimeout: 1s}}"), &[]))
-        .unwrap();
+    gw.apply(snapshot(
+        &pool_yaml(addr, "{tcp: {connectTimeout: 1s}}"),
+        &[],
+    ))
+    .unwrap();
     let replies = burst(&c).await;
     assert!(replies.iter().all(|r| r.status == 200));
     assert!(max_open.load(Ordering::SeqCst) > 1);
@@ -239,9 +246,15 @@ async fn hashed(hash: &str) -> (Vec<Echo>, sluice_proxy::Gateway) {
 async fn the_same_header_or_query_parameter_always_reaches_the_same_pod() {
     for (hash, request) in [
         ("{httpHeaderName: x-user}", "header"),
-        ("{httpHeaderName: x-user, ringHash: {minimumRingSize: 2048}}", "header"),
+        (
+            "{httpHeaderName: x-user, ringHash: {minimumRingSize: 2048}}",
+            "header",
+        ),
         ("{httpQueryParameterName: user}", "query"),
-        ("{httpQueryParameterName: user, maglev: {tableSize: 1031}}", "query"),
+        (
+            "{httpQueryParameterName: user, maglev: {tableSize: 1031}}",
+            "query",
+        ),
     ] {
         let (_p, gw) = hashed(hash).await;
         let c = client(&gw);
@@ -252,10 +265,19 @@ async fn the_same_header_or_query_parameter_always_reaches_the_same_pod() {
             for _ in 0..5 {
                 let r = match request {
                     "header" => {
-                        c.send("GET", "app.example.com", "/", &[("x-user", &user)], Bytes::new())
+                        c.send(
+                            "GET",
+                            "app.example.com",
+                            "/",
+                            &[("x-user", &user)],
+                            Bytes::new(),
+                        )
+                        .await
+                    }
+                    _ => {
+                        c.get("app.example.com", &format!("/?x=1&user={user}"))
                             .await
                     }
-                    _ => c.get("app.example.com", &format!("/?x=1&user={user}")).await,
                 };
                 seen.insert(r.who());
             }
@@ -274,20 +296,40 @@ async fn a_cookie_is_set_when_absent_and_then_keeps_the_pod() {
     let first = c.get("app.example.com", "/").await;
     assert_eq!(first.status, 200);
     let set = first.headers["set-cookie"].to_str().unwrap().to_string();
-    assert!(set.starts_with("session=\"") && set.ends_with("; Max-Age=60; Path=/; HttpOnly"), "{set}");
+    assert!(
+        set.starts_with("session=\"") && set.ends_with("; Max-Age=60; Path=/; HttpOnly"),
+        "{set}"
+    );
     let cookie = set.split(';').next().unwrap().to_string();
     for _ in 0..10 {
         let r = c
-            .send("GET", "app.example.com", "/", &[("cookie", &cookie)], Bytes::new())
+            .send(
+                "GET",
+                "app.example.com",
+                "/",
+                &[("cookie", &cookie)],
+                Bytes::new(),
+            )
             .await;
         assert_eq!(r.who(), first.who());
-        assert!(r.headers.get("set-cookie").is_none(), "a cookie already sent is not set again");
+        assert!(
+            r.headers.get("set-cookie").is_none(),
+            "a cookie already sent is not set again"
+        );
     }
     // Other cookie values spread over the pods.
     let mut all = BTreeSet::new();
     for v in 0..12 {
         let cookie = format!("session=\"v{v}\"");
-        let r = c.send("GET", "app.example.com", "/", &[("cookie", &cookie)], Bytes::new()).await;
+        let r = c
+            .send(
+                "GET",
+                "app.example.com",
+                "/",
+                &[("cookie", &cookie)],
+                Bytes::new(),
+            )
+            .await;
         all.insert(r.who());
     }
     assert!(all.len() > 1);
@@ -313,7 +355,13 @@ async fn the_same_source_ip_reaches_the_same_pod_on_every_connection() {
 /// `portLevelSettings` entry replaces the top-level policy for its port.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subset_and_port_level_settings_override_as_istio_does() {
-    let p = pods(&[("v1", "v1-a"), ("v1", "v1-b"), ("v2", "v2-a"), ("v2", "v2-b")]).await;
+    let p = pods(&[
+        ("v1", "v1-a"),
+        ("v1", "v1-b"),
+        ("v2", "v2-a"),
+        ("v2", "v2-b"),
+    ])
+    .await;
     let rule = "  trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-user}}}\n  subsets:\n  \
                 - {name: v1, labels: {version: v1}}\n  \
                 - {name: v2, labels: {version: v2}, trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}}";
@@ -323,7 +371,13 @@ async fn subset_and_port_level_settings_override_as_istio_does() {
             let mut seen = BTreeSet::new();
             for _ in 0..8 {
                 let r = c
-                    .send("GET", "app.example.com", "/", &[("x-user", "alice")], Bytes::new())
+                    .send(
+                        "GET",
+                        "app.example.com",
+                        "/",
+                        &[("x-user", "alice")],
+                        Bytes::new(),
+                    )
                     .await;
                 seen.insert(r.who());
             }
@@ -390,13 +444,17 @@ async fn tcp_connections_are_limited_and_connects_time_out() {
     });
     // A backend that never accepts: a full accept queue drops the SYN, so connects hang.
     let hang = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    hang.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    hang.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
     hang.listen(0).unwrap();
     let hang_addr = hang.local_addr().unwrap().as_socket().unwrap();
     let mut fillers = Vec::new();
     for _ in 0..4 {
-        if let Ok(Ok(s)) =
-            tokio::time::timeout(Duration::from_millis(100), tokio::net::TcpStream::connect(hang_addr)).await
+        if let Ok(Ok(s)) = tokio::time::timeout(
+            Duration::from_millis(100),
+            tokio::net::TcpStream::connect(hang_addr),
+        )
+        .await
         {
             fillers.push(s);
         }
@@ -416,7 +474,10 @@ async fn tcp_connections_are_limited_and_connects_time_out() {
             addr.port()
         )
     };
-    let gw = gateway(snapshot(&yaml(backend, "{maxConnections: 1}"), &[]), test_options());
+    let gw = gateway(
+        snapshot(&yaml(backend, "{maxConnections: 1}"), &[]),
+        test_options(),
+    );
     let front = gw.local_addr(9000).unwrap();
     let mut first = tokio::net::TcpStream::connect(front).await.unwrap();
     let mut buf = [0u8; 3];
@@ -443,7 +504,10 @@ async fn tcp_connections_are_limited_and_connects_time_out() {
         .unwrap_or(0);
     assert_eq!(n, 0);
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(2), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
     drop(fillers);
 }
 
@@ -486,7 +550,11 @@ async fn locality_failover_moves_traffic_when_the_local_pods_are_ejected() {
     );
     let c = client(&gw);
     let (seen, _) = sample(&c, 10).await;
-    assert_eq!(seen, BTreeSet::from(["us-east".to_string()]), "the local pod first");
+    assert_eq!(
+        seen,
+        BTreeSet::from(["us-east".to_string()]),
+        "the local pod first"
+    );
     p[0].fail_next(1_000_000, 500);
     let (seen, errors) = sample(&c, 10).await;
     assert_eq!(errors, 1, "one 500 ejects the local pod");

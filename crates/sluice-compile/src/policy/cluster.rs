@@ -176,7 +176,10 @@ impl ClusterPolicy {
         put("maxConnections", p.max_connections);
         put("http1MaxPendingRequests", p.max_pending);
         put("http2MaxRequests", p.max_requests);
-        put("maxRequestsPerConnection", p.max_requests_per_connection.unwrap_or(UNLIMITED));
+        put(
+            "maxRequestsPerConnection",
+            p.max_requests_per_connection.unwrap_or(UNLIMITED),
+        );
         put("maxRetries", p.max_retries);
         if limits.is_empty() {
             limits.push("no limits".into());
@@ -211,7 +214,9 @@ impl ClusterPolicy {
             format!("outlierDetection ({outlier}): {outlier_text}"),
         ];
         if let Some(here) = &self.locality {
-            out.push(format!("locality failover ({lb}): endpoints by priority from {here}"));
+            out.push(format!(
+                "locality failover ({lb}): endpoints by priority from {here}"
+            ));
         }
         out
     }
@@ -226,7 +231,10 @@ pub fn locality_failover<'a>(
 ) -> Option<(&'a str, &'a [LocalityFailover])> {
     let here = here.filter(|h| !h.is_empty())?;
     e.outlier_detection.0?;
-    let setting = e.load_balancer.0.and_then(|l| l.locality_lb_setting.as_ref());
+    let setting = e
+        .load_balancer
+        .0
+        .and_then(|l| l.locality_lb_setting.as_ref());
     match setting {
         Some(s) if s.enabled == Some(false) || !s.distribute.is_empty() => None,
         Some(s) => Some((here, &s.failover)),
@@ -456,13 +464,19 @@ impl ConsistentHash {
         // Istio uses maglev unless the rule asks for a ring (or sets the deprecated ring size).
         let table = match (&c.ring_hash, &c.maglev, c.minimum_ring_size) {
             (Some(r), _, _) => HashTable::RingHash {
-                minimum_ring_size: r.minimum_ring_size.filter(|s| *s > 0).unwrap_or(DEFAULT_RING_SIZE),
+                minimum_ring_size: r
+                    .minimum_ring_size
+                    .filter(|s| *s > 0)
+                    .unwrap_or(DEFAULT_RING_SIZE),
             },
             (None, None, Some(s)) if s > 0 => HashTable::RingHash {
                 minimum_ring_size: s,
             },
             (_, Some(m), _) => HashTable::Maglev {
-                table_size: m.table_size.filter(|s| *s > 0).unwrap_or(DEFAULT_MAGLEV_TABLE),
+                table_size: m
+                    .table_size
+                    .filter(|s| *s > 0)
+                    .unwrap_or(DEFAULT_MAGLEV_TABLE),
             },
             _ => HashTable::Maglev {
                 table_size: DEFAULT_MAGLEV_TABLE,
@@ -497,9 +511,7 @@ mod tests {
             connection_pool: pool(10),
             outlier_detection: outlier(),
             port_level_settings: vec![PortTrafficPolicy {
-                port: Some(PortSelector {
-                    number: Some(9090),
-                }),
+                port: Some(PortSelector { number: Some(9090) }),
                 connection_pool: pool(3),
                 ..Default::default()
             }],
@@ -515,11 +527,17 @@ mod tests {
         assert_eq!(e.outlier_detection.1, Origin::TopLevel);
         // The port-level entry replaces the outlier detection too (with nothing).
         let e = Effective::resolve(Some(&top), None, 9090);
-        assert_eq!(ConnectionPool::from_istio(e.connection_pool.0).max_connections, 3);
+        assert_eq!(
+            ConnectionPool::from_istio(e.connection_pool.0).max_connections,
+            3
+        );
         assert_eq!(e.outlier_detection, (None, Origin::PortLevel));
         // The subset's pool wins; the rest is inherited.
         let e = Effective::resolve(Some(&top), Some(&subset), 80);
-        assert_eq!(ConnectionPool::from_istio(e.connection_pool.0).max_connections, 20);
+        assert_eq!(
+            ConnectionPool::from_istio(e.connection_pool.0).max_connections,
+            20
+        );
         assert_eq!(e.connection_pool.1, Origin::Subset);
         assert_eq!(e.outlier_detection.1, Origin::TopLevel);
     }
@@ -551,7 +569,10 @@ mod tests {
         let o = Outlier::from_istio(&OutlierDetection::default());
         assert_eq!(o.consecutive_5xx, Some(5));
         assert_eq!(o.consecutive_gateway, None);
-        assert_eq!((o.interval, o.base_ejection_time), (Duration::from_secs(10), Duration::from_secs(30)));
+        assert_eq!(
+            (o.interval, o.base_ejection_time),
+            (Duration::from_secs(10), Duration::from_secs(30))
+        );
         assert_eq!((o.max_ejection_percent, o.min_health_percent), (10, 0));
         assert_eq!(o.ejection_time(3), Duration::from_secs(90));
         assert_eq!(o.ejection_time(20), MAX_EJECTION_TIME);

@@ -232,9 +232,5 @@ fn ignored_fields_are_warned_about_once_at_their_line() {
     );
     let d = &l.diagnostics[1];
     assert!(d.message.contains("is ignored"), "{}", d.message);
-    assert!(d
-        .help
-        .as_deref()
-        .unwrap()
-        .contains("full share at once"));
+    assert!(d.help.as_deref().unwrap().contains("full share at once"));
 }

@@ -135,7 +135,10 @@ fn maglev(names: &[String], weights: &[u32], size: u64) -> Vec<u32> {
 }
 
 fn is_prime(k: u64) -> bool {
-    k >= 2 && (2..).take_while(|d| d * d <= k).all(|d| !k.is_multiple_of(d))
+    k >= 2
+        && (2..)
+            .take_while(|d| d * d <= k)
+            .all(|d| !k.is_multiple_of(d))
 }
 
 /// What a request is hashed by, read from the request; `None` when it has no such key (Envoy

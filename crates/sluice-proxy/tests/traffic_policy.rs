@@ -155,6 +155,18 @@ async fn max_requests_caps_requests_in_flight() {
     assert_eq!(c.get("app.example.com", "/").await.status, 200);
 }
 
+/// A GET for `app.example.com` with one extra header.
+async fn get_with(c: &TestClient, name: &str, value: &str) -> Reply {
+    c.send(
+        "GET",
+        "app.example.com",
+        "/",
+        &[(name, value)],
+        Bytes::new(),
+    )
+    .await
+}
+
 /// Sends `n` requests one after another; the pods that answered 200 and the count of 500s.
 async fn sample(c: &TestClient, n: usize) -> (BTreeSet<String>, usize) {
     let mut pods = BTreeSet::new();
@@ -264,16 +276,7 @@ async fn the_same_header_or_query_parameter_always_reaches_the_same_pod() {
             let mut seen = BTreeSet::new();
             for _ in 0..5 {
                 let r = match request {
-                    "header" => {
-                        c.send(
-                            "GET",
-                            "app.example.com",
-                            "/",
-                            &[("x-user", &user)],
-                            Bytes::new(),
-                        )
-                        .await
-                    }
+                    "header" => get_with(&c, "x-user", &user).await,
                     _ => {
                         c.get("app.example.com", &format!("/?x=1&user={user}"))
                             .await
@@ -302,15 +305,7 @@ async fn a_cookie_is_set_when_absent_and_then_keeps_the_pod() {
     );
     let cookie = set.split(';').next().unwrap().to_string();
     for _ in 0..10 {
-        let r = c
-            .send(
-                "GET",
-                "app.example.com",
-                "/",
-                &[("cookie", &cookie)],
-                Bytes::new(),
-            )
-            .await;
+        let r = get_with(&c, "cookie", &cookie).await;
         assert_eq!(r.who(), first.who());
         assert!(
             r.headers.get("set-cookie").is_none(),
@@ -321,15 +316,7 @@ async fn a_cookie_is_set_when_absent_and_then_keeps_the_pod() {
     let mut all = BTreeSet::new();
     for v in 0..12 {
         let cookie = format!("session=\"v{v}\"");
-        let r = c
-            .send(
-                "GET",
-                "app.example.com",
-                "/",
-                &[("cookie", &cookie)],
-                Bytes::new(),
-            )
-            .await;
+        let r = get_with(&c, "cookie", &cookie).await;
         all.insert(r.who());
     }
     assert!(all.len() > 1);
@@ -370,15 +357,7 @@ async fn subset_and_port_level_settings_override_as_istio_does() {
         async move {
             let mut seen = BTreeSet::new();
             for _ in 0..8 {
-                let r = c
-                    .send(
-                        "GET",
-                        "app.example.com",
-                        "/",
-                        &[("x-user", "alice")],
-                        Bytes::new(),
-                    )
-                    .await;
+                let r = get_with(&c, "x-user", "alice").await;
                 seen.insert(r.who());
             }
             seen

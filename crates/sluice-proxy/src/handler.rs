@@ -722,7 +722,6 @@ impl Context<'_> {
         };
         let mut previous = None;
         let mut failure = Failure::NoHealthyUpstream;
-        // Held while a retry is outstanding (`maxRetries` counts retries in flight).
         // A retry slot taken when a response was judged worth retrying, then held while the
         // retry is in flight (`maxRetries` counts retries in flight).
         let mut granted = None;
@@ -839,7 +838,8 @@ impl Context<'_> {
     }
 
     /// Sends the request to one endpoint of `balancer`'s cluster: HTTP/1.1 on the endpoint's
-    /// pool (TLS or plaintext), HTTP/2 on the shared or the cluster's TLS client. A `mirror` copy may get Istio's old `-shadow` Host.
+    /// pool (TLS or plaintext), HTTP/2 on a shared or the cluster's own client. A `mirror` copy
+    /// may get Istio's old `-shadow` Host.
     fn send(
         &self,
         balancer: &ClusterRuntime,

@@ -27,6 +27,8 @@ pub struct Health {
     ejected_at: AtomicU64,
     /// Ejections so far; the multiplier of the ejection time, lowered after healthy intervals.
     ejections: AtomicU32,
+    /// A reload removed the endpoint: requests still on it must not count it as ejected.
+    retired: AtomicBool,
 }
 
 /// Counts of a cluster's endpoints, for the ejection cap and panic mode.
@@ -62,6 +64,11 @@ pub struct Ejection {
 impl Health {
     pub fn is_ejected(&self) -> bool {
         self.ejected.load(Ordering::Acquire)
+    }
+
+    /// The endpoint left its cluster; its cluster's ejection count no longer includes it.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
     }
 
     /// Counts the outcome; returns the ejection it caused, if any. `total` is the number of the
@@ -139,6 +146,9 @@ impl Health {
     ) -> Option<Ejection> {
         // Envoy (since 1.27): an ejection must keep the ejected share within the maximum, so
         // with the default 10% fewer than ten endpoints are never ejected.
+        if self.retired.load(Ordering::Acquire) {
+            return None;
+        }
         let max = policy.max_ejection_percent as usize;
         ejected
             .0

@@ -166,15 +166,27 @@ impl EndpointPool {
                 return Ok((conn, true));
             }
             // Envoy opens a host's first connection even when the cluster is at its limit, so
-            // that pending requests are never stuck behind other hosts' connections.
+            // that pending requests are never stuck behind other hosts' connections. The
+            // endpoint's count is taken first, so of requests racing for it one alone is first.
+            let first = self.open.fetch_add(1, Ordering::AcqRel) == 0;
             let permit = limits
                 .connections
                 .try_acquire(limits.max_connections)
-                .or_else(|| {
-                    (self.open.load(Ordering::Acquire) == 0).then(|| limits.connections.acquire())
-                });
-            if let Some(permit) = permit {
-                return Ok((self.connect(permit, limits).await?, false));
+                .or_else(|| first.then(|| limits.connections.acquire()));
+            match permit {
+                Some(permit) => {
+                    let open = Open {
+                        _permit: permit,
+                        open: self.open.clone(),
+                        freed: self.freed.clone(),
+                    };
+                    // Boxed: connecting (a TLS handshake's state above all) is rare next to
+                    // reusing a connection, and would otherwise grow every request's future.
+                    return Ok((Box::pin(self.connect(open, limits)).await?, false));
+                }
+                None => {
+                    self.open.fetch_sub(1, Ordering::AcqRel);
+                }
             }
             if pending.is_none() {
                 pending = Some(
@@ -208,8 +220,7 @@ impl EndpointPool {
         }
     }
 
-    async fn connect(&self, permit: Permit, limits: &Limits<'_>) -> Result<Conn, SendError> {
-        let guard = Open::new(permit, &self.open, &self.freed);
+    async fn connect(&self, guard: Open, limits: &Limits<'_>) -> Result<Conn, SendError> {
         let connected = tokio::time::timeout(limits.connect_timeout, async {
             let tcp = connect_tcp(&self.authority, limits.connect_timeout, limits.keepalive)
                 .await
@@ -239,23 +250,12 @@ impl EndpointPool {
     }
 }
 
-/// An open connection's place in its cluster's and endpoint's counts, given back when the
-/// connection is gone (or never came up).
+/// An open connection's place in its cluster's and endpoint's counts (both taken before
+/// connecting), given back when the connection is gone or never came up.
 struct Open {
     _permit: Permit,
     open: Arc<AtomicU32>,
     freed: Arc<Notify>,
-}
-
-impl Open {
-    fn new(permit: Permit, open: &Arc<AtomicU32>, freed: &Arc<Notify>) -> Open {
-        open.fetch_add(1, Ordering::AcqRel);
-        Open {
-            _permit: permit,
-            open: open.clone(),
-            freed: freed.clone(),
-        }
-    }
 }
 
 impl Drop for Open {

@@ -3,25 +3,22 @@
 //! and owns the per-endpoint runtime state. That state (in-flight counts, connection pools,
 //! ejections, circuit-breaker counters) lives in the `Registry`, outside the snapshot, keyed by
 //! cluster and endpoint: a reload keeps it for unchanged endpoints and drops it for removed ones.
-use crate::body::{BodyTimeout, BoxError, ProxyBody};
+mod registry;
+mod tracked;
+
+pub use registry::Registry;
+pub use tracked::Tracked;
+
 use crate::breaker::{Gauge, Permit};
 use crate::lb::{Endpoints as _, Selector};
 use crate::outlier::{Ejected, Health, Outcome};
-use crate::pool::{EndpointPool, Lease, Limits, Reuse};
+use crate::pool::{EndpointPool, Limits, Reuse};
 use crate::upstream::UpstreamOptions;
-use bytes::Bytes;
 use http::uri::Authority;
-use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
 use sluice_compile::policy::cluster::Outlier;
 use sluice_compile::snapshot::{Cluster, ClusterProblem};
-use sluice_compile::{FastMap, Snapshot};
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// One endpoint's runtime state; the same object across reloads while the endpoint stays.
@@ -31,7 +28,7 @@ pub struct EndpointState {
     pub authority: Authority,
     /// Requests in flight (for LEAST_REQUEST); decremented when the response body ends.
     active: AtomicU32,
-    /// Kept-alive HTTP/1.1 connections (used by plaintext HTTP/1.1 clusters).
+    /// Kept-alive HTTP/1.1 connections (used by HTTP/1.1 clusters, plaintext or TLS).
     pub pool: Arc<EndpointPool>,
     pub health: Health,
 }
@@ -94,6 +91,17 @@ pub struct InFlight {
     runtime: Arc<ClusterRuntime>,
     index: usize,
     _request: Option<Permit>,
+}
+
+impl EndpointState {
+    fn new(authority: Authority) -> EndpointState {
+        EndpointState {
+            pool: Arc::new(EndpointPool::new(authority.to_string())),
+            authority,
+            active: AtomicU32::new(0),
+            health: Health::default(),
+        }
+    }
 }
 
 impl InFlight {
@@ -302,135 +310,6 @@ impl ClusterRuntime {
     }
 }
 
-/// Runtime state by cluster and endpoint, shared by every dataplane of a gateway; consulted
-/// only when a snapshot is applied.
-pub struct Registry {
-    clusters: Mutex<HashMap<String, Entry>>,
-    epoch: Instant,
-}
-
-impl Default for Registry {
-    fn default() -> Self {
-        Registry {
-            clusters: Mutex::default(),
-            epoch: Instant::now(),
-        }
-    }
-}
-
-#[derive(Default)]
-struct Entry {
-    state: Arc<ClusterState>,
-    endpoints: HashMap<String, Arc<EndpointState>>,
-    /// How the endpoints are reached (protocol, TLS settings): pooled connections made one way
-    /// must not serve another.
-    transport: u64,
-}
-
-impl Registry {
-    /// The clusters of `snapshot` ready for traffic. State of clusters and endpoints the
-    /// snapshot no longer has is forgotten (requests still holding it finish with it).
-    pub fn build(
-        &self,
-        snapshot: &Snapshot,
-        opts: &UpstreamOptions,
-    ) -> FastMap<String, Arc<ClusterRuntime>> {
-        let mut registry = self.clusters.lock().expect("registry");
-        let mut old = std::mem::take(&mut *registry);
-        let mut out = FastMap::default();
-        for (name, c) in &snapshot.clusters {
-            let mut previous = old.remove(name).unwrap_or_default();
-            let transport = crate::hash::hash64(format!("{}{:?}", c.http2, c.tls).as_bytes(), 0);
-            if previous.transport != transport {
-                previous.endpoints.clear();
-            }
-            let mut entry = Entry {
-                state: previous.state.clone(),
-                endpoints: HashMap::new(),
-                transport,
-            };
-            let mut endpoints = Vec::new();
-            let mut weights = Vec::new();
-            let mut names = Vec::new();
-            let mut priorities = Vec::new();
-            for e in c.endpoints.iter().filter(|e| e.weight > 0) {
-                let key = if e.address.contains(':') {
-                    format!("[{}]:{}", e.address, e.port)
-                } else {
-                    format!("{}:{}", e.address, e.port)
-                };
-                let Ok(authority) = key.parse::<Authority>() else {
-                    continue;
-                };
-                let state = previous.endpoints.remove(&key).unwrap_or_else(|| {
-                    Arc::new(EndpointState {
-                        authority,
-                        active: AtomicU32::new(0),
-                        pool: Arc::new(EndpointPool::new(key.clone())),
-                        health: Health::default(),
-                    })
-                });
-                entry.endpoints.insert(key.clone(), state.clone());
-                endpoints.push(state);
-                weights.push(e.weight);
-                priorities.push(e.priority);
-                names.push(key);
-            }
-            let ejected = endpoints.iter().filter(|e| e.health.is_ejected()).count();
-            entry.state.ejected.set(ejected as u32);
-            self.watch(&entry.state, &endpoints, c.policy.outlier.as_ref());
-            let levels = levels(c, &priorities, &weights, &names);
-            let runtime = runtime(c, endpoints, levels, entry.state.clone(), opts, self.epoch);
-            registry.insert(name.clone(), entry);
-            out.insert(name.clone(), Arc::new(runtime));
-        }
-        out
-    }
-
-    /// Keeps the cluster's sweep up to date, and running while it has outlier detection.
-    fn watch(
-        &self,
-        state: &Arc<ClusterState>,
-        endpoints: &[Arc<EndpointState>],
-        outlier: Option<&Outlier>,
-    ) {
-        let mut sweep = state.sweep.lock().expect("sweep");
-        *sweep = outlier.map(|o| (endpoints.to_vec(), o.clone()));
-        if sweep.is_some() && !state.sweeping.swap(true, Ordering::AcqRel) {
-            tokio::spawn(sweep_every_interval(Arc::downgrade(state), self.epoch));
-        }
-    }
-}
-
-/// Returns ejected endpoints whose time is over, every `interval`, until the cluster is gone
-/// or has no outlier detection any more.
-async fn sweep_every_interval(state: Weak<ClusterState>, epoch: Instant) {
-    loop {
-        let interval = {
-            let Some(s) = state.upgrade() else { return };
-            let sweep = s.sweep.lock().expect("sweep");
-            match &*sweep {
-                Some((_, o)) => o.interval,
-                None => {
-                    s.sweeping.store(false, Ordering::Release);
-                    return;
-                }
-            }
-        };
-        tokio::time::sleep(interval).await;
-        let Some(s) = state.upgrade() else { return };
-        let sweep = s.sweep.lock().expect("sweep");
-        if let Some((endpoints, o)) = &*sweep {
-            let now = epoch.elapsed().as_millis() as u64;
-            for e in endpoints {
-                if e.health.sweep(o, &s.ejected, now) {
-                    tracing::info!(endpoint = %e.authority, "outlier returned to service");
-                }
-            }
-        }
-    }
-}
-
 /// Endpoints grouped by locality priority (`priorities[i]` of endpoint `i`), each group with its
 /// own selector (and hash table).
 fn levels(c: &Cluster, priorities: &[u32], weights: &[u32], names: &[String]) -> Vec<Level> {
@@ -509,145 +388,5 @@ fn runtime(
         endpoints,
         state,
         epoch,
-    }
-}
-
-/// A backend's response body that keeps its endpoint's in-flight count until it ends, and
-/// hands the connection back to its pool when it was read to the end.
-pub struct Tracked {
-    inner: Incoming,
-    _in_flight: InFlight,
-    lease: Option<Lease>,
-    /// The route's timeout covers the whole response, body included (as Envoy's does).
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl Tracked {
-    pub fn boxed(
-        inner: Incoming,
-        in_flight: InFlight,
-        lease: Option<Lease>,
-        deadline: Option<tokio::time::Instant>,
-    ) -> ProxyBody {
-        Tracked {
-            inner,
-            _in_flight: in_flight,
-            lease,
-            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
-        }
-        .boxed()
-    }
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        // A body that ended (or never had bytes) leaves the connection ready for the next request.
-        if self.inner.is_end_stream() {
-            if let Some(lease) = self.lease.as_mut() {
-                lease.give_back();
-            }
-        }
-    }
-}
-
-impl Body for Tracked {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match Pin::new(&mut self.inner).poll_frame(cx) {
-            Poll::Ready(None) => {
-                if let Some(lease) = self.lease.as_mut() {
-                    lease.give_back();
-                }
-                Poll::Ready(None)
-            }
-            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(Into::into))),
-            Poll::Pending => {
-                let expired = self
-                    .deadline
-                    .as_mut()
-                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
-                if expired {
-                    let e = BodyTimeout("upstream request timeout while streaming the body");
-                    Poll::Ready(Some(Err(e.into())))
-                } else {
-                    Poll::Pending
-                }
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sluice_compile::snapshot::{ClusterEndpoint, LbPolicy};
-
-    fn snapshot(ports: &[u32]) -> Snapshot {
-        let mut s = Snapshot::default();
-        let endpoints = ports
-            .iter()
-            .map(|p| ClusterEndpoint {
-                address: "127.0.0.1".into(),
-                port: *p,
-                weight: 1,
-                locality: String::new(),
-                priority: 0,
-            })
-            .collect();
-        s.clusters.insert(
-            "c".into(),
-            Arc::new(Cluster {
-                name: "c".into(),
-                host: "h".into(),
-                port: 80,
-                subset: String::new(),
-                endpoints,
-                lb: LbPolicy::RoundRobin,
-                problem: None,
-                http2: false,
-                tls: None,
-                policy: Default::default(),
-            }),
-        );
-        s
-    }
-
-    #[tokio::test]
-    async fn state_survives_a_reload_for_kept_endpoints_only() {
-        let registry = Registry::default();
-        let opts = UpstreamOptions::default();
-        let first = registry.build(&snapshot(&[1, 2]), &opts);
-        let second = registry.build(&snapshot(&[2, 3]), &opts);
-        let (a, b) = (&first["c"], &second["c"]);
-        // Endpoint :2 is the same object; :3 is new; :1 is forgotten by the registry.
-        assert!(Arc::ptr_eq(&a.endpoints[1], &b.endpoints[0]));
-        assert!(Arc::ptr_eq(&a.state, &b.state));
-        let one = Arc::downgrade(&a.endpoints[0]);
-        drop(first);
-        assert!(
-            one.upgrade().is_none(),
-            "a removed endpoint's state is dropped"
-        );
-        let empty = registry.build(&Snapshot::default(), &opts);
-        assert!(empty.is_empty());
-        let state = Arc::downgrade(&b.state);
-        drop(second);
-        assert!(
-            state.upgrade().is_none(),
-            "a removed cluster's state is dropped"
-        );
     }
 }

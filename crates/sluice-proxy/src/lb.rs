@@ -154,6 +154,37 @@ impl Selector {
     }
 }
 
+/// Envoy's overprovisioning factor (1.4, in per mille): a locality level keeps all its traffic
+/// while at least 1/1.4 ≈ 71% of its endpoints are healthy.
+const OVERPROVISIONING: usize = 1400;
+
+/// A level's health in per mille: its healthy share × 1.4, at most all.
+pub fn level_health(healthy: usize, total: usize) -> usize {
+    (OVERPROVISIONING * healthy / total.max(1)).min(1000)
+}
+
+/// Envoy's priority load: each level in order takes up to its health of what the levels before
+/// it left; when together they are under 100%, their shares are scaled up. `roll(n)` is a random
+/// number in `0..n`.
+pub fn pick_level(
+    healths: impl Iterator<Item = usize> + Clone,
+    roll: impl FnOnce(usize) -> usize,
+) -> usize {
+    let cap = healths.clone().sum::<usize>().min(1000);
+    if cap == 0 {
+        return 0;
+    }
+    let r = roll(cap);
+    let mut consumed = 0;
+    for (level, health) in healths.enumerate() {
+        consumed += health.min(cap - consumed);
+        if r < consumed {
+            return level;
+        }
+    }
+    0
+}
+
 /// A route's destination by weight (`weighted` is never empty; one destination takes all).
 pub fn pick_destination(weighted: &[WeightedCluster], total_weight: u32) -> &WeightedCluster {
     match weighted.len() {
@@ -260,6 +291,22 @@ mod tests {
         assert_eq!(counts(&s, &eps, 300)[1], 0);
         eps.ejected = vec![true; 3];
         assert!(s.choose(&eps, None, None).is_none());
+    }
+
+    #[test]
+    fn priority_load_spills_only_below_the_overprovisioned_health() {
+        let level = |h: &[(usize, usize)], roll: usize| {
+            pick_level(h.iter().map(|(a, t)| level_health(*a, *t)), |_| roll)
+        };
+        // 3 of 4 healthy × 1.4 is still over 100%: everything stays on the first level.
+        assert_eq!(level(&[(3, 4), (4, 4)], 999), 0);
+        // 2 of 4: 70% stays, 30% spills to the next level.
+        assert_eq!(level(&[(2, 4), (4, 4)], 699), 0);
+        assert_eq!(level(&[(2, 4), (4, 4)], 700), 1);
+        // Nothing healthy first: all to the second, whatever its own health.
+        assert_eq!(level(&[(0, 4), (1, 4)], 0), 1);
+        assert_eq!(level(&[(0, 4), (1, 4)], 349), 1);
+        assert_eq!(level(&[(0, 4), (0, 4)], 0), 0);
     }
 
     #[test]

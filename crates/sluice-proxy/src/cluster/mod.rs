@@ -151,10 +151,6 @@ impl crate::lb::Endpoints for LevelView<'_> {
     }
 }
 
-/// Envoy's overprovisioning factor (1.4, in per mille): a level keeps all its traffic while at
-/// least 1/1.4 ≈ 71% of its endpoints are healthy.
-const OVERPROVISIONING: usize = 1400;
-
 impl crate::lb::Endpoints for ClusterRuntime {
     fn load(&self, i: usize) -> u32 {
         self.endpoints[i].active.load(Ordering::Relaxed)
@@ -231,29 +227,16 @@ impl ClusterRuntime {
     }
 
     /// The locality level for a request: all traffic to the first while nothing is ejected;
-    /// else Envoy's priority load, each level taking up to its health × 1.4 of what is left.
+    /// else Envoy's priority load (`lb::pick_level`).
     fn level(&self) -> usize {
         if self.all_usable() {
             return 0;
         }
-        let health = |level: &Level| {
+        let healths = self.levels.iter().map(|level| {
             let healthy = level.indices.iter().filter(|i| self.usable(**i)).count();
-            (OVERPROVISIONING * healthy / level.indices.len().max(1)).min(1000)
-        };
-        let total: usize = self.levels.iter().map(health).sum();
-        let cap = total.min(1000);
-        if cap == 0 {
-            return 0;
-        }
-        let roll = rand::Rng::random_range(&mut rand::rng(), 0..cap);
-        let mut consumed = 0;
-        for (l, level) in self.levels.iter().enumerate() {
-            consumed += health(level).min(cap - consumed);
-            if roll < consumed {
-                return l;
-            }
-        }
-        0
+            crate::lb::level_health(healthy, level.indices.len())
+        });
+        crate::lb::pick_level(healths, |n| rand::Rng::random_range(&mut rand::rng(), 0..n))
     }
 
     /// Counts a try's outcome for outlier detection (nothing without it); logs an ejection.

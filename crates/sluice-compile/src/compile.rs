@@ -7,7 +7,6 @@ use crate::snapshot::*;
 use crate::tls;
 use sluice_api::istio::{
     Destination, HttpMatchRequest, HttpRoute, RedirectPortSelection, StringMatch, Subset,
-    TrafficPolicy,
 };
 use sluice_api::meta::Labels;
 use sluice_config::diag::codes;
@@ -42,6 +41,8 @@ pub struct GatewayIdentity {
     pub ingress_classes: Vec<String>,
     /// The mesh's workload certificates, for ISTIO_MUTUAL toward backends.
     pub mesh_certs: Option<tls::MeshCerts>,
+    /// The instance's `region/zone/subzone` (`--locality`), for locality failover.
+    pub locality: Option<String>,
 }
 
 impl Default for GatewayIdentity {
@@ -56,6 +57,7 @@ impl Default for GatewayIdentity {
             gateway_names: Vec::new(),
             ingress_classes: vec!["istio".into(), "sluice".into()],
             mesh_certs: None,
+            locality: None,
         }
     }
 }
@@ -1020,7 +1022,7 @@ impl Compiler<'_> {
             problem: None,
             http2: false,
             tls: None,
-            tcp_idle_timeout: DEFAULT_TCP_IDLE,
+            policy: Default::default(),
         };
         let Some(service) = service else {
             cluster.problem = Some(ClusterProblem::UnknownHost);
@@ -1046,27 +1048,17 @@ impl Compiler<'_> {
                 }
             },
         };
-        let policy = effective_lb(
+        let effective = crate::policy::cluster::Effective::resolve(
             rule.as_ref().and_then(|r| r.traffic_policy.as_ref()),
             subset_def.as_ref().and_then(|s| s.traffic_policy.as_ref()),
             port,
         );
-        cluster.lb = LbPolicy::from_istio(policy);
-        cluster.tcp_idle_timeout = [
-            subset_def.as_ref().and_then(|s| s.traffic_policy.as_ref()),
-            rule.as_ref().and_then(|r| r.traffic_policy.as_ref()),
-        ]
-        .into_iter()
-        .flatten()
-        .find_map(|tp| tp.connection_pool.as_ref()?.tcp.as_ref()?.idle_timeout)
-        .map(|d| d.as_std())
-        .filter(|d| !d.is_zero())
-        .unwrap_or(DEFAULT_TCP_IDLE);
-        let tls = effective_tls(
-            rule.as_ref().and_then(|r| r.traffic_policy.as_ref()),
-            subset_def.as_ref().and_then(|s| s.traffic_policy.as_ref()),
-            port,
-        );
+        cluster.lb = LbPolicy::from_istio(effective.load_balancer.0.and_then(|l| l.simple));
+        cluster.policy = crate::policy::cluster::ClusterPolicy::from_effective(&effective);
+        let failover =
+            crate::policy::cluster::locality_failover(self.id.locality.as_deref(), &effective);
+        cluster.policy.locality = failover.map(|(here, _)| here.to_string());
+        let tls = effective.tls.0.cloned();
         let tls_from_rule = tls.is_some();
         if let Some(tls) = tls {
             let identities = service
@@ -1104,7 +1096,10 @@ impl Compiler<'_> {
             }
         }
         cluster.http2 = svc_port.is_some_and(|p| matches!(p.protocol.as_str(), "HTTP2" | "GRPC"));
-        let labels = subset_def.map(|s| s.labels).unwrap_or_default();
+        let labels = subset_def
+            .as_ref()
+            .map(|s| s.labels.clone())
+            .unwrap_or_default();
         cluster.endpoints = service
             .endpoints
             .iter()
@@ -1113,51 +1108,19 @@ impl Compiler<'_> {
                 address: e.address.clone(),
                 port: svc_port.map(|p| e.port_for(p)).unwrap_or(port),
                 weight: e.weight,
+                locality: e.locality.clone(),
+                priority: failover.map_or(0, |(here, rules)| {
+                    crate::policy::cluster::locality_priority(here, &e.locality, rules)
+                }),
             })
             .collect();
+        let mut priorities: Vec<u32> = cluster.endpoints.iter().map(|e| e.priority).collect();
+        crate::policy::cluster::compact(&mut priorities);
+        for (e, p) in cluster.endpoints.iter_mut().zip(priorities) {
+            e.priority = p;
+        }
         cluster
     }
-}
-
-/// The load-balancer setting for a port: top-level, replaced by the top-level port-level entry,
-/// replaced by the subset's own (and its port-level entry).
-fn effective_lb(
-    top: Option<&TrafficPolicy>,
-    subset: Option<&TrafficPolicy>,
-    port: u32,
-) -> Option<sluice_api::istio::SimpleLb> {
-    let level = |tp: Option<&TrafficPolicy>| -> Option<Option<sluice_api::istio::SimpleLb>> {
-        let tp = tp?;
-        let pl = tp
-            .port_level_settings
-            .iter()
-            .find(|p| p.port.as_ref().and_then(|x| x.number) == Some(port));
-        match pl {
-            Some(pl) => Some(pl.load_balancer.as_ref().and_then(|l| l.simple)),
-            None => tp.load_balancer.as_ref().map(|l| l.simple),
-        }
-    };
-    level(subset).or_else(|| level(top)).flatten()
-}
-
-/// Istio's TCP idle timeout when a DestinationRule sets none.
-const DEFAULT_TCP_IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// The DestinationRule `tls` for a port: the subset's (port-level first), else the rule's.
-fn effective_tls(
-    top: Option<&TrafficPolicy>,
-    subset: Option<&TrafficPolicy>,
-    port: u32,
-) -> Option<sluice_api::istio::ClientTlsSettings> {
-    let level = |tp: Option<&TrafficPolicy>| {
-        let tp = tp?;
-        tp.port_level_settings
-            .iter()
-            .find(|p| p.port.as_ref().and_then(|x| x.number) == Some(port))
-            .and_then(|p| p.tls.clone())
-            .or_else(|| tp.tls.clone())
-    };
-    level(subset).or_else(|| level(top))
 }
 
 fn string_matcher(m: &StringMatch) -> Option<Matcher> {

@@ -162,6 +162,9 @@ pub struct ClusterShare {
     pub weight: u32,
     /// `address:port` of each endpoint of the cluster.
     pub endpoints: Vec<String>,
+    /// The effective DestinationRule policy (load balancer, connection pool, outlier
+    /// detection), one line each, with the level that set it.
+    pub traffic_policy: Vec<String>,
 }
 
 pub struct Request<'a> {
@@ -356,6 +359,12 @@ fn shares(
                 .clusters
                 .get(&d.cluster)
                 .map(|c| endpoint_names(c))
+                .unwrap_or_default(),
+            traffic_policy: snapshot
+                .clusters
+                .get(&d.cluster)
+                .filter(|c| c.problem.is_none())
+                .map(|c| c.policy.describe(c.lb.as_str()))
                 .unwrap_or_default(),
         })
         .collect()

@@ -8,6 +8,8 @@ use sluice_api::istio::{
 };
 use std::time::Duration;
 
+pub mod cluster;
+
 #[derive(Debug, Default)]
 pub struct RoutePolicy {
     /// Whole-request timeout across retries (504, flag UT); off unless set.

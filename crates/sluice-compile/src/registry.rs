@@ -24,6 +24,8 @@ pub struct Endpoint {
     pub weight: u32,
     /// Port by service-port name, when the endpoint says.
     pub ports: BTreeMap<String, u32>,
+    /// `region/zone/subzone` (ServiceEntry endpoint or WorkloadEntry `locality`); empty: unknown.
+    pub locality: String,
 }
 
 impl Endpoint {
@@ -95,6 +97,7 @@ impl Registry {
                         labels: e.labels.clone(),
                         weight: e.weight.unwrap_or(1).max(1),
                         ports: e.ports.clone(),
+                        locality: e.locality.clone().unwrap_or_default(),
                     })
                 })
                 .collect();
@@ -113,6 +116,7 @@ impl Registry {
                             labels: spec.labels.clone(),
                             weight: spec.weight.unwrap_or(1).max(1),
                             ports: spec.ports.clone(),
+                            locality: spec.locality.clone().unwrap_or_default(),
                         });
                     }
                 }
@@ -130,6 +134,7 @@ impl Registry {
                         labels: Labels::default(),
                         weight: 1,
                         ports: Default::default(),
+                        locality: String::new(),
                     }]
                 } else {
                     endpoints.clone()
@@ -197,6 +202,7 @@ impl Registry {
                             labels: Labels::new(),
                             weight: 1,
                             ports: slice_ports.clone(),
+                            locality: String::new(),
                         });
                     }
                 }

@@ -276,6 +276,15 @@ pub enum LbPolicy {
 }
 
 impl LbPolicy {
+    /// Istio's name of the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LbPolicy::LeastRequest => "LEAST_REQUEST",
+            LbPolicy::RoundRobin => "ROUND_ROBIN",
+            LbPolicy::Random => "RANDOM",
+        }
+    }
+
     pub fn from_istio(s: Option<SimpleLb>) -> Self {
         match s {
             Some(SimpleLb::RoundRobin) => LbPolicy::RoundRobin,
@@ -290,6 +299,10 @@ pub struct ClusterEndpoint {
     pub address: String,
     pub port: u32,
     pub weight: u32,
+    /// `region/zone/subzone`; empty: unknown.
+    pub locality: String,
+    /// Locality failover level: 0 takes traffic first, then 1… (always 0 without failover).
+    pub priority: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -332,7 +345,6 @@ pub struct Cluster {
     pub http2: bool,
     /// TLS to the endpoints (DestinationRule `tls` SIMPLE or MUTUAL).
     pub tls: Option<Arc<crate::tls::UpstreamTls>>,
-    /// TCP proxying: a connection with no bytes either way for this long is closed
-    /// (`connectionPool.tcp.idleTimeout`; Istio's default is 1h).
-    pub tcp_idle_timeout: std::time::Duration,
+    /// The DestinationRule's connection pool, outlier detection and consistent hashing.
+    pub policy: crate::policy::cluster::ClusterPolicy,
 }

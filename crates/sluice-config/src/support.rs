@@ -31,10 +31,9 @@ const fn u(why: &'static str) -> Support {
     Support::Unsupported { why }
 }
 
-const NO_POOL: &str = "connections and requests to the backend are not limited";
-const NO_OUTLIER: &str = "no endpoint is ejected; failing endpoints keep receiving traffic";
-const NO_HASH: &str = "requests are balanced by `simple` (LEAST_REQUEST by default), not by a hash";
+const NO_COOKIE_ATTRIBUTES: &str = "the generated cookie carries only Path, Max-Age and HttpOnly";
 const NO_LOCALITY: &str = "endpoints are balanced without regard to locality";
+const NO_DISTRIBUTE: &str = "the rule's localities are not weighted: with outlier detection, endpoints fail over by locality instead";
 const NO_SOURCE: &str = "the match ignores it and applies to every client";
 const NO_SUBNETS: &str = "the match ignores addresses";
 const NO_WARMUP: &str = "new endpoints get their full share at once";
@@ -244,7 +243,7 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
         &[
             ("loadBalancer", I),
             ("connectionPool", I),
-            ("outlierDetection", n(NO_OUTLIER)),
+            ("outlierDetection", I),
             ("tls", I),
             ("portLevelSettings", I),
             ("tunnel", u("requests would reach the backend without the tunnel they need")),
@@ -258,7 +257,7 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
             ("port", I),
             ("loadBalancer", I),
             ("connectionPool", I),
-            ("outlierDetection", n(NO_OUTLIER)),
+            ("outlierDetection", I),
             ("tls", I),
         ],
     ),
@@ -283,8 +282,8 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
         "LoadBalancerSettings",
         &[
             ("simple", I),
-            ("consistentHash", n(NO_HASH)),
-            ("localityLbSetting", n(NO_LOCALITY)),
+            ("consistentHash", I),
+            ("localityLbSetting", I),
             ("zoneAwareLbSetting", n(NO_LOCALITY)),
             ("warmupDurationSecs", n(NO_WARMUP)),
             ("warmup", n(NO_WARMUP)),
@@ -297,33 +296,33 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
     (
         "ConsistentHashLb",
         &[
-            ("httpHeaderName", n(NO_HASH)),
-            ("httpCookie", n(NO_HASH)),
-            ("useSourceIp", n(NO_HASH)),
-            ("httpQueryParameterName", n(NO_HASH)),
-            ("ringHash", n(NO_HASH)),
-            ("maglev", n(NO_HASH)),
-            ("minimumRingSize", n(NO_HASH)),
+            ("httpHeaderName", I),
+            ("httpCookie", I),
+            ("useSourceIp", I),
+            ("httpQueryParameterName", I),
+            ("ringHash", I),
+            ("maglev", I),
+            ("minimumRingSize", I),
         ],
     ),
     (
         "HttpCookie",
-        &[("name", n(NO_HASH)), ("path", n(NO_HASH)), ("ttl", n(NO_HASH)), ("attributes", n(NO_HASH))],
+        &[("name", I), ("path", I), ("ttl", I), ("attributes", n(NO_COOKIE_ATTRIBUTES))],
     ),
-    ("CookieAttribute", &[("name", n(NO_HASH)), ("value", n(NO_HASH))]),
-    ("RingHash", &[("minimumRingSize", n(NO_HASH))]),
-    ("MagLev", &[("tableSize", n(NO_HASH))]),
+    ("CookieAttribute", &[("name", n(NO_COOKIE_ATTRIBUTES)), ("value", n(NO_COOKIE_ATTRIBUTES))]),
+    ("RingHash", &[("minimumRingSize", I)]),
+    ("MagLev", &[("tableSize", I)]),
     (
         "LocalityLbSetting",
         &[
-            ("distribute", n(NO_LOCALITY)),
-            ("failover", n(NO_LOCALITY)),
-            ("failoverPriority", n(NO_LOCALITY)),
-            ("enabled", n(NO_LOCALITY)),
+            ("distribute", n(NO_DISTRIBUTE)),
+            ("failover", I),
+            ("failoverPriority", n("endpoints are prioritised by locality only, not by these labels")),
+            ("enabled", I),
         ],
     ),
-    ("LocalityDistribute", &[("from", n(NO_LOCALITY)), ("to", n(NO_LOCALITY))]),
-    ("LocalityFailover", &[("from", n(NO_LOCALITY)), ("to", n(NO_LOCALITY))]),
+    ("LocalityDistribute", &[("from", n(NO_DISTRIBUTE)), ("to", n(NO_DISTRIBUTE))]),
+    ("LocalityFailover", &[("from", I), ("to", I)]),
     (
         "ZoneAwareLbSetting",
         &[
@@ -337,38 +336,38 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
         "ConnectionPoolSettings",
         &[
             ("tcp", I),
-            ("http", n("none of its limits, timeouts or keepalives apply; sluice's own upstream pool defaults do")),
+            ("http", I),
         ],
     ),
     (
         "TcpSettings",
         &[
-            ("maxConnections", n(NO_POOL)),
-            ("connectTimeout", n("connections time out after --connect-timeout (10s)")),
-            ("tcpKeepalive", n("no TCP keepalive probes are sent")),
-            ("maxConnectionDuration", n("connections are kept as long as they are used")),
+            ("maxConnections", I),
+            ("connectTimeout", I),
+            ("tcpKeepalive", I),
+            ("maxConnectionDuration", I),
             ("idleTimeout", I),
         ],
     ),
     (
         "TcpKeepalive",
         &[
-            ("probes", n("no TCP keepalive probes are sent")),
-            ("time", n("no TCP keepalive probes are sent")),
-            ("interval", n("no TCP keepalive probes are sent")),
+            ("probes", I),
+            ("time", I),
+            ("interval", I),
         ],
     ),
     (
         "HttpSettings",
         &[
-            ("http1MaxPendingRequests", n(NO_POOL)),
-            ("http2MaxRequests", n(NO_POOL)),
-            ("maxRequestsPerConnection", n(NO_POOL)),
-            ("maxRetries", n(NO_POOL)),
-            ("idleTimeout", n(NO_POOL)),
+            ("http1MaxPendingRequests", I),
+            ("http2MaxRequests", I),
+            ("maxRequestsPerConnection", I),
+            ("maxRetries", I),
+            ("idleTimeout", I),
             ("h2UpgradePolicy", n("the upstream protocol follows the port's protocol")),
             ("useClientProtocol", n("the upstream protocol follows the port's protocol")),
-            ("maxConcurrentStreams", n(NO_POOL)),
+            ("maxConcurrentStreams", n("HTTP/2 connections to a backend take as many streams as the backend allows")),
             ("http2KeepAlive", n("no HTTP/2 PING frames are sent")),
         ],
     ),
@@ -379,16 +378,16 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
     (
         "OutlierDetection",
         &[
-            ("splitExternalLocalOriginErrors", n(NO_OUTLIER)),
-            ("consecutiveLocalOriginFailures", n(NO_OUTLIER)),
-            ("consecutiveGatewayErrors", n(NO_OUTLIER)),
-            ("consecutive5xxErrors", n(NO_OUTLIER)),
-            ("consecutiveErrors", n(NO_OUTLIER)),
-            ("interval", n(NO_OUTLIER)),
-            ("baseEjectionTime", n(NO_OUTLIER)),
-            ("maxEjectionPercent", n(NO_OUTLIER)),
-            ("minHealthPercent", n(NO_OUTLIER)),
-            ("outlierDetectionHttpErrorCodes", n(NO_OUTLIER)),
+            ("splitExternalLocalOriginErrors", I),
+            ("consecutiveLocalOriginFailures", I),
+            ("consecutiveGatewayErrors", I),
+            ("consecutive5xxErrors", I),
+            ("consecutiveErrors", I),
+            ("interval", I),
+            ("baseEjectionTime", I),
+            ("maxEjectionPercent", I),
+            ("minHealthPercent", I),
+            ("outlierDetectionHttpErrorCodes", n("every 5xx counts as an error, whatever the list")),
         ],
     ),
     (
@@ -430,7 +429,7 @@ pub const FIELDS: &[(&str, &[(&str, Support)])] = &[
             ("ports", I),
             ("labels", I),
             ("network", n("the endpoint is reached directly, as if on this gateway's network")),
-            ("locality", n(NO_LOCALITY)),
+            ("locality", I),
             ("weight", I),
             ("serviceAccount", n("ISTIO_MUTUAL checks the ServiceEntry's subjectAltNames only")),
         ],

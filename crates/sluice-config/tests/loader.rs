@@ -193,7 +193,7 @@ fn a_later_duplicate_replaces_the_earlier_with_a_warning() {
 
 #[test]
 fn ignored_fields_are_warned_about_once_at_their_line() {
-    let l = load("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n  host: a\n  trafficPolicy:\n    connectionPool:\n      tcp: {idleTimeout: 1h, maxConnections: 10}\n    outlierDetection:\n      consecutive5xxErrors: 5\n  subsets:\n  - name: v1\n    trafficPolicy:\n      outlierDetection: {interval: 5s}\n      tunnel: {protocol: CONNECT, targetHost: a.com, targetPort: 80}\n");
+    let l = load("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n  host: a\n  trafficPolicy:\n    connectionPool:\n      http: {idleTimeout: 1h, h2UpgradePolicy: UPGRADE}\n    loadBalancer:\n      warmupDurationSecs: 10s\n  subsets:\n  - name: v1\n    trafficPolicy:\n      loadBalancer: {warmupDurationSecs: 5s}\n      tunnel: {protocol: CONNECT, targetHost: a.com, targetPort: 80}\n");
     let got: Vec<(&str, Severity, u32, &str)> = l
         .diagnostics
         .iter()
@@ -213,14 +213,14 @@ fn ignored_fields_are_warned_about_once_at_their_line() {
                 "SLU0015",
                 Severity::Warning,
                 8,
-                "spec.trafficPolicy.connectionPool.tcp.maxConnections"
+                "spec.trafficPolicy.connectionPool.http.h2UpgradePolicy"
             ),
             // Once for the object (not again in the subset), and not for the fields under it.
             (
                 "SLU0015",
                 Severity::Warning,
-                9,
-                "spec.trafficPolicy.outlierDetection"
+                10,
+                "spec.trafficPolicy.loadBalancer.warmupDurationSecs"
             ),
             (
                 "SLU0009",
@@ -232,9 +232,5 @@ fn ignored_fields_are_warned_about_once_at_their_line() {
     );
     let d = &l.diagnostics[1];
     assert!(d.message.contains("is ignored"), "{}", d.message);
-    assert!(d
-        .help
-        .as_deref()
-        .unwrap()
-        .contains("no endpoint is ejected"));
+    assert!(d.help.as_deref().unwrap().contains("full share at once"));
 }

@@ -1,7 +1,7 @@
 //! A snapshot made ready for traffic: route tables by bound port, TLS server configs, and one
-//! balancer per cluster. Built once per configuration and swapped in whole; requests hold the
+//! runtime per cluster. Built once per configuration and swapped in whole; requests hold the
 //! one they started with.
-use crate::lb::Balancer;
+use crate::cluster::ClusterRuntime;
 use sluice_compile::snapshot::{L4Route, ListenerProtocol, RouteTable, TlsServer};
 use sluice_compile::{FastMap, Snapshot};
 use std::sync::Arc;
@@ -54,7 +54,7 @@ impl PortRoutes {
 pub struct Dataplane {
     pub snapshot: Arc<Snapshot>,
     pub ports: FastMap<u32, PortRoutes>,
-    pub balancers: FastMap<String, Arc<Balancer>>,
+    pub clusters: FastMap<String, Arc<ClusterRuntime>>,
 }
 
 impl Dataplane {
@@ -63,7 +63,7 @@ impl Dataplane {
     pub fn new(
         snapshot: Arc<Snapshot>,
         upstream: &crate::upstream::UpstreamOptions,
-        pools: &crate::pool::Registry,
+        registry: &crate::cluster::Registry,
     ) -> Dataplane {
         let table = |name: &str| snapshot.route_tables.get(name).cloned().unwrap_or_default();
         let mut ports = FastMap::default();
@@ -103,38 +103,11 @@ impl Dataplane {
                 },
             );
         }
-        let balancers = snapshot
-            .clusters
-            .iter()
-            .map(|(name, c)| {
-                // Plaintext HTTP/1.1 clusters use the per-endpoint pools; HTTP/2 and TLS clusters
-                // the shared multiplexing clients.
-                let pooled = !c.http2 && c.tls.is_none();
-                // TLS material that cannot be used takes this cluster out (503, flag NC), not the
-                // whole configuration.
-                let client = c.tls.as_ref().map(|tls| crate::upstream_tls::client(c, tls, upstream));
-                let cluster = match &client {
-                    Some(Err(e)) => {
-                        tracing::warn!(cluster = %c.name, "upstream TLS unusable, requests get 503: {e}");
-                        let problem = sluice_compile::tls::TlsProblem::Unusable(e.to_string());
-                        Arc::new(sluice_compile::snapshot::Cluster {
-                            problem: Some(sluice_compile::snapshot::ClusterProblem::Tls(problem)),
-                            ..(**c).clone()
-                        })
-                    }
-                    _ => c.clone(),
-                };
-                let mut balancer = Balancer::with_pools(cluster, |authority| {
-                    pooled.then(|| pools.pool(authority, upstream))
-                });
-                balancer.tls = client.and_then(Result::ok);
-                (name.clone(), Arc::new(balancer))
-            })
-            .collect();
+        let clusters = registry.build(&snapshot, upstream);
         Dataplane {
             snapshot,
             ports,
-            balancers,
+            clusters,
         }
     }
 }

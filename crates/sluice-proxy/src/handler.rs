@@ -1,12 +1,15 @@
 //! One request, start to end: route it with `select_route`, answer locally (404, redirect,
 //! direct response, CORS preflight, injected fault) or forward it with the route's policy
 //! (rewrite, header edits, mirrors, retries, timeouts) and stream the response back.
+use crate::body::{full, Prepared, ProxyBody, ReadError, RequestBody};
+use crate::cluster::{ClusterRuntime, EndpointState, NoPick, Tracked};
 use crate::dataplane::{Dataplane, PortKind};
 use crate::headers::{self, View};
-use crate::lb::{pick_destination, Balancer};
+use crate::lb::pick_destination;
+use crate::outlier::Outcome;
 use crate::pool::{Lease, SendError};
 use crate::tls::ClientCert;
-use crate::upstream::{full, Prepared, ProxyBody, ReadError, RequestBody, Tracked, Upstreams};
+use crate::upstream::Upstreams;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST, LOCATION};
@@ -93,6 +96,8 @@ enum Failure {
     Connect,
     Reset,
     Timeout,
+    /// A circuit breaker of the cluster is open.
+    Overflow,
 }
 
 impl Failure {
@@ -118,6 +123,20 @@ impl Failure {
                 Flag::UT,
                 "upstream request timeout",
             ),
+            Failure::Overflow => {
+                let mut resp = local(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Flag::UO,
+                    "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+                    grpc,
+                );
+                // Envoy marks a circuit breaker's answer so clients can tell it from the backend's.
+                resp.headers_mut().insert(
+                    HeaderName::from_static("x-envoy-overloaded"),
+                    HeaderValue::from_static("true"),
+                );
+                return resp;
+            }
         };
         local(status, flag, body, grpc)
     }
@@ -140,6 +159,8 @@ enum Flag {
     UC,
     /// Upstream request timeout.
     UT,
+    /// Upstream overflow: a circuit breaker of the cluster is open.
+    UO,
     /// Fault injected: abort.
     FI,
     /// Downstream protocol error (a request body that could not be read).
@@ -260,7 +281,7 @@ struct Logged {
 
 impl hyper::body::Body for Logged {
     type Data = Bytes;
-    type Error = crate::upstream::BoxError;
+    type Error = crate::body::BoxError;
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
@@ -270,7 +291,7 @@ impl hyper::body::Body for Logged {
         let ended = match &polled {
             std::task::Poll::Ready(None) => Some(None),
             std::task::Poll::Ready(Some(Err(e))) => {
-                Some(Some(if e.is::<crate::upstream::BodyTimeout>() {
+                Some(Some(if e.is::<crate::body::BodyTimeout>() {
                     Flag::UT
                 } else {
                     Flag::UC
@@ -545,7 +566,7 @@ impl Context<'_> {
         }
 
         let destination = pick_destination(&forward.destinations, forward.total_weight);
-        let Some(balancer) = self.dp.balancers.get(&destination.cluster) else {
+        let Some(balancer) = self.dp.clusters.get(&destination.cluster) else {
             return local(StatusCode::SERVICE_UNAVAILABLE, Flag::NC, "", self.grpc);
         };
         if let Some(problem) = &balancer.cluster.problem {
@@ -557,6 +578,7 @@ impl Context<'_> {
         let upgrade =
             req.version() <= Version::HTTP_11 && headers::is_upgrade(req.headers()) && !http2;
         let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let (hash, set_cookie) = self.hash_key(balancer, &req);
 
         let (parts, body) = req.into_parts();
         let mut out = Outgoing {
@@ -617,7 +639,7 @@ impl Context<'_> {
         }
 
         let deadline = policy.timeout.map(|t| tokio::time::Instant::now() + t);
-        let attempts = self.attempts(balancer, out, body, downstream_upgrade, deadline);
+        let attempts = self.attempts(balancer, out, body, downstream_upgrade, deadline, hash);
         let mut resp = match policy.timeout {
             Some(t) => match tokio::time::timeout(t, attempts).await {
                 Ok(r) => r,
@@ -632,6 +654,9 @@ impl Context<'_> {
             h.response.apply(resp.headers_mut());
         }
         policy.headers.response.apply(resp.headers_mut());
+        if let Some(cookie) = set_cookie {
+            resp.headers_mut().append(http::header::SET_COOKIE, cookie);
+        }
         if let (Some(cors), Some(origin)) = (&policy.cors, origin) {
             cors_response_headers(cors, &origin, resp.headers_mut());
         }
@@ -653,14 +678,36 @@ impl Context<'_> {
         }
     }
 
-    /// Tries the request, retrying on another endpoint as the route's retry policy allows.
+    /// The request's consistent-hash key when the cluster hashes, and the cookie to set when
+    /// the key is a cookie the client does not have yet.
+    fn hash_key(
+        &self,
+        cluster: &ClusterRuntime,
+        req: &Request<Incoming>,
+    ) -> (Option<u64>, Option<HeaderValue>) {
+        let Some(h) = &cluster.cluster.policy.hash else {
+            return (None, None);
+        };
+        let peer = self.conn.peer;
+        match crate::hash::request_hash(&h.key, req.headers(), req.uri().query(), peer) {
+            Some(hash) => (Some(hash), None),
+            None => match crate::hash::new_cookie(&h.key, peer, self.conn.bind_port) {
+                Some((hash, cookie)) => (Some(hash), Some(cookie)),
+                None => (None, None),
+            },
+        }
+    }
+
+    /// Tries the request, retrying on another endpoint as the route's retry policy (and the
+    /// cluster's retry budget) allows; each try's outcome feeds outlier detection.
     async fn attempts(
         &self,
-        balancer: &Arc<Balancer>,
+        balancer: &Arc<ClusterRuntime>,
         mut out: Outgoing,
         body: Prepared,
         downstream_upgrade: Option<hyper::upgrade::OnUpgrade>,
         deadline: Option<tokio::time::Instant>,
+        hash: Option<u64>,
     ) -> Response<ProxyBody> {
         let retry: &Retry = &self.route.policy.retry;
         let (replay, mut once) = match body {
@@ -675,14 +722,26 @@ impl Context<'_> {
         };
         let mut previous = None;
         let mut failure = Failure::NoHealthyUpstream;
+        // A retry slot taken when a response was judged worth retrying, then held while the
+        // retry is in flight (`maxRetries` counts retries in flight).
+        let mut granted = None;
+        let mut _held = None;
         for attempt in 0..tries {
             if attempt > 0 {
+                // Envoy's retry circuit breaker: over it the last failure stands.
+                match granted.take().or_else(|| balancer.retry_permit()) {
+                    Some(slot) => _held = slot,
+                    None => break,
+                }
                 tokio::time::sleep(backoff(retry.backoff, attempt)).await;
             }
-            let Some(in_flight) = balancer.pick(previous) else {
-                return Failure::NoHealthyUpstream.reply(self.grpc);
+            let in_flight = match balancer.pick(hash, previous) {
+                Ok(f) => f,
+                Err(NoPick::NoHealthy) => return Failure::NoHealthyUpstream.reply(self.grpc),
+                Err(NoPick::Overflow) => return Failure::Overflow.reply(self.grpc),
             };
-            previous = Some(in_flight.index());
+            let index = in_flight.index();
+            previous = Some(index);
             let body = match &replay {
                 Some(b) => RequestBody::Buffered(Some(b.clone())),
                 None => once.take().expect("a single try"),
@@ -696,17 +755,21 @@ impl Context<'_> {
             };
             let sent = self
                 .send(balancer, in_flight.endpoint(), &out, headers, body, false)
-                .run();
+                .run(balancer.limits());
             let result = match retry.per_try_timeout {
                 Some(t) => tokio::time::timeout(t, sent).await.map_err(|_| ()),
                 None => Ok(sent.await),
             };
             match result {
                 Ok(Ok((mut resp, lease))) => {
+                    balancer.record(index, Outcome::Status(resp.status().as_u16()));
                     let grpc_status = grpc_status(resp.headers());
                     if more && retry.retries_status(resp.status().as_u16(), grpc_status) {
-                        tracing::debug!(status = resp.status().as_u16(), attempt, "retrying");
-                        continue;
+                        granted = balancer.retry_permit();
+                        if granted.is_some() {
+                            tracing::debug!(status = resp.status().as_u16(), attempt, "retrying");
+                            continue;
+                        }
                     }
                     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
                         let Some(downstream) = downstream_upgrade else {
@@ -735,7 +798,9 @@ impl Context<'_> {
                         Tracked::boxed(body, in_flight, lease, deadline),
                     );
                 }
+                Ok(Err(SendError::Overflow)) => return Failure::Overflow.reply(self.grpc),
                 Ok(Err(e @ (SendError::Connect(_) | SendError::Certificate(_)))) => {
+                    balancer.record(index, Outcome::Local { timeout: false });
                     match &e {
                         SendError::Certificate(why) => {
                             crate::upstream_tls::warn_certificate_failure(
@@ -753,6 +818,7 @@ impl Context<'_> {
                     }
                 }
                 Ok(Err(e)) => {
+                    balancer.record(index, Outcome::Local { timeout: false });
                     tracing::debug!(error = %e, cluster = %balancer.cluster.name, "upstream reset");
                     failure = Failure::Reset;
                     if !retry.retries_reset() {
@@ -760,6 +826,7 @@ impl Context<'_> {
                     }
                 }
                 Err(()) => {
+                    balancer.record(index, Outcome::Local { timeout: true });
                     failure = Failure::Timeout;
                     if !retry.retries_reset() {
                         break;
@@ -770,12 +837,13 @@ impl Context<'_> {
         failure.reply(self.grpc)
     }
 
-    /// Sends the request to one endpoint of `balancer`'s cluster, on the cluster's pool (TLS or
-    /// plaintext, HTTP/1.1 or HTTP/2). A `mirror` copy may get Istio's old `-shadow` Host.
+    /// Sends the request to one endpoint of `balancer`'s cluster: HTTP/1.1 on the endpoint's
+    /// pool (TLS or plaintext), HTTP/2 on a shared or the cluster's own client. A `mirror` copy
+    /// may get Istio's old `-shadow` Host.
     fn send(
         &self,
-        balancer: &Balancer,
-        endpoint: &crate::lb::Endpoint,
+        balancer: &ClusterRuntime,
+        endpoint: &EndpointState,
         out: &Outgoing,
         headers: HeaderMap,
         body: RequestBody,
@@ -790,10 +858,11 @@ impl Context<'_> {
         };
         let mut req = Request::new(body);
         *req.method_mut() = out.method.clone();
-        *req.uri_mut() = match endpoint.pool {
+        *req.uri_mut() = if balancer.pooled {
             // A connection of our own pool speaks origin-form.
-            Some(_) => Uri::from(out.path_and_query.clone()),
-            None => upstream_uri(scheme, &endpoint.authority, &out.path_and_query),
+            Uri::from(out.path_and_query.clone())
+        } else {
+            upstream_uri(scheme, &endpoint.authority, &out.path_and_query)
         };
         *req.version_mut() = if cluster.http2 {
             Version::HTTP_2
@@ -806,27 +875,31 @@ impl Context<'_> {
                 req.headers_mut().insert(HOST, host);
             }
         }
-        if let Some(pool) = &endpoint.pool {
-            return Dispatch::Pool(pool.clone(), req);
+        if balancer.pooled {
+            return Dispatch::Pool(endpoint.pool.clone(), req);
         }
         Dispatch::Client(match tls {
             Some(client) => client.request(req),
-            // Plaintext HTTP/1.1 endpoints always carry a pool (Dataplane::new): this is HTTP/2.
-            None => self.shared.upstreams.http2.request(req),
+            // HTTP/1.1 clusters always go through the endpoints' pools: this is HTTP/2.
+            None => balancer
+                .http2
+                .as_ref()
+                .unwrap_or(&self.shared.upstreams.http2)
+                .request(req),
         })
     }
 
     /// Sends a copy of the request to `cluster` and forgets it: bounded in flight, the answer
     /// discarded, never slowing or failing the main request.
     fn mirror(&self, cluster: &str, out: &Outgoing, body: Bytes) {
-        let Some(balancer) = self.dp.balancers.get(cluster).cloned() else {
+        let Some(balancer) = self.dp.clusters.get(cluster).cloned() else {
             return;
         };
         let Ok(permit) = self.shared.mirror_slots.clone().try_acquire_owned() else {
             tracing::debug!(cluster, "mirror skipped: too many in flight");
             return;
         };
-        let Some(in_flight) = balancer.pick(None) else {
+        let Ok(in_flight) = balancer.pick(None, None) else {
             return;
         };
         let sent = self.send(
@@ -842,7 +915,7 @@ impl Context<'_> {
             let _permit = permit;
             let _in_flight = in_flight;
             let _ = tokio::time::timeout(limit, async {
-                if let Ok((resp, lease)) = sent.run().await {
+                if let Ok((resp, lease)) = sent.run(balancer.limits()).await {
                     let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
                     if let Some(mut lease) = lease {
                         lease.give_back();
@@ -863,9 +936,15 @@ enum Dispatch {
 }
 
 impl Dispatch {
-    async fn run(self) -> Result<(Response<Incoming>, Option<Lease>), SendError> {
+    async fn run(
+        self,
+        limits: crate::pool::Limits<'_>,
+    ) -> Result<(Response<Incoming>, Option<Lease>), SendError> {
         match self {
-            Dispatch::Pool(pool, req) => pool.send(req).await.map(|(r, lease)| (r, Some(lease))),
+            Dispatch::Pool(pool, req) => pool
+                .send(req, &limits)
+                .await
+                .map(|(r, lease)| (r, Some(lease))),
             Dispatch::Client(sent) => match sent.await {
                 Ok(resp) => Ok((resp, None)),
                 Err(e) if e.is_connect() => {

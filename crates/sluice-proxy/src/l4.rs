@@ -1,12 +1,12 @@
 //! TCP proxying: `tcp[]` routes (raw TCP) and `tls[]` routes (TLS passed through by SNI,
 //! read from the ClientHello without terminating it), then bytes copied both ways.
 use crate::dataplane::Dataplane;
+use crate::outlier::Outcome;
 use sluice_compile::snapshot::L4Route;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 
 /// The most of a ClientHello read while looking for SNI.
 const MAX_HELLO: usize = 16 * 1024;
@@ -50,23 +50,46 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let destination = crate::lb::pick_destination(&route.destinations, route.total_weight);
-    let balancer = dp
-        .balancers
+    let runtime = dp
+        .clusters
         .get(&destination.cluster)
-        .filter(|b| b.cluster.problem.is_none())
+        .filter(|c| c.cluster.problem.is_none())
         .ok_or_else(|| format!("no cluster {}", destination.cluster))?;
-    let in_flight = balancer.pick(None).ok_or("no healthy upstream")?;
-    let mut upstream = TcpStream::connect(in_flight.endpoint().authority.as_str())
-        .await
-        .map_err(|e| format!("upstream connect: {e}"))?;
-    let _ = upstream.set_nodelay(true);
-    upstream.write_all(first).await.map_err(|e| e.to_string())?;
-    splice(
-        &mut client,
-        &mut upstream,
-        balancer.cluster.tcp_idle_timeout,
+    let in_flight = runtime.pick(None, None).map_err(|e| match e {
+        crate::cluster::NoPick::NoHealthy => "no healthy upstream (UH)",
+        crate::cluster::NoPick::Overflow => "upstream overflow (UO)",
+    })?;
+    let pool = &runtime.cluster.policy.pool;
+    // Envoy's TCP proxy closes a connection over the cluster's `maxConnections` (flag UO).
+    let _connection = runtime
+        .state
+        .connections
+        .try_acquire(pool.max_connections)
+        .ok_or("upstream overflow (UO): maxConnections reached")?;
+    let connected = crate::pool::connect_tcp(
+        in_flight.endpoint().authority.as_str(),
+        runtime.connect_timeout(),
+        pool.tcp_keepalive.as_ref(),
     )
-    .await
+    .await;
+    let index = in_flight.index();
+    let mut upstream = match connected {
+        Ok(s) => {
+            runtime.record(index, Outcome::Status(200));
+            s
+        }
+        Err(e) => {
+            runtime.record(
+                index,
+                Outcome::Local {
+                    timeout: e.starts_with("connect timeout"),
+                },
+            );
+            return Err(format!("upstream connect (UF): {e}"));
+        }
+    };
+    upstream.write_all(first).await.map_err(|e| e.to_string())?;
+    splice(&mut client, &mut upstream, pool.tcp_idle_timeout).await
 }
 
 /// Copies both ways until both sides are done; each direction is shut down for writing when

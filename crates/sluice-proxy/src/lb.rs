@@ -1,138 +1,106 @@
-//! Endpoint choice for one cluster: LEAST_REQUEST (two random choices), ROUND_ROBIN and RANDOM,
-//! each honouring endpoint weights. Lock-free: counters are atomics, the endpoint list is
+//! Endpoint choice for one cluster, pure: LEAST_REQUEST (two random choices), ROUND_ROBIN and
+//! RANDOM honouring endpoint weights, or a consistent-hash table. It sees endpoints only as
+//! indices, weights, loads and whether each may be used (ejected ones may not); connections and
+//! counters belong to the cluster (`cluster`). Lock-free: the cursor is an atomic, the rest is
 //! immutable for the life of a snapshot.
-use http::uri::Authority;
+use crate::hash::Table;
 use rand::Rng;
 use sluice_compile::select::pick_weighted;
-use sluice_compile::snapshot::{Cluster, LbPolicy, WeightedCluster};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::Arc;
+use sluice_compile::snapshot::{LbPolicy, WeightedCluster};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Longest precomputed round-robin schedule; beyond it weights are served in blocks.
 const MAX_SCHEDULE: u64 = 4096;
 
 #[derive(Debug)]
-pub struct Endpoint {
-    /// `address:port`, the upstream URI authority and connection-pool key.
-    pub authority: Authority,
-    pub weight: u32,
-    /// Requests in flight (for LEAST_REQUEST); decremented when the response body ends.
-    active: AtomicU32,
-    /// Kept-alive HTTP/1.1 connections (plaintext HTTP/1.1 clusters; others use shared clients).
-    pub pool: Option<Arc<crate::pool::EndpointPool>>,
-}
-
-#[derive(Debug)]
-pub struct Balancer {
-    pub cluster: Arc<Cluster>,
-    pub endpoints: Vec<Endpoint>,
+pub struct Selector {
+    policy: LbPolicy,
+    weights: Vec<u32>,
     total_weight: u64,
     equal_weights: bool,
     /// Smooth weighted round-robin order (indices), when weights differ.
     schedule: Vec<u32>,
     next: AtomicUsize,
-    /// The pooled client of a cluster that speaks TLS to its endpoints (they have no own pool).
-    pub tls: Option<crate::upstream_tls::TlsClient>,
+    /// Consistent hashing, when the DestinationRule asks for it.
+    table: Option<Table>,
 }
 
-/// Holds an endpoint's in-flight count up while a request is outstanding.
-#[derive(Debug)]
-pub struct InFlight {
-    balancer: Arc<Balancer>,
-    index: usize,
+/// What the selector needs to know of the endpoints at the moment of a pick.
+pub trait Endpoints {
+    /// Requests in flight on endpoint `i`.
+    fn load(&self, i: usize) -> u32;
+    /// Whether endpoint `i` may take the request (not ejected).
+    fn usable(&self, i: usize) -> bool;
+    /// Whether every endpoint is usable (no ejection): the common case, checked once.
+    fn all_usable(&self) -> bool;
 }
 
-impl InFlight {
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.balancer.endpoints[self.index]
-    }
-
-    /// The endpoint's position, for a retry to avoid it.
-    pub fn index(&self) -> usize {
-        self.index
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.balancer.endpoints[self.index]
-            .active
-            .fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl Balancer {
-    pub fn new(cluster: Arc<Cluster>) -> Balancer {
-        Balancer::with_pools(cluster, |_| None)
-    }
-
-    /// `pool` gives the connection pool of an endpoint (`address:port`), if it has one.
-    pub fn with_pools(
-        cluster: Arc<Cluster>,
-        pool: impl Fn(&str) -> Option<Arc<crate::pool::EndpointPool>>,
-    ) -> Balancer {
-        let endpoints: Vec<Endpoint> = cluster
-            .endpoints
-            .iter()
-            .filter(|e| e.weight > 0)
-            .filter_map(|e| {
-                let authority = if e.address.contains(':') {
-                    format!("[{}]:{}", e.address, e.port)
-                } else {
-                    format!("{}:{}", e.address, e.port)
-                };
-                Some(Endpoint {
-                    pool: pool(&authority),
-                    authority: authority.parse().ok()?,
-                    weight: e.weight,
-                    active: AtomicU32::new(0),
-                })
-            })
-            .collect();
-        let total_weight: u64 = endpoints.iter().map(|e| u64::from(e.weight)).sum();
-        let equal_weights = endpoints.windows(2).all(|w| w[0].weight == w[1].weight);
+impl Selector {
+    /// `weights[i] > 0` for every endpoint; `table` when hashing.
+    pub fn new(policy: LbPolicy, weights: Vec<u32>, table: Option<Table>) -> Selector {
+        let total_weight: u64 = weights.iter().map(|w| u64::from(*w)).sum();
+        let equal_weights = weights.windows(2).all(|w| w[0] == w[1]);
         let schedule = if equal_weights || total_weight > MAX_SCHEDULE {
             Vec::new()
         } else {
-            smooth_schedule(&endpoints, total_weight)
+            smooth_schedule(&weights, total_weight)
         };
-        Balancer {
-            cluster,
-            endpoints,
+        Selector {
+            policy,
+            weights,
             total_weight,
             equal_weights,
             schedule,
             next: AtomicUsize::new(rand::rng().random_range(0..usize::MAX / 2)),
-            tls: None,
+            table,
         }
     }
 
-    /// Chooses an endpoint and counts the request against it; `None` when the cluster has no
-    /// endpoint (503, flag UH). `avoid` names an endpoint a retry should not reuse if another exists.
-    pub fn pick(self: &Arc<Self>, avoid: Option<usize>) -> Option<InFlight> {
-        let n = self.endpoints.len();
+    pub fn len(&self) -> usize {
+        self.weights.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.weights.is_empty()
+    }
+
+    /// Chooses an endpoint; `None` when none may be used. `hash` is the request's key when the
+    /// cluster hashes (a request without one is balanced as usual). `avoid` names an endpoint a
+    /// retry should not reuse if another exists (not with hashing: a key keeps its endpoint).
+    pub fn choose(
+        &self,
+        eps: &impl Endpoints,
+        hash: Option<u64>,
+        avoid: Option<usize>,
+    ) -> Option<usize> {
+        let n = self.weights.len();
         if n == 0 {
             return None;
         }
-        let mut index = self.choose();
+        let all = eps.all_usable();
+        if let (Some(table), Some(h)) = (&self.table, hash) {
+            return table.lookup(h, |i| all || eps.usable(i));
+        }
+        let mut index = self.balance(eps);
         if let Some(a) = avoid {
             if index == a && n > 1 {
                 index = (index + 1 + rand::rng().random_range(0..n - 1)) % n;
             }
         }
-        self.endpoints[index].active.fetch_add(1, Ordering::Relaxed);
-        Some(InFlight {
-            balancer: self.clone(),
-            index,
-        })
+        if all || eps.usable(index) {
+            return Some(index);
+        }
+        // Some endpoints are ejected: the next usable one from a random start.
+        let start = rand::rng().random_range(0..n);
+        (0..n).map(|k| (start + k) % n).find(|&i| eps.usable(i))
     }
 
-    fn choose(&self) -> usize {
-        let n = self.endpoints.len();
+    fn balance(&self, eps: &impl Endpoints) -> usize {
+        let n = self.weights.len();
         if n == 1 {
             return 0;
         }
-        match self.cluster.lb {
+        match self.policy {
             LbPolicy::RoundRobin => {
                 let turn = self.next.fetch_add(1, Ordering::Relaxed);
                 if self.equal_weights {
@@ -155,9 +123,7 @@ impl Balancer {
                 };
                 // Fewer requests in flight per unit of weight wins.
                 let load = |i: usize| {
-                    let e = &self.endpoints[i];
-                    (u64::from(e.active.load(Ordering::Relaxed)) + 1) * self.total_weight
-                        / u64::from(e.weight)
+                    (u64::from(eps.load(i)) + 1) * self.total_weight / u64::from(self.weights[i])
                 };
                 if load(b) < load(a) {
                     b
@@ -170,27 +136,53 @@ impl Balancer {
 
     fn random_by_weight(&self) -> usize {
         if self.equal_weights {
-            return rand::rng().random_range(0..self.endpoints.len());
+            return rand::rng().random_range(0..self.weights.len());
         }
         self.by_weight(rand::rng().random_range(0..self.total_weight))
     }
 
     /// The endpoint whose cumulative weight range holds `point` (`0..total_weight`).
     fn by_weight(&self, mut point: u64) -> usize {
-        for (i, e) in self.endpoints.iter().enumerate() {
-            let w = u64::from(e.weight);
+        for (i, w) in self.weights.iter().enumerate() {
+            let w = u64::from(*w);
             if point < w {
                 return i;
             }
             point -= w;
         }
-        self.endpoints.len() - 1
+        self.weights.len() - 1
     }
+}
 
-    /// Requests in flight on endpoint `i`.
-    pub fn active(&self, i: usize) -> u32 {
-        self.endpoints[i].active.load(Ordering::Relaxed)
+/// Envoy's overprovisioning factor (1.4, in per mille): a locality level keeps all its traffic
+/// while at least 1/1.4 ≈ 71% of its endpoints are healthy.
+const OVERPROVISIONING: usize = 1400;
+
+/// A level's health in per mille: its healthy share × 1.4, at most all.
+pub fn level_health(healthy: usize, total: usize) -> usize {
+    (OVERPROVISIONING * healthy / total.max(1)).min(1000)
+}
+
+/// Envoy's priority load: each level in order takes up to its health of what the levels before
+/// it left; when together they are under 100%, their shares are scaled up. `roll(n)` is a random
+/// number in `0..n`.
+pub fn pick_level(
+    healths: impl Iterator<Item = usize> + Clone,
+    roll: impl FnOnce(usize) -> usize,
+) -> usize {
+    let cap = healths.clone().sum::<usize>().min(1000);
+    if cap == 0 {
+        return 0;
     }
+    let r = roll(cap);
+    let mut consumed = 0;
+    for (level, health) in healths.enumerate() {
+        consumed += health.min(cap - consumed);
+        if r < consumed {
+            return level;
+        }
+    }
+    0
 }
 
 /// A route's destination by weight (`weighted` is never empty; one destination takes all).
@@ -203,12 +195,12 @@ pub fn pick_destination(weighted: &[WeightedCluster], total_weight: u32) -> &Wei
 
 /// nginx's smooth weighted round robin: weights 5,1,1 give a,a,b,a,c,a,a rather than
 /// a,a,a,a,a,b,c, so a heavy endpoint does not get bursts.
-fn smooth_schedule(endpoints: &[Endpoint], total: u64) -> Vec<u32> {
-    let mut current: Vec<i64> = vec![0; endpoints.len()];
+fn smooth_schedule(weights: &[u32], total: u64) -> Vec<u32> {
+    let mut current: Vec<i64> = vec![0; weights.len()];
     (0..total)
         .map(|_| {
-            for (c, e) in current.iter_mut().zip(endpoints) {
-                *c += i64::from(e.weight);
+            for (c, w) in current.iter_mut().zip(weights) {
+                *c += i64::from(*w);
             }
             let (best, _) = current
                 .iter()
@@ -224,82 +216,104 @@ fn smooth_schedule(endpoints: &[Endpoint], total: u64) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_compile::snapshot::ClusterEndpoint;
+    use std::sync::atomic::AtomicU32;
 
-    fn balancer(lb: LbPolicy, weights: &[u32]) -> Arc<Balancer> {
-        let endpoints = weights
-            .iter()
-            .enumerate()
-            .map(|(i, w)| ClusterEndpoint {
-                address: "127.0.0.1".into(),
-                port: 1000 + i as u32,
-                weight: *w,
-            })
-            .collect();
-        Arc::new(Balancer::new(Arc::new(Cluster {
-            name: "c".into(),
-            host: "h".into(),
-            port: 80,
-            subset: String::new(),
-            endpoints,
-            lb,
-            problem: None,
-            http2: false,
-            tls: None,
-            tcp_idle_timeout: std::time::Duration::from_secs(3600),
-        })))
+    /// Loads and ejections of a test's endpoints.
+    struct Fake {
+        load: Vec<AtomicU32>,
+        ejected: Vec<bool>,
     }
 
-    fn counts(b: &Arc<Balancer>, n: usize) -> Vec<usize> {
-        let mut c = vec![0; b.endpoints.len()];
+    impl Endpoints for Fake {
+        fn load(&self, i: usize) -> u32 {
+            self.load[i].load(Ordering::Relaxed)
+        }
+        fn usable(&self, i: usize) -> bool {
+            !self.ejected[i]
+        }
+        fn all_usable(&self) -> bool {
+            !self.ejected.contains(&true)
+        }
+    }
+
+    fn fake(n: usize) -> Fake {
+        Fake {
+            load: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            ejected: vec![false; n],
+        }
+    }
+
+    fn counts(s: &Selector, eps: &Fake, n: usize) -> Vec<usize> {
+        let mut c = vec![0; s.len()];
         for _ in 0..n {
-            let f = b.pick(None).unwrap();
-            c[f.index] += 1;
+            c[s.choose(eps, None, None).unwrap()] += 1;
         }
         c
     }
 
     #[test]
     fn round_robin_is_exact_and_weighted_smoothly() {
-        assert_eq!(
-            counts(&balancer(LbPolicy::RoundRobin, &[1, 1, 1]), 300),
-            [100; 3]
-        );
-        let b = balancer(LbPolicy::RoundRobin, &[5, 1, 1]);
-        assert_eq!(b.schedule, [0, 0, 1, 0, 2, 0, 0]);
-        assert_eq!(counts(&b, 700), [500, 100, 100]);
+        let s = Selector::new(LbPolicy::RoundRobin, vec![1, 1, 1], None);
+        assert_eq!(counts(&s, &fake(3), 300), [100; 3]);
+        let s = Selector::new(LbPolicy::RoundRobin, vec![5, 1, 1], None);
+        assert_eq!(s.schedule, [0, 0, 1, 0, 2, 0, 0]);
+        assert_eq!(counts(&s, &fake(3), 700), [500, 100, 100]);
     }
 
     #[test]
     fn random_follows_weights() {
-        let c = counts(&balancer(LbPolicy::Random, &[3, 1]), 40_000);
+        let s = Selector::new(LbPolicy::Random, vec![3, 1], None);
+        let c = counts(&s, &fake(2), 40_000);
         let share = c[0] as f64 / 40_000.0;
         assert!((0.73..0.77).contains(&share), "{c:?}");
     }
 
     #[test]
     fn least_request_prefers_idle_endpoints() {
-        let b = balancer(LbPolicy::LeastRequest, &[1, 1]);
-        let held: Vec<_> = (0..10).map(|_| b.pick(None).unwrap()).collect();
-        // Whatever the first picks did, with two endpoints P2C always sees both: loads balance.
-        let diff = b.active(0) as i64 - b.active(1) as i64;
-        assert!(diff.abs() <= 1, "{} vs {}", b.active(0), b.active(1));
-        drop(held);
-        assert_eq!((b.active(0), b.active(1)), (0, 0));
+        let s = Selector::new(LbPolicy::LeastRequest, vec![1, 1], None);
+        let eps = fake(2);
+        for _ in 0..10 {
+            let i = s.choose(&eps, None, None).unwrap();
+            eps.load[i].fetch_add(1, Ordering::Relaxed);
+        }
+        // With two endpoints P2C always sees both: loads balance.
+        let diff = eps.load(0) as i64 - eps.load(1) as i64;
+        assert!(diff.abs() <= 1, "{} vs {}", eps.load(0), eps.load(1));
     }
 
     #[test]
-    fn zero_weight_endpoints_and_empty_clusters() {
-        assert!(balancer(LbPolicy::LeastRequest, &[]).pick(None).is_none());
-        let b = balancer(LbPolicy::RoundRobin, &[0, 2]);
-        assert_eq!(b.endpoints.len(), 1);
+    fn empty_clusters_and_ejected_endpoints() {
+        let s = Selector::new(LbPolicy::LeastRequest, vec![], None);
+        assert!(s.choose(&fake(0), None, None).is_none());
+        let s = Selector::new(LbPolicy::RoundRobin, vec![1, 1, 1], None);
+        let mut eps = fake(3);
+        eps.ejected[1] = true;
+        assert_eq!(counts(&s, &eps, 300)[1], 0);
+        eps.ejected = vec![true; 3];
+        assert!(s.choose(&eps, None, None).is_none());
+    }
+
+    #[test]
+    fn priority_load_spills_only_below_the_overprovisioned_health() {
+        let level = |h: &[(usize, usize)], roll: usize| {
+            pick_level(h.iter().map(|(a, t)| level_health(*a, *t)), |_| roll)
+        };
+        // 3 of 4 healthy × 1.4 is still over 100%: everything stays on the first level.
+        assert_eq!(level(&[(3, 4), (4, 4)], 999), 0);
+        // 2 of 4: 70% stays, 30% spills to the next level.
+        assert_eq!(level(&[(2, 4), (4, 4)], 699), 0);
+        assert_eq!(level(&[(2, 4), (4, 4)], 700), 1);
+        // Nothing healthy first: all to the second, whatever its own health.
+        assert_eq!(level(&[(0, 4), (1, 4)], 0), 1);
+        assert_eq!(level(&[(0, 4), (1, 4)], 349), 1);
+        assert_eq!(level(&[(0, 4), (0, 4)], 0), 0);
     }
 
     #[test]
     fn a_retry_avoids_the_previous_endpoint() {
-        let b = balancer(LbPolicy::Random, &[1, 1, 1]);
+        let s = Selector::new(LbPolicy::Random, vec![1, 1, 1], None);
         for _ in 0..100 {
-            assert_ne!(b.pick(Some(1)).unwrap().index, 1);
+            assert_ne!(s.choose(&fake(3), None, Some(1)).unwrap(), 1);
         }
     }
 }

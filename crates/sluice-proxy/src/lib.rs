@@ -2,12 +2,17 @@
 //! connection pools, load balancing, and the request path that applies a compiled `Snapshot`.
 #![forbid(unsafe_code)]
 
+pub mod body;
+pub mod breaker;
 mod client_verifier;
+pub mod cluster;
 pub mod dataplane;
 mod handler;
+pub mod hash;
 pub mod headers;
 mod l4;
 pub mod lb;
+pub mod outlier;
 mod overload;
 pub mod pool;
 pub mod server;

@@ -116,8 +116,9 @@ pub struct Gateway {
     /// Sockets bound by the caller (tests, socket activation), taken by port before binding.
     prebound: Mutex<HashMap<u32, std::net::TcpListener>>,
     drains: Mutex<JoinSet<()>>,
-    /// HTTP/1.1 upstream connections by endpoint, kept across snapshots.
-    pools: crate::pool::Registry,
+    /// Per-cluster and per-endpoint runtime state (pools, counters, ejections), kept across
+    /// snapshots for the clusters and endpoints that stay.
+    clusters: crate::cluster::Registry,
 }
 
 impl Gateway {
@@ -169,7 +170,7 @@ impl Gateway {
             listeners: Mutex::default(),
             prebound: Mutex::default(),
             drains: Mutex::default(),
-            pools: crate::pool::Registry::default(),
+            clusters: crate::cluster::Registry::default(),
         }
     }
 
@@ -199,7 +200,7 @@ impl Gateway {
     /// cannot be bound, nothing changes), swaps the dataplane atomically (requests in flight keep
     /// the one they started with) and drains listeners it removes. Needs a Tokio runtime.
     pub fn apply(&self, snapshot: Arc<Snapshot>) -> Result<(), Error> {
-        let dataplane = Dataplane::new(snapshot, &self.opts.upstream, &self.pools);
+        let dataplane = Dataplane::new(snapshot, &self.opts.upstream, &self.clusters);
         let mut listeners = self.listeners.lock().expect("listeners");
         let mut opened = Vec::new();
         for &port in dataplane.ports.keys() {

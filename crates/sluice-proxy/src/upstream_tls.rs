@@ -1,12 +1,13 @@
 //! TLS toward backends (DestinationRule `tls` SIMPLE/MUTUAL): a rustls client config per
-//! cluster and a pooled client that speaks TLS to the cluster's endpoints.
+//! cluster (HTTP/1.1 clusters use it from their endpoints' pools) and, for HTTP/2 clusters, a
+//! pooled client that speaks TLS to the cluster's endpoints.
+use crate::body::RequestBody;
 use crate::tls::{certs, read};
-use crate::upstream::{RequestBody, UpstreamOptions};
+use crate::upstream::UpstreamOptions;
 use crate::Error;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
@@ -19,13 +20,25 @@ use std::sync::Arc;
 
 pub type TlsClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
-/// A pooled client for a TLS cluster: SNI is the DestinationRule's `sni`, else the service's
-/// host name; ALPN h2 for HTTP/2 clusters.
-pub fn client(
-    cluster: &Cluster,
-    tls: &UpstreamTls,
-    opts: &UpstreamOptions,
-) -> Result<TlsClient, Error> {
+/// What a TLS connection to a cluster's endpoints needs: the client config and the SNI (the
+/// DestinationRule's `sni`, else the service's host name).
+#[derive(Clone)]
+pub struct TlsConnect {
+    pub config: Arc<ClientConfig>,
+    pub sni: ServerName<'static>,
+}
+
+impl std::fmt::Debug for TlsConnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConnect")
+            .field("sni", &self.sni)
+            .finish()
+    }
+}
+
+/// The rustls client config of a TLS cluster (no ALPN: HTTP/1.1 endpoints are reached through
+/// the endpoints' own pools; `client` adds h2 for HTTP/2 clusters).
+pub fn connector(cluster: &Cluster, tls: &UpstreamTls) -> Result<TlsConnect, Error> {
     let err = |reason: String| Error::Tls {
         server: cluster.name.clone(),
         reason,
@@ -83,27 +96,29 @@ pub fn client(
     };
     let sni = tls.sni.clone().unwrap_or_else(|| cluster.host.clone());
     let sni = ServerName::try_from(sni).map_err(|e| err(format!("sni: {e}")))?;
+    Ok(TlsConnect {
+        config: Arc::new(config),
+        sni,
+    })
+}
+
+/// A pooled client for an HTTP/2 TLS cluster (ALPN h2, connections multiplexed per endpoint).
+pub fn client(
+    connect: &TlsConnect,
+    opts: &UpstreamOptions,
+    connect_timeout: std::time::Duration,
+) -> TlsClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    http.set_connect_timeout(Some(opts.connect_timeout));
-    let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config)
+    http.set_connect_timeout(Some(connect_timeout));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*connect.config).clone())
         .https_only()
-        .with_server_name_resolver(FixedServerNameResolver::new(sni));
-    // ALPN offers exactly the protocol the cluster speaks.
-    let connector = if cluster.http2 {
-        builder.enable_http2().wrap_connector(http)
-    } else {
-        builder.enable_http1().wrap_connector(http)
-    };
-    let mut b = Client::builder(TokioExecutor::new());
-    b.timer(TokioTimer::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(opts.pool_idle_timeout)
-        .pool_max_idle_per_host(opts.max_idle_per_endpoint)
-        .http2_only(cluster.http2);
-    Ok(b.build(connector))
+        .with_server_name_resolver(FixedServerNameResolver::new(connect.sni.clone()))
+        .enable_http2()
+        .wrap_connector(http);
+    crate::upstream::http2_builder(opts).build(connector)
 }
 
 /// Verifies a backend's certificate: the chain by the web PKI rules, and the name either

@@ -482,3 +482,35 @@ async fn istio_mutual_with_mesh_certificates() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// TLS HTTP/1.1 clusters go through the endpoints' own pools, so the DestinationRule's
+/// connection limits hold for them too: a burst over `maxConnections: 1` and one pending request
+/// gets 503 UO, and the one connection is reused afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_tls_clusters_keep_the_connection_limits() {
+    let ca = Ca::new("backend root");
+    let backend = tls_backend(&ca, &["app.internal"], None).await;
+    let yaml = upstream_world(backend, "{mode: SIMPLE, insecureSkipVerify: true}", "").replace(
+        "  trafficPolicy:\n    tls:",
+        "  trafficPolicy:\n    connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}\n    tls:",
+    );
+    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    let c = TestClient::http1(gw.local_addr(80).unwrap());
+    let replies = futures_util::future::join_all((0..20).map(|_| {
+        let c = c.clone();
+        async move { c.get("a", "/").await }
+    }))
+    .await;
+    let overflow = replies.iter().filter(|r| r.status == 503).count();
+    assert!(overflow > 0, "no request overflowed");
+    assert!(replies
+        .iter()
+        .filter(|r| r.status == 503)
+        .all(|r| r.headers["x-envoy-overloaded"] == "true"));
+    assert!(replies
+        .iter()
+        .any(|r| r.status == 200 && &r.body[..] == b"secure"));
+    for _ in 0..5 {
+        assert_eq!(&c.get("a", "/").await.body[..], b"secure");
+    }
+}

@@ -44,6 +44,9 @@ pub fn text(e: &Explanation) -> String {
                 (c.weight * 100).checked_div(total).unwrap_or(0)
             ),
         );
+        for p in &c.traffic_policy {
+            line(&mut out, "  policy", p);
+        }
     }
     if !e.endpoints.is_empty() {
         line(&mut out, "endpoints", &e.endpoints.join(", "));

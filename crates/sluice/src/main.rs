@@ -170,6 +170,10 @@ struct IdentityArgs {
     /// Service (its ports are translated like a Kubernetes Service's).
     #[arg(long)]
     instance_ip: Option<String>,
+    /// This instance's locality, `region/zone/subzone`: with outlier detection, endpoints in
+    /// the same subzone, then zone, then region take traffic first (Istio's locality failover).
+    #[arg(long)]
+    locality: Option<String>,
     /// Gateway API GatewayClass names whose Gateways this instance serves (besides classes
     /// whose controllerName is sluice.dev/gateway-controller or istio.io/gateway-controller).
     #[arg(long, value_delimiter = ',', default_value = "sluice,istio")]
@@ -285,6 +289,7 @@ impl IdentityArgs {
             domain_suffix: self.domain_suffix.clone(),
             port_map: self.port_map.clone(),
             instance_ip: self.instance_ip.clone(),
+            locality: self.locality.clone(),
             gateway_classes: self.gateway_class.clone(),
             ingress_classes: self.ingress_class.clone(),
             gateway_names: self

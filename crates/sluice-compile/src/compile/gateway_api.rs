@@ -677,7 +677,7 @@ impl<'a> Compiler<'a> {
                         }),
                         http2: false,
                         tls: None,
-                        tcp_idle_timeout: super::DEFAULT_TCP_IDLE,
+                        policy: Default::default(),
                     })
                 });
                 cname

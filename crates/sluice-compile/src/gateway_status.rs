@@ -366,14 +366,13 @@ fn backend_tls_policy_status(
             && ns == policy.namespace
             && crate::backend_tls::targets(spec, name, &port_name).is_some()
     };
-    // Gateways with an accepted HTTP or gRPC route to a targeted backend (the policy does not
-    // reach TLSRoute and TCPRoute backends, which sluice carries as bytes).
+    // Gateways with an accepted route to a targeted backend (TCP routes and TLS routes after
+    // termination speak TLS to it too; passed-through TLS is the client's own).
     let mut ancestors: Vec<&Arc<Object>> = Vec::new();
     for (gw, route) in routed {
-        let http = matches!(route.kind, Kind::HttpRoute | Kind::GrpcRoute);
         let to_target = route_parts(route)
             .is_some_and(|parts| parts.backends.iter().any(|(_, b)| targeted(route, b)));
-        if http && to_target && !ancestors.iter().any(|a| Arc::ptr_eq(a, gw)) {
+        if to_target && !ancestors.iter().any(|a| Arc::ptr_eq(a, gw)) {
             ancestors.push(gw);
         }
     }

@@ -16,7 +16,7 @@ pub(crate) async fn tcp<S>(client: S, dp: &Dataplane, routes: &[L4Route]) -> Res
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    forward(client, &[], dp, routes.first().ok_or("no tcp route")?).await
+    forward(client, &[], dp, routes.first().ok_or("no tcp route")?, true).await
 }
 
 /// A TLS connection passed through untouched, by the SNI of its ClientHello (`hello` holds the
@@ -36,15 +36,18 @@ where
         .iter()
         .find(|r| r.takes_sni(sni))
         .ok_or_else(|| format!("no tls route for SNI {sni}"))?;
-    forward(client, hello, dp, route).await
+    // The client's own TLS goes through as it is: no TLS of ours around it.
+    forward(client, hello, dp, route, false).await
 }
 
-/// Connects to an endpoint of the route's cluster, sends `first`, then copies both ways.
+/// Connects to an endpoint of the route's cluster (with TLS when the cluster speaks it and
+/// `originate`), sends `first`, then copies both ways.
 async fn forward<S>(
-    mut client: S,
+    client: S,
     first: &[u8],
     dp: &Dataplane,
     route: &L4Route,
+    originate: bool,
 ) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -73,7 +76,7 @@ where
     )
     .await;
     let index = in_flight.index();
-    let mut upstream = match connected {
+    let upstream = match connected {
         Ok(s) => {
             runtime.record(index, Outcome::Status(200));
             s
@@ -88,8 +91,34 @@ where
             return Err(format!("upstream connect (UF): {e}"));
         }
     };
+    let idle = pool.tcp_idle_timeout;
+    match runtime.tls_connect().filter(|_| originate) {
+        // A cluster whose TLS material is unusable has a problem and never gets here: no
+        // plaintext where TLS was asked for.
+        Some(tls) => {
+            let stream = tokio_rustls::TlsConnector::from(tls.config.clone())
+                .connect(tls.sni.clone(), upstream)
+                .await
+                .map_err(|e| format!("upstream TLS (UF): {e}"))?;
+            relay(client, first, stream, idle).await
+        }
+        None => relay(client, first, upstream, idle).await,
+    }
+}
+
+/// Sends `first` upstream, then copies both ways.
+async fn relay<A, B>(
+    mut client: A,
+    first: &[u8],
+    mut upstream: B,
+    idle: Duration,
+) -> Result<(), String>
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
     upstream.write_all(first).await.map_err(|e| e.to_string())?;
-    splice(&mut client, &mut upstream, pool.tcp_idle_timeout).await
+    splice(&mut client, &mut upstream, idle).await
 }
 
 /// Copies both ways until both sides are done; each direction is shut down for writing when

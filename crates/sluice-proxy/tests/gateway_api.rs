@@ -967,3 +967,47 @@ spec:
     // The clashing listener repeats the Gateway's: the route to the set does not get own.example.
     assert_eq!(c80.get("own.example", "/x").await.who(), "own");
 }
+
+/// BackendTLSPolicy on a TCPRoute's Service: the gateway takes plaintext from the client and
+/// speaks TLS to the backend, checked against the policy's CA and hostname.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_tls_policy_applies_to_tcp_routes() {
+    let ca = Ca::new("backend root");
+    let backend = tls_backend(&ca, &["db.internal"], None).await;
+    let yaml = format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: db, namespace: default}}\nspec:\n  ports: [{{name: tls, port: 7000}}]\n---\n\
+         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: db-1, namespace: default, labels: {{kubernetes.io/service-name: db}}}}\naddressType: IPv4\nports: [{{name: tls, port: {}}}]\nendpoints: [{{addresses: [127.0.0.1]}}]\n---\n",
+        backend.port()
+    ) + &ca_config_map("db-ca", &ca.pem())
+        + r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: l4, namespace: default}
+spec:
+  gatewayClassName: sluice
+  listeners: [{name: tcp, port: 9000, protocol: TCP}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: db, namespace: default}
+spec:
+  parentRefs: [{name: l4}]
+  rules: [{backendRefs: [{name: db, port: 7000}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: db, namespace: default}
+spec:
+  targetRefs: [{group: "", kind: Service, name: db}]
+  validation:
+    caCertificateRefs: [{group: "", kind: ConfigMap, name: db-ca}]
+    hostname: db.internal
+"#;
+    let gw = gateway(snapshot(&yaml, &[]), test_options());
+    let c = TestClient::http1(gw.local_addr(9000).unwrap());
+    let reply = c.get("anything", "/").await;
+    assert_eq!(
+        (reply.status.as_u16(), &reply.body[..]),
+        (200, &b"secure"[..])
+    );
+}

@@ -175,6 +175,12 @@ impl crate::lb::Endpoints for ClusterRuntime {
 }
 
 impl ClusterRuntime {
+    /// The TLS config of a cluster that speaks TLS to its endpoints (DestinationRule `tls`,
+    /// BackendTLSPolicy), for connections made outside the pools (TCP routes).
+    pub fn tls_connect(&self) -> Option<&crate::upstream_tls::TlsConnect> {
+        self.tls_connect.as_ref()
+    }
+
     /// Chooses an endpoint and counts the request against it and the cluster's limit.
     /// `hash` is the request's consistent-hash key; `avoid` an endpoint a retry should not reuse.
     pub fn pick(

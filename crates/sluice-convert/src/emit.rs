@@ -1,7 +1,7 @@
 //! Writing converted objects: YAML documents (block style, strings JSON-quoted, which YAML reads
 //! as they are — the approach of `sluice status`) with the comments above each, or one JSON list.
 use crate::Output;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Every object as a YAML document; a disabled object is written commented out.
 pub fn yaml(objects: &[Output]) -> String {
@@ -14,7 +14,7 @@ pub fn yaml(objects: &[Output]) -> String {
             }
         }
         let mut body = String::new();
-        block(&o.value, 0, &mut body);
+        block(&o.value, 0, &mut body, kubernetes_order);
         if o.disabled {
             for line in body.lines() {
                 out.push_str(&format!("# {line}\n"));
@@ -50,15 +50,35 @@ fn is_block(v: &Value) -> bool {
     matches!(v, Value::Object(m) if !m.is_empty()) || matches!(v, Value::Array(a) if !a.is_empty())
 }
 
-fn block(v: &Value, indent: usize, out: &mut String) {
+/// A YAML document for a JSON value (block style, keys in JSON's order): what `sluice status`
+/// prints.
+pub fn yaml_value(v: &Value) -> String {
+    let mut out = String::new();
+    block(v, 0, &mut out, |m| m.keys().collect());
+    out
+}
+
+/// Keys as Kubernetes manifests are read: apiVersion, kind, metadata, then a `name` before
+/// the rest.
+fn kubernetes_order(m: &Map<String, Value>) -> Vec<&String> {
+    const FIRST: [&str; 5] = ["apiVersion", "kind", "metadata", "name", "namespace"];
+    let mut keys: Vec<&String> = m.keys().collect();
+    keys.sort_by_key(|k| (FIRST.iter().position(|f| f == k).unwrap_or(FIRST.len()), *k));
+    keys
+}
+
+type Order = fn(&Map<String, Value>) -> Vec<&String>;
+
+fn block(v: &Value, indent: usize, out: &mut String, order: Order) {
     let pad = " ".repeat(indent);
     match v {
         Value::Object(m) if !m.is_empty() => {
-            for (k, v) in m {
+            for k in order(m) {
+                let v = &m[k];
                 if is_block(v) {
                     out.push_str(&format!("{pad}{k}:\n"));
                     let inner = if v.is_array() { indent } else { indent + 2 };
-                    block(v, inner, out);
+                    block(v, inner, out, order);
                 } else {
                     out.push_str(&format!("{pad}{k}: {}\n", scalar(v)));
                 }
@@ -69,11 +89,11 @@ fn block(v: &Value, indent: usize, out: &mut String) {
                 if is_block(item) && item.is_object() {
                     // The first key goes on the dash's line.
                     let mut nested = String::new();
-                    block(item, indent + 2, &mut nested);
+                    block(item, indent + 2, &mut nested, order);
                     out.push_str(&format!("{pad}- {}", &nested[indent + 2..]));
                 } else if is_block(item) {
                     out.push_str(&format!("{pad}-\n"));
-                    block(item, indent + 2, out);
+                    block(item, indent + 2, out, order);
                 } else {
                     out.push_str(&format!("{pad}- {}\n", scalar(item)));
                 }

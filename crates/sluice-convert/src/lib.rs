@@ -17,7 +17,7 @@ mod output;
 mod paths;
 mod refs;
 
-pub use emit::{json, yaml};
+pub use emit::{json, yaml, yaml_value};
 pub use error::ConvertError;
 pub use output::Output;
 

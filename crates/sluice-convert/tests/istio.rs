@@ -103,7 +103,7 @@ fn http_routes_become_rules_with_subsets_as_services() {
     assert_eq!(slice.value["endpoints"].as_array().map(Vec::len), Some(2));
     let v2 = find(&c.objects, "Service", "shop", "api-v2");
     assert!(
-        v2.comments[0].contains("trafficPolicy is not carried over"),
+        v2.comments[1].contains("this traffic policy applies to host api.shop.svc.cluster.local, not to the Service api-v2"),
         "{:?}",
         v2.comments
     );
@@ -168,7 +168,8 @@ fn one_warning_per_dropped_feature() {
             "spec.http[3].rewrite.uri",
             "spec.http[4].fault",
             "spec.http[5].corsPolicy",
-            "spec.http[6]"
+            "spec.http[6]",
+            "spec.subsets[1].trafficPolicy"
         ]
     );
     let yaml = sluice_convert::yaml(&c.objects);

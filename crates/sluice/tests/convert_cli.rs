@@ -59,11 +59,11 @@ fn warnings_name_file_and_line() {
         "{err}"
     );
     assert!(
-        err.contains("crates/sluice-convert/testdata/istio.yaml:53:"),
+        err.contains("crates/sluice-convert/testdata/istio.yaml:58:"),
         "{err}"
     );
     assert!(
-        out.contains("# VirtualService shop/shop (crates/sluice-convert/testdata/istio.yaml:53:"),
+        out.contains("# VirtualService shop/shop (crates/sluice-convert/testdata/istio.yaml:58:"),
         "{out}"
     );
 }

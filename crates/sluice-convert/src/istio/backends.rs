@@ -4,6 +4,7 @@
 //! endpoints, a Service without selector plus EndpointSlices listing the endpoints the subset
 //! selects. Weighted splits between subsets then survive as weights between Services.
 use crate::names;
+use crate::notes::Notes;
 use crate::refs::Grants;
 use crate::{Options, Output};
 use serde_json::{json, Map, Value};
@@ -11,7 +12,8 @@ use sluice_api::istio::Destination;
 use sluice_api::meta::Labels;
 use sluice_compile::registry::{Registry, Service};
 use sluice_compile::{destination_rules, hosts};
-use sluice_config::Store;
+use sluice_config::validate::P;
+use sluice_config::{Kind, Store};
 use std::collections::BTreeMap;
 
 pub struct Backends<'s> {
@@ -48,6 +50,7 @@ impl<'s> Backends<'s> {
         &mut self,
         from: (&'static str, &str),
         d: &Destination,
+        notes: &mut Notes,
     ) -> Result<Map<String, Value>, String> {
         let suffix = &self.opts.identity.domain_suffix;
         let host = d.host.as_deref().unwrap_or("");
@@ -55,22 +58,23 @@ impl<'s> Backends<'s> {
         // Cloned: generating a Service below needs `self` mutably.
         let service = self.registry.lookup(&fqdn).cloned();
         let service = service.as_ref();
-        let port =
-            match (d.port.as_ref().and_then(|p| p.number), service) {
-                (Some(n), _) => n,
-                (None, Some(s)) if s.ports.len() == 1 => s.ports[0].number,
-                (None, Some(_)) => return Err(format!(
+        let port = match (d.port.as_ref().and_then(|p| p.number), service) {
+            (Some(n), _) => n,
+            (None, Some(s)) if s.ports.len() == 1 => s.ports[0].number,
+            (None, Some(_)) => {
+                return Err(format!(
                     "destination {host} has several ports and names none; a backendRef needs one"
-                )),
-                (None, None) => {
-                    return Err(format!(
-                        "destination {host} is not a known service and names no port"
-                    ))
-                }
-            };
+                ))
+            }
+            (None, None) => {
+                return Err(format!(
+                    "destination {host} is not a known service and names no port"
+                ))
+            }
+        };
         let (name, ns) = match (names::service_of(&fqdn, suffix), d.subset.as_deref(), service) {
             (Some((name, ns)), None, _) => (name.to_string(), ns.to_string()),
-            (_, subset, Some(s)) => self.generate(s, &fqdn, subset)?,
+            (_, subset, Some(s)) => self.generate(s, &fqdn, subset, notes)?,
             (None, _, None) => return Err(format!("destination {host} is not a Kubernetes Service and no ServiceEntry here defines it; Istio answers 503 for it")),
             (Some(_), Some(subset), None) => return Err(format!("destination {host} subset {subset}: the service is not known here, so its subset cannot become a Service")),
         };
@@ -91,6 +95,7 @@ impl<'s> Backends<'s> {
         s: &Service,
         fqdn: &str,
         subset: Option<&str>,
+        notes: &mut Notes,
     ) -> Result<(String, String), String> {
         let suffix = &self.opts.identity.domain_suffix;
         let base = match names::service_of(fqdn, suffix) {
@@ -98,6 +103,7 @@ impl<'s> Backends<'s> {
             None => names::dashed(fqdn),
         };
         let ns = s.namespace.clone();
+        let mut lost_policy = None;
         let (name, labels, why) = match subset {
             None => (
                 base,
@@ -120,26 +126,62 @@ impl<'s> Backends<'s> {
                 let Some(found) = found else {
                     return Err(format!("no DestinationRule defines subset {subset} of {fqdn}; Istio answers 503 for it"));
                 };
-                let policy = if found.traffic_policy.is_some() {
-                    " Its trafficPolicy is not carried over: write a DestinationRule for this Service's host to keep it."
-                } else {
-                    ""
-                };
+                let name = format!("{base}-{}", names::dashed(subset));
+                if !self.generated.contains_key(&format!("{ns}/{name}")) {
+                    lost_policy = self.policy_lost(fqdn, subset, &name, notes);
+                }
                 (
-                    format!("{base}-{}", names::dashed(subset)),
+                    name,
                     found.labels.clone(),
-                    format!("subset {subset} of {fqdn} (labels {}) as a Service of its own, so weights between subsets become weights between Services.{policy}", labels_text(&found.labels)),
+                    format!("subset {subset} of {fqdn} (labels {}) as a Service of its own, so weights between subsets become weights between Services.", labels_text(&found.labels)),
                 )
             }
         };
         let key = format!("{ns}/{name}");
         if !self.generated.contains_key(&key) {
             let mut objects = service_objects(s, &ns, &name, &labels, why);
+            objects[0].comments.extend(lost_policy);
             objects[0].value["metadata"]["annotations"] =
                 json!({ crate::SOURCE_ANNOTATION: format!("{fqdn}|{}", subset.unwrap_or("")) });
             self.generated.insert(key, objects);
         }
         Ok((name, ns))
+    }
+
+    /// The DestinationRule's traffic policy (top level or the subset's) names `fqdn`, so it
+    /// does not reach the generated Service `name`: warned at the rule.
+    fn policy_lost(
+        &self,
+        fqdn: &str,
+        subset: &str,
+        name: &str,
+        notes: &mut Notes,
+    ) -> Option<String> {
+        let suffix = &self.opts.identity.domain_suffix;
+        for dr in self.store.of_kind(Kind::DestinationRule) {
+            let Some(spec) = dr.destination_rule() else {
+                continue;
+            };
+            if hosts::fqdn(spec.host.as_deref().unwrap_or(""), &dr.namespace, suffix) != fqdn {
+                continue;
+            }
+            let Some(i) = spec
+                .subsets
+                .iter()
+                .position(|x| x.name.as_deref() == Some(subset))
+            else {
+                continue;
+            };
+            let at = if spec.subsets[i].traffic_policy.is_some() {
+                P::spec().k("subsets").i(i).k("trafficPolicy")
+            } else if spec.traffic_policy.is_some() {
+                P::spec().k("trafficPolicy")
+            } else {
+                return None;
+            };
+            return Some(notes.lost(dr, &at, format!("this traffic policy applies to host {fqdn}, not to the Service {name} generated for subset {subset}: write a DestinationRule for {name} to keep it")));
+        }
+        None
     }
 
     pub fn into_outputs(self) -> (Vec<Output>, Grants) {

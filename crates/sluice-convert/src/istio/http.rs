@@ -271,7 +271,7 @@ fn backend_refs(
     for (di, d) in route.route.iter().enumerate() {
         let dat = at.k("route").i(di);
         let Some(dest) = &d.destination else { continue };
-        match backends.backend_ref(("HTTPRoute", &vs.namespace), dest) {
+        match backends.backend_ref(("HTTPRoute", &vs.namespace), dest, notes) {
             Ok(mut r) => {
                 if route.route.len() > 1 {
                     r.insert("weight".into(), json!(d.weight.unwrap_or(0).max(0)));
@@ -370,7 +370,7 @@ fn mirrors(
         }
     }
     for (field, d, p) in all {
-        match backends.backend_ref(("HTTPRoute", &vs.namespace), d) {
+        match backends.backend_ref(("HTTPRoute", &vs.namespace), d, notes) {
             Ok(b) => {
                 let mut m = Map::new();
                 m.insert("backendRef".into(), Value::Object(b));

@@ -95,7 +95,7 @@ fn refs(
     let mut refs = Vec::new();
     for (di, d) in route.iter().enumerate() {
         let Some(dest) = &d.destination else { continue };
-        match backends.backend_ref((kind, &vs.namespace), dest) {
+        match backends.backend_ref((kind, &vs.namespace), dest, notes) {
             Ok(mut r) => {
                 if route.len() > 1 {
                     r.insert("weight".into(), json!(d.weight.unwrap_or(0).max(0)));

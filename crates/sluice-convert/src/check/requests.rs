@@ -123,17 +123,23 @@ fn http_tables<'s>(
     }
 }
 
+type Headers = Vec<(String, String)>;
+
+/// What one HTTP port (and scheme) is asked: every host with every plain path, and the
+/// requests a match needs (method, path, headers).
+struct HttpProbes {
+    port: u32,
+    protocol: &'static str,
+    hosts: BTreeSet<String>,
+    paths: BTreeSet<String>,
+    special: Vec<(String, String, Headers)>,
+}
+
 /// Every probe for the two snapshots.
 pub fn probes(snapshots: [&sluice_compile::Snapshot; 2]) -> Vec<Probe> {
     let mut out: BTreeSet<Probe> = BTreeSet::new();
     // Per (port, protocol): hosts, plain paths, and requests a match needs.
-    let mut http: Vec<(
-        u32,
-        &'static str,
-        BTreeSet<String>,
-        BTreeSet<String>,
-        Vec<(String, String, Vec<(String, String)>)>,
-    )> = Vec::new();
+    let mut http: Vec<HttpProbes> = Vec::new();
     for snapshot in snapshots {
         for listener in snapshot.listeners.values() {
             let port = listener.service_port;
@@ -158,21 +164,27 @@ pub fn probes(snapshots: [&sluice_compile::Snapshot; 2]) -> Vec<Probe> {
             for (protocol, table, sni) in http_tables(snapshot, &listener.protocol) {
                 let at = match http
                     .iter()
-                    .position(|(p, pr, ..)| *p == port && *pr == protocol)
+                    .position(|h| h.port == port && h.protocol == protocol)
                 {
                     Some(i) => i,
                     None => {
-                        http.push((port, protocol, BTreeSet::new(), BTreeSet::new(), Vec::new()));
+                        http.push(HttpProbes {
+                            port,
+                            protocol,
+                            hosts: BTreeSet::new(),
+                            paths: BTreeSet::new(),
+                            special: Vec::new(),
+                        });
                         http.len() - 1
                     }
                 };
                 let entry = &mut http[at];
-                entry.2.extend(sni.iter().map(|s| sample_host(s)));
-                entry.3.insert("/".into());
-                entry.3.insert("/sluice-convert-no-such-path".into());
+                entry.hosts.extend(sni.iter().map(|s| sample_host(s)));
+                entry.paths.insert("/".into());
+                entry.paths.insert("/sluice-convert-no-such-path".into());
                 let Some(table) = table else { continue };
                 for vh in &table.virtual_hosts {
-                    entry.2.insert(sample_host(&vh.domain));
+                    entry.hosts.insert(sample_host(&vh.domain));
                     for route in &vh.routes {
                         for m in &route.matches {
                             let mut paths = BTreeSet::new();
@@ -191,7 +203,7 @@ pub fn probes(snapshots: [&sluice_compile::Snapshot; 2]) -> Vec<Probe> {
                                 .collect();
                             let method = method_for(m);
                             if needs.is_empty() && query.is_empty() && method == "GET" {
-                                entry.3.extend(paths);
+                                entry.paths.extend(paths);
                                 continue;
                             }
                             needs.sort();
@@ -206,19 +218,25 @@ pub fn probes(snapshots: [&sluice_compile::Snapshot; 2]) -> Vec<Probe> {
                                 } else {
                                     format!("{p}?{}", query.join("&"))
                                 };
-                                entry.4.push((method.clone(), path, needs.clone()));
+                                entry.special.push((method.clone(), path, needs.clone()));
                             }
                             // The same request without its conditions, to see who takes it then.
-                            entry.3.extend(paths);
+                            entry.paths.extend(paths);
                         }
                     }
                 }
             }
         }
     }
-    for (port, protocol, hosts, paths, special) in http {
+    for HttpProbes {
+        port,
+        protocol,
+        mut hosts,
+        paths,
+        special,
+    } in http
+    {
         // A host no virtual host names too (a `*` one may still take it).
-        let mut hosts = hosts;
         hosts.insert("any-host.example".into());
         for host in &hosts {
             let sni = (protocol == "https").then(|| host.clone());

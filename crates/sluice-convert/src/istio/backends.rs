@@ -138,12 +138,12 @@ impl<'s> Backends<'s> {
             }
         };
         let key = format!("{ns}/{name}");
-        if !self.generated.contains_key(&key) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.generated.entry(key) {
             let mut objects = service_objects(s, &ns, &name, &labels, why);
             objects[0].comments.extend(lost_policy);
             objects[0].value["metadata"]["annotations"] =
                 json!({ crate::SOURCE_ANNOTATION: format!("{fqdn}|{}", subset.unwrap_or("")) });
-            self.generated.insert(key, objects);
+            slot.insert(objects);
         }
         Ok((name, ns))
     }
@@ -191,6 +191,9 @@ impl<'s> Backends<'s> {
         )
     }
 }
+
+/// Endpoints that serve the same ports: `(port name, number)` and addresses.
+type PortGroup = (Vec<(String, u32)>, Vec<String>);
 
 fn labels_text(l: &Labels) -> String {
     l.iter()
@@ -248,7 +251,7 @@ fn service_objects(s: &Service, ns: &str, name: &str, labels: &Labels, why: Stri
         return out;
     }
     // Endpoints grouped by the ports they serve: one EndpointSlice per group.
-    let mut groups: Vec<(Vec<(String, u32)>, Vec<String>)> = Vec::new();
+    let mut groups: Vec<PortGroup> = Vec::new();
     for ep in s
         .endpoints
         .iter()

@@ -207,8 +207,9 @@ fn settle(
                 comments.push(notes.lost(vs, &P::spec().k("http").i(rj), format!("a match of this route only takes requests route http[{ri}] takes first in Istio; the Gateway API would prefer it for being more specific, so it is left out: {mj}")));
                 return Settled::Remove;
             }
-            if covers(&pi, &pj) && !(prefix_rewrite(&rules[i].1) && !matches!(pj, PathM::Prefix(_)))
-            {
+            // ReplacePrefixMatch only goes with PathPrefix matches.
+            let rewrite_ok = matches!(pj, PathM::Prefix(_)) || !prefix_rewrite(&rules[i].1);
+            if covers(&pi, &pj) && rewrite_ok {
                 let both = intersection(mi, mj);
                 if let Some(l) = rules[i].1["matches"].as_array_mut() {
                     if !l.contains(&both) {

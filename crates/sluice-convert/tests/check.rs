@@ -22,9 +22,9 @@ fn passes(loaded: &Loaded, from: From, what: &str) {
     let yaml = sluice_convert::yaml(&c.objects);
     let report = check(loaded, &yaml, &Options::new(from)).expect("both compile");
     assert!(
-        report.probes > 10,
+        report.probes.len() > 10,
         "{what}: only {} requests",
-        report.probes
+        report.probes.len()
     );
     assert!(
         report.differences.is_empty(),
@@ -74,7 +74,7 @@ fn istio_converts_with_only_the_warned_difference() {
     let c = convert(&loaded, From::Istio);
     let yaml = sluice_convert::yaml(&c.objects);
     let report = check(&loaded, &yaml, &Options::new(From::Istio)).expect("both compile");
-    assert!(report.probes > 50, "{}", report.probes);
+    assert!(report.probes.len() > 50, "{}", report.probes.len());
     assert!(!report.differences.is_empty());
     for d in &report.differences {
         let p = d.probe.path.as_str();
@@ -149,4 +149,69 @@ fn output_that_does_not_load_is_an_error() {
     )
     .expect_err("invalid");
     assert!(err.to_string().contains("do not load"), "{err}");
+}
+
+/// A self-signed certificate for `host` as a `kubernetes.io/tls` Secret in istio-system.
+fn tls_secret(name: &str, host: &str) -> String {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec![host.to_string()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert");
+    let indent = |pem: String| {
+        pem.lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    };
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: istio-system}}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n{}  tls.key: |\n{}",
+        indent(cert.pem()),
+        indent(key.serialize_pem())
+    )
+}
+
+#[test]
+fn https_redirect_tls_and_passthrough_convert_without_a_difference() {
+    let text = format!(
+        "{}---\n{}",
+        tls_secret("secure-cert", "secure.example.com"),
+        concat!(
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: edge, namespace: web}\n",
+            "spec:\n  selector: {istio: ingressgateway}\n  servers:\n",
+            "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [secure.example.com]\n    tls: {httpsRedirect: true}\n",
+            "  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [secure.example.com]\n    tls: {mode: SIMPLE, credentialName: secure-cert}\n",
+            "  - port: {number: 8443, name: tls, protocol: TLS}\n    hosts: [db.example.com]\n    tls: {mode: PASSTHROUGH}\n",
+            "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: secure, namespace: web}\n",
+            "spec:\n  hosts: [secure.example.com]\n  gateways: [edge]\n  http:\n",
+            "  - match: [{uri: {prefix: /app}}]\n    route: [{destination: {host: app, port: {number: 80}}}]\n",
+            "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: db, namespace: web}\n",
+            "spec:\n  hosts: [db.example.com]\n  gateways: [edge]\n  tls:\n",
+            "  - match: [{sniHosts: [db.example.com]}]\n    route: [{destination: {host: db, port: {number: 5432}}}]\n",
+            "---\napiVersion: v1\nkind: Service\nmetadata: {name: app, namespace: web}\nspec:\n  ports: [{name: http, port: 80}]\n",
+            "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: app-1, namespace: web, labels: {kubernetes.io/service-name: app}}\n",
+            "addressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints: [{addresses: [10.2.0.1]}]\n",
+            "---\napiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: web}\nspec:\n  ports: [{name: tls, port: 5432}]\n",
+            "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: db-1, namespace: web, labels: {kubernetes.io/service-name: db}}\n",
+            "addressType: IPv4\nports: [{name: tls, port: 5432}]\nendpoints: [{addresses: [10.2.0.2]}]\n",
+        )
+    );
+    let loaded = load_text(&text);
+    let c = convert(&loaded, From::Istio);
+    find(
+        &c.objects,
+        "ReferenceGrant",
+        "istio-system",
+        "from-web-gateway-to-secret",
+    );
+    let yaml = sluice_convert::yaml(&c.objects);
+    let report = check(&loaded, &yaml, &Options::new(From::Istio)).expect("both compile");
+    assert!(report.differences.is_empty(), "{}\n{yaml}", report.text());
+    let probes: Vec<String> = report.probes.iter().map(ToString::to_string).collect();
+    for p in [
+        "GET https://secure.example.com:443/app",
+        "GET http://secure.example.com:80/app",
+        "TLS connection to port 8443 with SNI db.example.com",
+    ] {
+        assert!(probes.iter().any(|x| x == p), "{p} not among {probes:?}");
+    }
 }

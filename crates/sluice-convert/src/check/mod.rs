@@ -25,7 +25,8 @@ pub struct Difference {
 
 #[derive(Debug)]
 pub struct Report {
-    pub probes: usize,
+    /// Every request asked.
+    pub probes: Vec<Probe>,
     pub differences: Vec<Difference>,
 }
 
@@ -46,11 +47,23 @@ impl Report {
             } else {
                 "FAILED"
             },
-            self.probes,
+            self.probes.len(),
             self.differences.len()
         ));
         out
     }
+}
+
+/// The errors among `diags`, one line each with its place.
+fn error_lines(diags: &[sluice_config::Diagnostic]) -> Vec<String> {
+    diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| {
+            let at = d.origin.as_ref().map(|o| o.to_string()).unwrap_or_default();
+            format!("  {at}: {}", d.message)
+        })
+        .collect()
 }
 
 /// The objects of the converted configuration: the original ones the conversion does not
@@ -63,18 +76,7 @@ fn converted_objects(
     let mut loader = Loader::new();
     loader.add_text("converted.yaml".into(), converted_yaml);
     let mut converted = loader.finish();
-    let errors: Vec<String> = converted
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| {
-            format!(
-                "  {}: {}",
-                d.origin.as_ref().map(|o| o.to_string()).unwrap_or_default(),
-                d.message
-            )
-        })
-        .collect();
+    let errors = error_lines(&converted.diagnostics);
     if !errors.is_empty() {
         return Err(ConvertError::InvalidOutput {
             count: errors.len(),
@@ -139,17 +141,7 @@ fn compile(loaded: &Loaded, opts: &Options) -> Result<Snapshot, Vec<String>> {
     };
     let (store, diags) = sluice_compile::admit(loaded, &analyze);
     let Some(store): Option<Store> = store else {
-        return Err(diags
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| {
-                format!(
-                    "  {}: {}",
-                    d.origin.as_ref().map(|o| o.to_string()).unwrap_or_default(),
-                    d.message
-                )
-            })
-            .collect());
+        return Err(error_lines(&diags));
     };
     Ok(sluice_compile::compile(&store, &opts.identity).0)
 }
@@ -195,7 +187,7 @@ pub fn check(
         }
     }
     Ok(Report {
-        probes: probes.len(),
+        probes,
         differences,
     })
 }

@@ -228,6 +228,16 @@ pub fn probes(snapshots: [&sluice_compile::Snapshot; 2]) -> Vec<Probe> {
             }
         }
     }
+    // A path one port routes is asked on every port: the other API may route it there.
+    let all_paths: BTreeSet<String> = http.iter().flat_map(|h| h.paths.iter().cloned()).collect();
+    let all_special: Vec<(String, String, Headers)> = http
+        .iter()
+        .flat_map(|h| h.special.iter().cloned())
+        .collect();
+    for h in &mut http {
+        h.paths.extend(all_paths.iter().cloned());
+        h.special.clone_from(&all_special);
+    }
     for HttpProbes {
         port,
         protocol,

@@ -47,14 +47,15 @@ pub fn convert(
             notes,
             &mut comments,
         );
-        let mut o = Output::new(
+        let spec =
+            json!({ "parentRefs": parents, "hostnames": sni, "rules": [{ "backendRefs": refs }] });
+        out.push(route(
             "TLSRoute",
-            &vs.namespace,
+            vs,
             &format!("{}-tls-{i}", vs.name),
-            json!({ "parentRefs": parents, "hostnames": sni, "rules": [{ "backendRefs": refs }] }),
-        );
-        o.comments = comments;
-        out.push(o);
+            spec,
+            comments,
+        ));
     }
     for (i, r) in spec.tcp.iter().enumerate() {
         let at = P::spec().k("tcp").i(i);
@@ -71,16 +72,28 @@ pub fn convert(
             notes,
             &mut comments,
         );
-        let mut o = Output::new(
+        let spec = json!({ "parentRefs": parents, "rules": [{ "backendRefs": refs }] });
+        out.push(route(
             "TCPRoute",
-            &vs.namespace,
+            vs,
             &format!("{}-tcp-{i}", vs.name),
-            json!({ "parentRefs": parents, "rules": [{ "backendRefs": refs }] }),
-        );
-        o.comments = comments;
-        out.push(o);
+            spec,
+            comments,
+        ));
     }
     out
+}
+
+fn route(
+    kind: &'static str,
+    vs: &Object,
+    name: &str,
+    spec: Value,
+    comments: Vec<String>,
+) -> Output {
+    let mut o = Output::new(kind, &vs.namespace, name, spec);
+    o.comments = comments;
+    o
 }
 
 fn refs(

@@ -74,27 +74,17 @@ pub fn convert(
             _ => lost("method", "only an exact standard HTTP method can be matched in the Gateway API; the method condition is left out".into()),
         }
     }
-    let headers: Vec<Value> = m
-        .headers
-        .iter()
-        .map(|(name, v)| {
-            let (t, value) = value_match(v);
-            json!({ "name": name, "type": t, "value": value })
-        })
-        .collect();
-    if !headers.is_empty() {
-        rest.insert("headers".into(), json!(headers));
-    }
-    let query: Vec<Value> = m
-        .query_params
-        .iter()
-        .map(|(name, v)| {
-            let (t, value) = value_match(v);
-            json!({ "name": name, "type": t, "value": value })
-        })
-        .collect();
-    if !query.is_empty() {
-        rest.insert("queryParams".into(), json!(query));
+    for (key, conditions) in [("headers", &m.headers), ("queryParams", &m.query_params)] {
+        let list: Vec<Value> = conditions
+            .iter()
+            .map(|(name, v)| {
+                let (t, value) = value_match(v);
+                json!({ "name": name, "type": t, "value": value })
+            })
+            .collect();
+        if !list.is_empty() {
+            rest.insert(key.into(), json!(list));
+        }
     }
     let dropped = [
         (

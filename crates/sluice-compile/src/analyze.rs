@@ -23,6 +23,8 @@ pub struct AnalyzeOptions {
     pub now_unix: Option<i64>,
     /// The gateway runs with the mesh's certificates (`--mesh-cert-dir`): ISTIO_MUTUAL works.
     pub mesh_certs: bool,
+    /// Ingress classes served (`--ingress-class`).
+    pub ingress_classes: Vec<String>,
 }
 
 impl Default for AnalyzeOptions {
@@ -32,6 +34,7 @@ impl Default for AnalyzeOptions {
             gateway_namespace: "istio-system".into(),
             now_unix: None,
             mesh_certs: false,
+            ingress_classes: crate::GatewayIdentity::default().ingress_classes,
         }
     }
 }
@@ -47,6 +50,7 @@ pub fn analyze(store: &Store, opts: &AnalyzeOptions) -> Vec<Diagnostic> {
     }
     gateways(store, opts, &mut out);
     passthrough_without_tls_routes(store, opts, &mut out);
+    ingresses(store, &registry, opts, &mut out);
     // Gateway API: what `sluice status` would write as False conditions. No clock here.
     let id = crate::GatewayIdentity {
         namespace: opts.gateway_namespace.clone(),
@@ -500,16 +504,20 @@ fn gateways(store: &Store, opts: &AnalyzeOptions, out: &mut Vec<Diagnostic>) {
             let Some(tls) = &server.tls else { continue };
             if let Some(port) = server.port.as_ref().and_then(|x| x.number) {
                 let mut conflicts = Vec::new();
+                let mut repeated = Vec::new();
                 for h in &server.hosts {
                     let host = ServerHost::parse(h).host.to_ascii_lowercase();
                     let key = (selector.clone(), port, host.clone());
                     match claimed.get(&key) {
                         Some(first) if first != &o.key() => conflicts.push((first.clone(), host)),
-                        Some(_) => {}
+                        Some(_) => repeated.push(host),
                         None => {
                             claimed.insert(key, o.key());
                         }
                     }
+                }
+                if let Some(host) = repeated.first() {
+                    r.push(Severity::Warning, codes::SERVER_NOT_SERVED, &p, format!("server {i} repeats host {host} of an earlier server of this Gateway on port {port}"), Some("Istio skips this server whole (duplicate host names on a TLS port); give each host one server".into()));
                 }
                 for (first, host) in conflicts {
                     let sel: Vec<String> = gw
@@ -588,6 +596,69 @@ fn credential(
                 message,
                 None,
             );
+        }
+    }
+}
+
+/// Served Ingresses' backends: a Service of the Ingress's namespace with the port it names (by
+/// number or name); resource backends are not served. A path whose Service is missing answers
+/// 503 (NC), one whose port name is unknown is not served.
+fn ingresses(store: &Store, registry: &Registry, opts: &AnalyzeOptions, out: &mut Vec<Diagnostic>) {
+    for ingress in crate::compile::ingress::served_ingresses(store, &opts.ingress_classes) {
+        let spec = ingress.ingress().expect("kind");
+        for (i, rule) in spec.rules.iter().enumerate() {
+            let paths = rule.http.iter().flat_map(|h| h.paths.iter().enumerate());
+            for (j, path) in paths {
+                let at = crate::compile::ingress::backend_path(i, j);
+                let Some(svc) = path.backend.as_ref().and_then(|b| b.service.as_ref()) else {
+                    continue;
+                };
+                let name = svc.name.as_deref().unwrap_or("");
+                let fqdn = hosts::service_fqdn(name, &ingress.namespace, &opts.domain_suffix);
+                let found = registry.lookup(&fqdn);
+                let port = svc.port.as_ref();
+                let problem = match (
+                    found,
+                    port.and_then(|p| p.number),
+                    port.and_then(|p| p.name.as_ref()),
+                ) {
+                    (None, _, _) => Some((
+                        at.k("service").k("name"),
+                        format!(
+                            "Service {}/{name} not found: requests for this path get 503 (NC)",
+                            ingress.namespace
+                        ),
+                    )),
+                    (Some(s), Some(n), _) if s.port(u32::try_from(n).unwrap_or(0)).is_none() => {
+                        Some((
+                            at.k("service").k("port").k("number"),
+                            format!(
+                                "Service {}/{name} has no port {n}: requests for this path get 503",
+                                ingress.namespace
+                            ),
+                        ))
+                    }
+                    (Some(s), None, Some(pn)) if !s.ports.iter().any(|x| x.name == *pn) => Some((
+                        at.k("service").k("port").k("name"),
+                        format!(
+                            "Service {}/{name} has no port named {pn}: this path is not served",
+                            ingress.namespace
+                        ),
+                    )),
+                    _ => None,
+                };
+                if let Some((p, message)) = problem {
+                    out.push(Diagnostic {
+                        resource: Some(ingress.resource()),
+                        ..Diagnostic::new(
+                            Severity::Warning,
+                            codes::REFERENCED_RESOURCE_NOT_FOUND,
+                            message,
+                        )
+                        .at(ingress.origin_at(&p.0))
+                    });
+                }
+            }
         }
     }
 }

@@ -42,16 +42,7 @@ pub fn policies_for<'s>(
         .collect();
     found.sort_by(|(sa, a), (sb, b)| {
         sb.cmp(sa)
-            .then_with(|| {
-                let stamp = |o: &Object| o.meta.creation_timestamp.clone();
-                match (stamp(a), stamp(b)) {
-                    (Some(x), Some(y)) => x.cmp(&y),
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (None, None) => std::cmp::Ordering::Equal,
-                }
-            })
-            .then_with(|| a.key().cmp(&b.key()))
+            .then_with(|| crate::compile::gateway_api::oldest_first(a, b))
     });
     found.into_iter().map(|(_, p)| p).collect()
 }

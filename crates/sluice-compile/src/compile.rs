@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 pub(crate) mod gateway_api;
+pub mod ingress;
 
 /// Who this gateway instance is: the labels Gateways select, where it runs, how it binds.
 #[derive(Debug, Clone)]
@@ -36,6 +37,9 @@ pub struct GatewayIdentity {
     /// `namespace/name` of the Gateway API Gateways this instance serves (`--gateway`); empty:
     /// every Gateway of its classes (one process per Gateway sets one).
     pub gateway_names: Vec<String>,
+    /// Ingress classes this instance serves (`--ingress-class`; Istio's `ingressClass`), by the
+    /// `kubernetes.io/ingress.class` annotation or an `ingressClassName` without an IngressClass.
+    pub ingress_classes: Vec<String>,
     /// The mesh's workload certificates, for ISTIO_MUTUAL toward backends.
     pub mesh_certs: Option<tls::MeshCerts>,
 }
@@ -50,6 +54,7 @@ impl Default for GatewayIdentity {
             instance_ip: None,
             gateway_classes: vec!["sluice".into(), "istio".into()],
             gateway_names: Vec::new(),
+            ingress_classes: vec!["istio".into(), "sluice".into()],
             mesh_certs: None,
         }
     }
@@ -79,7 +84,7 @@ struct HttpServer<'a> {
     gateway: &'a Arc<Object>,
     hosts: Cow<'a, [String]>,
     https_redirect: bool,
-    port_name: &'a str,
+    port_name: Cow<'a, str>,
     /// Set for TLS-terminating (HTTPS) servers.
     tls: Option<Arc<crate::tls::TlsSettings>>,
     /// A Gateway API listener (its index in the Gateway's `listeners`): HTTPRoutes attach to it,
@@ -123,6 +128,9 @@ pub fn compile(store: &Store, id: &GatewayIdentity) -> (Snapshot, Vec<Diagnostic
         for (port, s) in c.kube_servers(gw) {
             by_port.entry(port).or_default().push(s);
         }
+    }
+    for (port, s) in c.ingress_servers() {
+        by_port.entry(port).or_default().push(s);
     }
     let mut snapshot = Snapshot::default();
     for (port, servers) in by_port {
@@ -317,7 +325,7 @@ impl<'a> Compiler<'a> {
                     // Istio ignores httpsRedirect on a server that terminates TLS.
                     https_redirect: tls.is_none()
                         && server.tls.as_ref().and_then(|t| t.https_redirect) == Some(true),
-                    port_name: port.name.as_deref().unwrap_or(""),
+                    port_name: Cow::Borrowed(port.name.as_deref().unwrap_or("")),
                     tls,
                 })
             }
@@ -361,7 +369,7 @@ impl<'a> Compiler<'a> {
                     _ => matches!(s.kind, ServerKind::Tcp),
                 };
                 if !fits {
-                    let list = if s.gateway.kind == Kind::KubeGateway {
+                    let list = if s.gateway.kind.owns_listeners() {
                         "listeners"
                     } else {
                         "servers"
@@ -379,33 +387,33 @@ impl<'a> Compiler<'a> {
         match chosen {
             "TLS" => {
                 let mut servers = Vec::new();
-                // Host → the Gateway that claimed it first on this port (IST0145): a later
-                // Gateway's server claiming one of them is skipped whole, as Istio does.
+                // Host → the server that claimed it first on this port (IST0145): a later
+                // server claiming one of them is skipped whole, as Istio does.
                 let mut claimed: HashMap<String, String> = HashMap::new();
                 for s in &kept {
                     let (gw, sni) = (s.gateway, lower_hosts(&s.hosts));
                     if gw.kind == Kind::Gateway {
-                        let taken = sni.iter().find_map(|h| {
-                            claimed
-                                .get(h)
-                                .filter(|first| **first != gw.key())
-                                .map(|first| (h, first))
-                        });
+                        // Within one Gateway too: Istio keeps the first server of a host.
+                        let taken = sni
+                            .iter()
+                            .find_map(|h| claimed.get(h).map(|first| (h, first)));
                         if let Some((host, first)) = taken {
                             let path = sluice_config::validate::P::spec().k("servers").i(s.index);
                             self.diags.push(Diagnostic {
                                 resource: Some(gw.resource()),
-                                ..Diagnostic::new(Severity::Warning, codes::CONFLICTING_GATEWAYS, format!("server {} of Gateway {} is skipped: Gateway {first} serves {host} on port {port} already", s.index, gw.key()))
+                                ..Diagnostic::new(Severity::Warning, codes::CONFLICTING_GATEWAYS, format!("server {} of Gateway {} is skipped: {first} serves {host} on port {port} already", s.index, gw.key()))
                                     .at(gw.origin_at(&path.0))
                             });
                             continue;
                         }
                         for h in &sni {
-                            claimed.entry(h.clone()).or_insert_with(|| gw.key());
+                            claimed.entry(h.clone()).or_insert_with(|| {
+                                format!("server {} of Gateway {}", s.index, gw.key())
+                            });
                         }
                     }
-                    if let (ServerKind::TerminatedTcp(settings), Kind::KubeGateway) =
-                        (&s.kind, gw.kind)
+                    if let (ServerKind::TerminatedTcp(settings), true) =
+                        (&s.kind, gw.kind.owns_listeners())
                     {
                         // One server per TLSRoute, chosen by the route's own SNI names (the
                         // listener's hostname narrowed), so each SNI reaches its route.
@@ -429,12 +437,17 @@ impl<'a> Compiler<'a> {
                         ServerKind::Http(h) => {
                             // A Gateway API Gateway gets the name of the Istio Gateway Istio
                             // would generate for it (no clash with an Istio Gateway's table).
-                            let gw_name = match h.kube_listener {
-                                Some(_) => format!("{}-istio-autogenerated-k8s-gateway", gw.name),
-                                None => gw.name.clone(),
+                            let (gw_name, gw_ns) = match (h.kube_listener, gw.kind) {
+                                (Some(_), _) => (
+                                    format!("{}-istio-autogenerated-k8s-gateway", gw.name),
+                                    gw.namespace.as_str(),
+                                ),
+                                (None, Kind::Ingress) => {
+                                    (ingress::gateway_name(gw), self.id.namespace.as_str())
+                                }
+                                (None, _) => (gw.name.clone(), gw.namespace.as_str()),
                             };
-                            let name =
-                                format!("https.{port}.{}.{gw_name}.{}", h.port_name, gw.namespace);
+                            let name = format!("https.{port}.{}.{gw_name}.{gw_ns}", h.port_name);
                             let table = self.route_table(&name, port, std::slice::from_ref(h));
                             snapshot.route_tables.insert(name.clone(), Arc::new(table));
                             let settings = h.tls.clone().expect("TLS server");
@@ -457,7 +470,7 @@ impl<'a> Compiler<'a> {
                         ServerKind::Passthrough => (
                             format!("tls.{port}.{}.{}.{}", s.index, gw.name, gw.namespace),
                             ServerMode::Passthrough {
-                                routes: if gw.kind == Kind::KubeGateway {
+                                routes: if gw.kind.owns_listeners() {
                                     self.kube_l4_routes(gw, s.index, port)
                                 } else {
                                     self.l4_routes(port, &one, true)
@@ -490,7 +503,7 @@ impl<'a> Compiler<'a> {
                     .map(|s| (s.gateway, &s.hosts[..]))
                     .collect();
                 let mut routes = self.l4_routes(port, &istio, false);
-                for s in kept.iter().filter(|s| s.gateway.kind == Kind::KubeGateway) {
+                for s in kept.iter().filter(|s| s.gateway.kind.owns_listeners()) {
                     routes.extend(self.kube_l4_routes(s.gateway, s.index, port));
                 }
                 ListenerProtocol::Tcp { routes }
@@ -635,9 +648,40 @@ impl Compiler<'_> {
         for (domain, _) in &kube {
             add(domain.clone(), false, None);
         }
+        // Ingress paths, by the hosts they share with the port's Ingress servers.
+        let mut ingress_routes: Vec<(String, Vec<Route>)> = Vec::new();
+        if servers.iter().any(|s| s.gateway.kind == Kind::Ingress) {
+            for (host, routes) in self.ingress_routes(port, None) {
+                let mut domains: Vec<String> = servers
+                    .iter()
+                    .filter(|s| s.gateway.kind == Kind::Ingress)
+                    .flat_map(|s| s.hosts.iter())
+                    .filter_map(|sh| hosts::intersect(sh, &host).map(str::to_string))
+                    .filter(|d| !ingress_routes.iter().any(|(x, _)| x == d))
+                    .collect();
+                domains.dedup();
+                let mut routes = Some(routes);
+                for (k, domain) in domains.iter().enumerate() {
+                    add(domain.clone(), false, None);
+                    // Routes are built again for a host that several server hosts narrow.
+                    let r = match k + 1 == domains.len() {
+                        true => routes.take().unwrap_or_default(),
+                        false => self
+                            .ingress_routes(port, Some(&host))
+                            .pop()
+                            .map(|(_, r)| r)
+                            .unwrap_or_default(),
+                    };
+                    ingress_routes.push((domain.clone(), r));
+                }
+            }
+        }
         for vs in &self.visible_virtual_services() {
             let spec = vs.virtual_service().expect("kind");
-            for server in servers.iter().filter(|s| s.kube_listener.is_none()) {
+            for server in servers
+                .iter()
+                .filter(|s| s.kube_listener.is_none() && s.gateway.kind == Kind::Gateway)
+            {
                 let gw = server.gateway;
                 let bound = spec.gateways.iter().any(|g| {
                     gateway_ref(g, &vs.namespace) == Some((gw.namespace.clone(), gw.name.clone()))
@@ -668,9 +712,12 @@ impl Compiler<'_> {
                 } else {
                     self.merge_routes(&vss, port, &gateways)
                 };
-                // HTTPRoutes' routes follow the VirtualServices' on a shared host.
+                // HTTPRoutes' and Ingresses' routes follow the VirtualServices' on a shared host.
                 if let Some(i) = kube.iter().position(|(d, _)| *d == domain) {
                     routes.extend(kube.swap_remove(i).1);
+                }
+                if let Some(i) = ingress_routes.iter().position(|(d, _)| *d == domain) {
+                    routes.extend(ingress_routes.swap_remove(i).1);
                 }
                 VirtualHost {
                     name: format!("{domain}:{port}"),

@@ -3,8 +3,9 @@
 //! findings as diagnostics with file and line for `validate`. Pure: the time to stamp on
 //! conditions is passed in.
 use crate::compile::gateway_api::{
-    attaches, backend_problem, listener_allows, listener_certificate, listener_conflict,
-    listener_kinds, our_class, route_domains, route_parts, served_gateways, ROUTE_KINDS,
+    attached_listener_sets, attaches, backend_problem, listener_allows, listener_certificate,
+    listener_kinds, listener_set_allowed, listeners_of, our_class, owner_listener_conflict,
+    parent_gateway, route_domains, route_parts, served_gateways, ROUTE_KINDS,
 };
 use crate::registry::Registry;
 use crate::GatewayIdentity;
@@ -44,6 +45,16 @@ pub enum Status {
     Gateway(GatewayStatus),
     Route(RouteStatus),
     Policy(PolicyStatus),
+    ListenerSet(ListenerSetStatus),
+}
+
+/// A status finding as `validate` reports it: a warning at the field that causes it.
+fn finding(o: &Object, at: &P, message: String) -> Diagnostic {
+    Diagnostic {
+        resource: Some(o.resource()),
+        ..Diagnostic::new(Severity::Warning, codes::ROUTE_NOT_ACCEPTED, message)
+            .at(o.origin_at(&at.0))
+    }
 }
 
 /// Conditions stamped with one time and generation.
@@ -122,8 +133,15 @@ pub(crate) fn status_with(
         });
     }
     let gateways = served_gateways(store, id);
+    let sets = attached_listener_sets(store, &gateways);
+    // Objects with listeners routes attach to: Gateways, then their ListenerSets.
+    let owners: Vec<&Arc<Object>> = gateways
+        .iter()
+        .copied()
+        .chain(sets.iter().copied())
+        .collect();
     let routes: Vec<&Arc<Object>> = ROUTE_KINDS.iter().flat_map(|k| store.of_kind(*k)).collect();
-    // (gateway, listener) → routes accepted there, for attachedRoutes.
+    // (owner, listener) → routes accepted there, for attachedRoutes.
     let mut attached: Vec<(usize, usize)> = Vec::new();
     for route in &routes {
         let parts = route_parts(route).expect("route kind");
@@ -135,15 +153,17 @@ pub(crate) fn status_with(
         let mut parents = Vec::new();
         for (pi, pr) in parts.parents.iter().enumerate() {
             let ns = pr.namespace.as_deref().unwrap_or(&route.namespace);
-            let kind_ok = pr.group.as_deref().unwrap_or(GROUP) == GROUP
-                && pr.kind.as_deref().unwrap_or("Gateway") == "Gateway";
-            let Some(gi) = gateways.iter().position(|g| {
-                kind_ok && g.namespace == ns && Some(g.name.as_str()) == pr.name.as_deref()
+            let group_ok = pr.group.as_deref().unwrap_or(GROUP) == GROUP;
+            let Some(gi) = owners.iter().position(|g| {
+                group_ok
+                    && pr.kind.as_deref().unwrap_or("Gateway") == g.kind.as_str()
+                    && g.namespace == ns
+                    && Some(g.name.as_str()) == pr.name.as_deref()
             }) else {
                 continue; // not a parent of ours: no status entry, as the spec says
             };
-            let gw = gateways[gi];
-            let listeners = &gw.kube_gateway().expect("kind").listeners;
+            let gw = owners[gi];
+            let listeners = listeners_of(gw);
             let selected: Vec<usize> = (0..listeners.len())
                 .filter(|&li| attaches(pr, route, gw, &listeners[li]))
                 .collect();
@@ -186,21 +206,17 @@ pub(crate) fn status_with(
                 _ => stamp.condition("Accepted", true, "Accepted", "attached"),
             };
             if accepted.status == ConditionStatus::False {
-                diags.push(Diagnostic {
-                    resource: Some(route.resource()),
-                    ..Diagnostic::new(
-                        Severity::Warning,
-                        codes::ROUTE_NOT_ACCEPTED,
-                        format!(
-                            "{kind} {} is not accepted by Gateway {} ({}): {}",
-                            route.key(),
-                            gw.key(),
-                            accepted.reason,
-                            accepted.message
-                        ),
-                    )
-                    .at(route.origin_at(&P::spec().k("parentRefs").i(pi).0))
-                });
+                diags.push(finding(
+                    route,
+                    &P::spec().k("parentRefs").i(pi),
+                    format!(
+                        "{kind} {} is not accepted by Gateway {} ({}): {}",
+                        route.key(),
+                        gw.key(),
+                        accepted.reason,
+                        accepted.message
+                    ),
+                ));
             }
             attached.extend(hosted.iter().map(|&li| (gi, li)));
             let resolved = resolve_refs(
@@ -243,8 +259,44 @@ pub(crate) fn status_with(
             });
         }
     }
-    for (gi, gw) in gateways.iter().enumerate() {
+    for (gi, gw) in owners.iter().enumerate() {
         out.push(gateway_status(store, gw, gi, &attached, now, &mut diags));
+    }
+    // ListenerSets whose Gateway is ours but does not let them attach.
+    for ls in store.of_kind(Kind::ListenerSet) {
+        let Some(gw) =
+            parent_gateway(store, ls).filter(|g| gateways.iter().any(|x| Arc::ptr_eq(x, g)))
+        else {
+            continue;
+        };
+        if !listener_set_allowed(store, gw, ls) {
+            let stamp = Stamp {
+                now,
+                generation: ls.meta.generation,
+            };
+            let why = format!(
+                "Gateway {} does not allow ListenerSets from namespace {} (spec.allowedListeners)",
+                gw.key(),
+                ls.namespace
+            );
+            diags.push(finding(
+                ls,
+                &P::spec().k("parentRef"),
+                format!("ListenerSet {} is not attached: {why}", ls.key()),
+            ));
+            out.push(ObjectStatus {
+                api_version: "gateway.networking.k8s.io/v1",
+                kind: "ListenerSet",
+                metadata: metadata(ls, true),
+                status: Status::ListenerSet(ListenerSetStatus {
+                    conditions: vec![
+                        stamp.condition("Accepted", false, "NotAllowed", why.clone()),
+                        stamp.condition("Programmed", false, "NotAllowed", why),
+                    ],
+                    listeners: Vec::new(),
+                }),
+            });
+        }
     }
     for policy in store.of_kind(Kind::BackendTlsPolicy) {
         if let Some(status) = backend_tls_policy_status(store, policy, &gateways, &routes, now) {
@@ -373,15 +425,11 @@ fn resolve_refs(
     let mut first = None;
     for (at, b) in backends {
         if let Some((reason, message)) = backend_problem(store, registry, suffix, route, b) {
-            diags.push(Diagnostic {
-                resource: Some(route.resource()),
-                ..Diagnostic::new(
-                    Severity::Warning,
-                    codes::ROUTE_NOT_ACCEPTED,
-                    format!("{message} ({reason}): this backend's share of requests answers 500"),
-                )
-                .at(route.origin_at(&at.0))
-            });
+            diags.push(finding(
+                route,
+                at,
+                format!("{message} ({reason}): this backend's share of requests answers 500"),
+            ));
             first.get_or_insert((reason, message));
         }
     }
@@ -396,7 +444,6 @@ fn gateway_status(
     now: &str,
     diags: &mut Vec<Diagnostic>,
 ) -> ObjectStatus {
-    let spec = gw.kube_gateway().expect("kind");
     let stamp = Stamp {
         now,
         generation: gw.meta.generation,
@@ -404,7 +451,7 @@ fn gateway_status(
     let mut listeners = Vec::new();
     let mut programmed_any = false;
     let mut all_valid = true;
-    for (li, l) in spec.listeners.iter().enumerate() {
+    for (li, l) in listeners_of(gw).iter().enumerate() {
         let protocol = l.protocol.as_deref().unwrap_or("");
         let passthrough = l.tls.as_ref().and_then(|t| t.mode) == Some(TlsModeType::Passthrough);
         // The route kinds the protocol takes, and those `allowedRoutes.kinds` leaves of them.
@@ -418,19 +465,11 @@ fn gateway_status(
         let accepted = if http {
             stamp.condition("Accepted", true, "Accepted", "")
         } else {
-            diags.push(Diagnostic {
-                resource: Some(gw.resource()),
-                ..Diagnostic::new(
-                    Severity::Warning,
-                    codes::ROUTE_NOT_ACCEPTED,
-                    format!(
+            diags.push(finding(gw, &P::spec().k("listeners").i(li).k("protocol"), format!(
                         "listener {} of Gateway {}: {protocol} listeners are not served by this version of sluice (UnsupportedProtocol)",
                         l.name.as_deref().unwrap_or(""),
                         gw.key()
-                    ),
-                )
-                .at(gw.origin_at(&P::spec().k("listeners").i(li).k("protocol").0))
-            });
+                    )));
             stamp.condition(
                 "Accepted",
                 false,
@@ -438,7 +477,7 @@ fn gateway_status(
                 format!("{protocol} listeners are not served by this version of sluice yet"),
             )
         };
-        let clash = listener_conflict(&spec.listeners, li);
+        let clash = owner_listener_conflict(store, gw, li);
         let conflicted = match clash {
             Some(reason) => stamp.condition(
                 "Conflicted",
@@ -474,19 +513,15 @@ fn gateway_status(
         let resolved = match &refs {
             Ok(()) => stamp.condition("ResolvedRefs", true, "ResolvedRefs", ""),
             Err((reason, message)) => {
-                diags.push(Diagnostic {
-                    resource: Some(gw.resource()),
-                    ..Diagnostic::new(
-                        Severity::Warning,
-                        codes::ROUTE_NOT_ACCEPTED,
-                        format!(
-                            "listener {} of Gateway {}: {message} ({reason})",
-                            l.name.as_deref().unwrap_or(""),
-                            gw.key()
-                        ),
-                    )
-                    .at(gw.origin_at(&P::spec().k("listeners").i(li).0))
-                });
+                diags.push(finding(
+                    gw,
+                    &P::spec().k("listeners").i(li),
+                    format!(
+                        "listener {} of Gateway {}: {message} ({reason})",
+                        l.name.as_deref().unwrap_or(""),
+                        gw.key()
+                    ),
+                ));
                 stamp.condition("ResolvedRefs", false, reason, message.clone())
             }
         };
@@ -525,6 +560,30 @@ fn gateway_status(
     } else {
         "ListenersNotValid"
     };
+    let programmed = stamp.condition(
+        "Programmed",
+        programmed_any,
+        if programmed_any {
+            "Programmed"
+        } else {
+            "Invalid"
+        },
+        "",
+    );
+    let Some(spec) = gw.kube_gateway() else {
+        return ObjectStatus {
+            api_version: "gateway.networking.k8s.io/v1",
+            kind: "ListenerSet",
+            metadata: metadata(gw, true),
+            status: Status::ListenerSet(ListenerSetStatus {
+                conditions: vec![
+                    stamp.condition("Accepted", programmed_any, accepted_reason, ""),
+                    programmed,
+                ],
+                listeners,
+            }),
+        };
+    };
     ObjectStatus {
         api_version: "gateway.networking.k8s.io/v1",
         kind: "Gateway",
@@ -536,15 +595,7 @@ fn gateway_status(
                 if spec.addresses.is_empty() {
                     stamp.condition("Accepted", programmed_any, accepted_reason, "")
                 } else {
-                    diags.push(Diagnostic {
-                        resource: Some(gw.resource()),
-                        ..Diagnostic::new(
-                            Severity::Warning,
-                            codes::ROUTE_NOT_ACCEPTED,
-                            format!("Gateway {}: spec.addresses are not supported (UnsupportedAddress); the instance listens on its own addresses", gw.key()),
-                        )
-                        .at(gw.origin_at(&P::spec().k("addresses").0))
-                    });
+                    diags.push(finding(gw, &P::spec().k("addresses"), format!("Gateway {}: spec.addresses are not supported (UnsupportedAddress); the instance listens on its own addresses", gw.key())));
                     stamp.condition(
                         "Accepted",
                         false,
@@ -552,18 +603,18 @@ fn gateway_status(
                         "spec.addresses are not supported: the gateway listens on its instance's addresses",
                     )
                 },
-                stamp.condition(
-                    "Programmed",
-                    programmed_any,
-                    if programmed_any {
-                        "Programmed"
-                    } else {
-                        "Invalid"
-                    },
-                    "",
-                ),
+                programmed,
             ],
             listeners,
+            attached_listener_sets: spec.allowed_listeners.as_ref().map(|_| {
+                attached_listener_sets(
+                    store,
+                    &[store
+                        .get(Kind::KubeGateway, &gw.namespace, &gw.name)
+                        .expect("served")],
+                )
+                .len() as i32
+            }),
             ..Default::default()
         }),
     }

@@ -43,6 +43,24 @@ pub struct TlsSettings {
     pub verify_hash: Vec<String>,
 }
 
+impl TlsSettings {
+    /// SIMPLE TLS with this certificate and key and the library's defaults for the rest.
+    pub fn simple(cert_chain: Pem, private_key: Pem) -> Self {
+        TlsSettings {
+            cert_chain,
+            private_key,
+            ca: None,
+            client_auth: ClientAuth::None,
+            min_tls13: false,
+            max_tls12: false,
+            cipher_suites: Vec::new(),
+            subject_alt_names: Vec::new(),
+            verify_spki: Vec::new(),
+            verify_hash: Vec::new(),
+        }
+    }
+}
+
 /// One server of a TLS port (Envoy's filter chain): chosen by the ClientHello's SNI, it
 /// terminates TLS (then HTTP or `tcp[]` routes) or passes the connection through by SNI.
 #[derive(Debug, Clone)]

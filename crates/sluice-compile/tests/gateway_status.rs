@@ -344,3 +344,76 @@ fn requested_addresses_are_unsupported() {
         .2
         .contains(&"Programmed=True:Programmed".to_string()));
 }
+
+/// ListenerSets: an attached one gets listener status (a clash with its Gateway's listener is
+/// Conflicted) and counts in the Gateway's `attachedListenerSets`; one from a namespace the
+/// Gateway does not allow is NotAllowed; routes name them as parents.
+#[test]
+fn listener_sets_attached_conflicted_not_allowed() {
+    let yaml = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: sluice
+  allowedListeners: {namespaces: {from: Same}}
+  listeners: [{name: http, port: 80, protocol: HTTP, hostname: own.example}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: extra, namespace: default}
+spec:
+  parentRef: {name: gw}
+  listeners:
+  - {name: alt, port: 8080, protocol: HTTP}
+  - {name: clash, port: 80, protocol: HTTP, hostname: own.example}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: elsewhere, namespace: team}
+spec:
+  parentRef: {name: gw, namespace: default}
+  listeners: [{name: team, port: 9090, protocol: HTTP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: app, namespace: default}
+spec: {ports: [{name: http, port: 8000}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: to-set, namespace: default}
+spec:
+  parentRefs: [{kind: ListenerSet, name: extra, sectionName: alt}]
+  rules: [{backendRefs: [{name: app, port: 8000}]}]
+---
+"#;
+    let all = statuses(yaml);
+    assert_eq!(
+        route_conditions(&all, "to-set"),
+        ["Accepted=True:Accepted", "ResolvedRefs=True:ResolvedRefs"]
+    );
+    let set = |name: &str| {
+        all.iter()
+            .find(|o| o.kind == "ListenerSet" && o.metadata.name == name)
+            .unwrap_or_else(|| panic!("no status for ListenerSet {name}"))
+    };
+    let Status::ListenerSet(extra) = &set("extra").status else {
+        panic!()
+    };
+    assert_eq!(extra.conditions[0].reason, "ListenersNotValid");
+    assert_eq!(extra.listeners[0].attached_routes, 1);
+    assert!(extra.listeners[1]
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Conflicted" && c.reason == "HostnameConflict"));
+    let Status::ListenerSet(elsewhere) = &set("elsewhere").status else {
+        panic!()
+    };
+    assert_eq!(elsewhere.conditions[0].reason, "NotAllowed");
+    let gw = all.iter().find(|o| o.kind == "Gateway").unwrap();
+    let Status::Gateway(g) = &gw.status else {
+        panic!()
+    };
+    assert_eq!(g.attached_listener_sets, Some(1));
+}

@@ -532,3 +532,46 @@ fn gateway_names_pick_the_gateways_served() {
     assert_eq!(ports(&[]), [80, 81]);
     assert_eq!(ports(&["default/internal"]), [81]);
 }
+
+/// Two TLS servers of one Gateway on one port with a host in common: Istio keeps the first and
+/// skips the second whole (its other hosts too); validate says so at the second server.
+#[test]
+fn a_repeated_tls_host_within_one_gateway_skips_the_later_server() {
+    let yaml = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: cert, namespace: istio-system}
+type: kubernetes.io/tls
+stringData: {tls.crt: x, tls.key: y}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https-a, protocol: HTTPS}
+    hosts: [a.example.com]
+    tls: {mode: SIMPLE, credentialName: cert}
+  - port: {number: 443, name: https-b, protocol: HTTPS}
+    hosts: [a.example.com, b.example.com]
+    tls: {mode: SIMPLE, credentialName: cert}
+"#;
+    let mut l = sluice_config::Loader::new();
+    l.add_text("t.yaml".into(), yaml);
+    let store = sluice_config::Store::new(l.finish().objects);
+    let (snapshot, _) = sluice_compile::compile(&store, &GatewayIdentity::default());
+    let servers = match &snapshot.listener_for_service_port(443).unwrap().protocol {
+        sluice_compile::snapshot::ListenerProtocol::Tls { servers } => servers,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    assert_eq!(servers[0].sni, ["a.example.com"]);
+    let diags = sluice_compile::analyze::analyze(&store, &Default::default());
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.code == "SLU0030" && d.message.contains("repeats host a.example.com")),
+        "{diags:#?}"
+    );
+}

@@ -68,6 +68,7 @@ fn classify(api_version: &str, kind: &str) -> Result<KindClass, String> {
         "ReferenceGrant" if group == GATEWAY_API_GROUP => Some(Kind::ReferenceGrant),
         "GRPCRoute" if group == GATEWAY_API_GROUP => Some(Kind::GrpcRoute),
         "BackendTLSPolicy" if group == GATEWAY_API_GROUP => Some(Kind::BackendTlsPolicy),
+        "ListenerSet" if group == GATEWAY_API_GROUP => Some(Kind::ListenerSet),
         "ConfigMap" if group.is_empty() => Some(Kind::ConfigMap),
         "Ingress" if group == INGRESS_GROUP => Some(Kind::Ingress),
         "IngressClass" if group == INGRESS_GROUP => Some(Kind::IngressClass),
@@ -85,7 +86,8 @@ fn classify(api_version: &str, kind: &str) -> Result<KindClass, String> {
             | Kind::TcpRoute
             | Kind::ReferenceGrant
             | Kind::GrpcRoute
-            | Kind::BackendTlsPolicy => sluice_api::gateway_api::SERVED_VERSIONS
+            | Kind::BackendTlsPolicy
+            | Kind::ListenerSet => sluice_api::gateway_api::SERVED_VERSIONS
                 .iter()
                 .find(|(k, _, _)| *k == kind)
                 .is_some_and(|(_, standard, experimental)| {
@@ -104,7 +106,7 @@ fn classify(api_version: &str, kind: &str) -> Result<KindClass, String> {
             KindClass::Unsupported("an Istio kind sluice does not implement")
         }
         GATEWAY_API_GROUP => KindClass::Unsupported(
-            "served Gateway API kinds are GatewayClass, Gateway, HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, ReferenceGrant and BackendTLSPolicy; this one is not served by this version of sluice yet",
+            "served Gateway API kinds are GatewayClass, Gateway, ListenerSet, HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, ReferenceGrant and BackendTLSPolicy; this one is not served by this version of sluice yet",
         ),
         _ => KindClass::Unserved,
     })
@@ -488,6 +490,13 @@ impl Loader {
                 f.take(),
             )),
             Kind::BackendTlsPolicy => Body::BackendTlsPolicy(decode_recording(
+                spec,
+                &spec_path,
+                file,
+                &mut diags,
+                f.take(),
+            )),
+            Kind::ListenerSet => Body::ListenerSet(decode_recording(
                 spec,
                 &spec_path,
                 file,

@@ -4,7 +4,7 @@ use crate::yaml::{Node, Seg};
 use sluice_api::core::{ConfigMapBody, EndpointSliceBody, SecretBody, ServiceSpec};
 use sluice_api::gateway_api::{
     BackendTlsPolicySpec, GatewayClassSpec, GrpcRouteSpec, HttpRouteSpec, KubeGatewaySpec,
-    L4RouteSpec, ReferenceGrantSpec, TlsRouteSpec,
+    L4RouteSpec, ListenerSetSpec, ReferenceGrantSpec, TlsRouteSpec,
 };
 use sluice_api::ingress::{IngressClassSpec, IngressSpec};
 use sluice_api::istio::{
@@ -41,10 +41,12 @@ pub enum Kind {
     /// `networking.k8s.io/v1` Ingress and IngressClass, served as Istio serves them.
     Ingress,
     IngressClass,
+    /// Gateway API ListenerSet: listeners added to a Gateway that allows them.
+    ListenerSet,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 21] = [
         Kind::Gateway,
         Kind::VirtualService,
         Kind::DestinationRule,
@@ -65,6 +67,7 @@ impl Kind {
         Kind::ConfigMap,
         Kind::Ingress,
         Kind::IngressClass,
+        Kind::ListenerSet,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,7 +92,13 @@ impl Kind {
             Kind::ConfigMap => "ConfigMap",
             Kind::Ingress => "Ingress",
             Kind::IngressClass => "IngressClass",
+            Kind::ListenerSet => "ListenerSet",
         }
+    }
+
+    /// A Gateway API object with `listeners`: a Gateway, or a ListenerSet attached to one.
+    pub fn owns_listeners(self) -> bool {
+        matches!(self, Kind::KubeGateway | Kind::ListenerSet)
     }
 
     /// The apiVersion to write for this kind.
@@ -104,7 +113,8 @@ impl Kind {
             | Kind::TcpRoute
             | Kind::ReferenceGrant
             | Kind::GrpcRoute
-            | Kind::BackendTlsPolicy => "gateway.networking.k8s.io/v1",
+            | Kind::BackendTlsPolicy
+            | Kind::ListenerSet => "gateway.networking.k8s.io/v1",
             Kind::Ingress | Kind::IngressClass => "networking.k8s.io/v1",
             _ => "networking.istio.io/v1",
         }
@@ -142,6 +152,7 @@ pub enum Body {
     ConfigMap(ConfigMapBody),
     Ingress(IngressSpec),
     IngressClass(IngressClassSpec),
+    ListenerSet(ListenerSetSpec),
 }
 
 /// One object as loaded, with enough of its source to point diagnostics at any field.
@@ -190,6 +201,7 @@ impl Object {
     accessor!(config_map, ConfigMap, ConfigMapBody);
     accessor!(ingress, Ingress, IngressSpec);
     accessor!(ingress_class, IngressClass, IngressClassSpec);
+    accessor!(listener_set, ListenerSet, ListenerSetSpec);
 
     pub fn resource(&self) -> ResourceRef {
         ResourceRef {

@@ -170,6 +170,7 @@ fn api_fields() -> BTreeSet<(&'static str, &'static str)> {
     walk::<gateway_api::L4RouteSpec>(&seen);
     walk::<gateway_api::GrpcRouteSpec>(&seen);
     walk::<gateway_api::BackendTlsPolicySpec>(&seen);
+    walk::<gateway_api::ListenerSetSpec>(&seen);
     walk::<sluice_api::ingress::IngressSpec>(&seen);
     walk::<sluice_api::ingress::IngressClassSpec>(&seen);
     seen.into_inner()

@@ -20,38 +20,25 @@ const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
 
 /// The class an Ingress belongs to, as Istio reads it: the annotation wins over
-/// `ingressClassName`; neither: the cluster's default IngressClass.
-fn class_of(
-    store: &Store,
-    ingress: &Object,
-    notes: &mut Notes,
-    comments: &mut Vec<String>,
-) -> String {
+/// `ingressClassName`; neither: the cluster's default IngressClass (`None`: no class at all).
+pub fn class_of(store: &Store, ingress: &Object) -> Option<String> {
     let spec = ingress.ingress().expect("kind");
     if let Some(a) = ingress.meta.annotations.get(CLASS_ANNOTATION) {
-        return a.clone();
+        return Some(a.clone());
     }
     if let Some(c) = &spec.ingress_class_name {
-        return c.clone();
+        return Some(c.clone());
     }
-    let default = store.of_kind(Kind::IngressClass).find(|c| {
-        c.meta
-            .annotations
-            .get(DEFAULT_CLASS_ANNOTATION)
-            .map(String::as_str)
-            == Some("true")
-    });
-    match default {
-        Some(c) => c.name.clone(),
-        None => {
-            comments.push(notes.lost(
-                ingress,
-                &P::spec(),
-                "the Ingress names no class and no IngressClass is the default: its Gateway is written for class `istio`".into(),
-            ));
-            "istio".into()
-        }
-    }
+    store
+        .of_kind(Kind::IngressClass)
+        .find(|c| {
+            c.meta
+                .annotations
+                .get(DEFAULT_CLASS_ANNOTATION)
+                .map(String::as_str)
+                == Some("true")
+        })
+        .map(|c| c.name.clone())
 }
 
 /// Istio's order of one host's paths: match-all last, longer paths first, exact before prefix.
@@ -77,7 +64,7 @@ fn path_matches(p: &HttpIngressPath) -> (Vec<Value>, Order) {
         // ImplementationSpecific (or none): match-all, a `/*` or `.*` suffix makes the rest a
         // string prefix, anything else is exact (Istio reads no regex here).
         _ => match path {
-            "" | "*" | "/*" | ".*" | "/" => (paths::string_prefix("/"), (true, Reverse(0), true)),
+            "" | "*" | "/*" | ".*" => (paths::string_prefix("/"), (true, Reverse(0), true)),
             p if p.ends_with("/*") || p.ends_with(".*") => {
                 let prefix = &p[..p.len() - 2];
                 (
@@ -111,7 +98,10 @@ pub fn convert(store: &Store, opts: &Options) -> Conversion {
     for ingress in store.of_kind(Kind::Ingress) {
         let spec = ingress.ingress().expect("kind");
         let mut own_comments = Vec::new();
-        let class = class_of(store, ingress, &mut notes, &mut own_comments);
+        let class = class_of(store, ingress).unwrap_or_else(|| {
+            own_comments.push(notes.lost(ingress, &P::spec(), "the Ingress names no class and no IngressClass is the default: its Gateway is written for class `istio`".into()));
+            "istio".into()
+        });
         let key = (ingress.namespace.clone(), class.clone());
         for (i, t) in spec.tls.iter().enumerate() {
             match &t.secret_name {
@@ -199,6 +189,9 @@ pub fn convert(store: &Store, opts: &Options) -> Conversion {
         }
     }
     for gw in &mut gateways {
+        if !["istio", "sluice"].contains(&gw.name.as_str()) {
+            gw.comments.push(format!("Class {0}: create a GatewayClass {0} whose controllerName is istio.io/gateway-controller (or sluice.dev/gateway-controller) for this Gateway to be served.", gw.name));
+        }
         if let Some((_, c)) = comments
             .iter()
             .find(|(k, _)| *k == format!("{}/{}", gw.namespace, gw.name))

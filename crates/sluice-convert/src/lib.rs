@@ -9,7 +9,7 @@
 pub mod check;
 mod emit;
 mod error;
-mod ingress;
+pub mod ingress;
 mod istio;
 mod names;
 mod notes;

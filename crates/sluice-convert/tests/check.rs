@@ -52,6 +52,10 @@ fn every_example_converts_without_a_difference() {
         }
     }
     assert!(
+        checked.iter().any(|d| d.ends_with("examples/ingress")),
+        "{checked:?}"
+    );
+    assert!(
         checked.iter().any(|d| d.ends_with("examples/seed")),
         "{checked:?}"
     );

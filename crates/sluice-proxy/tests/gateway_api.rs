@@ -846,3 +846,77 @@ spec:
     };
     assert!(refused, "a client without a certificate is refused");
 }
+
+/// ListenerSets add listeners to a Gateway that allows them (`allowedListeners`); routes attach
+/// to a ListenerSet's listeners by `kind: ListenerSet`; a listener that repeats its Gateway's is
+/// not served, nor is a ListenerSet from a namespace the Gateway does not allow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_sets_add_listeners_to_gateways_that_allow_them() {
+    let p = pods(&["own", "extra", "other"]).await;
+    let yaml = k8s_service("own", "default", &[&p[0]])
+        + &k8s_service("extra", "default", &[&p[1]])
+        + &k8s_service("other", "team", &[&p[2]])
+        + r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: sluice
+  allowedListeners: {namespaces: {from: Same}}
+  listeners:
+  - {name: http, port: 80, protocol: HTTP, hostname: own.example}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: extra, namespace: default}
+spec:
+  parentRef: {name: gw}
+  listeners:
+  - {name: alt, port: 8080, protocol: HTTP, hostname: extra.example}
+  - {name: same, port: 80, protocol: HTTP, hostname: extra.example}
+  - {name: clash, port: 80, protocol: HTTP, hostname: own.example}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: elsewhere, namespace: team}
+spec:
+  parentRef: {name: gw, namespace: default}
+  listeners:
+  - {name: team, port: 9090, protocol: HTTP}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: own, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  rules: [{backendRefs: [{name: own, port: 8000}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: extra, namespace: default}
+spec:
+  parentRefs: [{kind: ListenerSet, name: extra}]
+  rules: [{backendRefs: [{name: extra, port: 8000}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: other, namespace: team}
+spec:
+  parentRefs: [{kind: ListenerSet, name: elsewhere}]
+  rules: [{backendRefs: [{name: other, port: 8000}]}]
+"#;
+    let snap = snapshot(&yaml, &[]);
+    assert!(
+        snap.listener_for_service_port(9090).is_none(),
+        "a ListenerSet the Gateway does not allow adds nothing"
+    );
+    let gw = gateway(snap, test_options());
+    let c80 = TestClient::http1(gw.local_addr(80).unwrap());
+    let c8080 = TestClient::http1(gw.local_addr(8080).unwrap());
+    assert_eq!(c80.get("own.example", "/").await.who(), "own");
+    assert_eq!(c80.get("extra.example", "/").await.who(), "extra");
+    assert_eq!(c8080.get("extra.example", "/").await.who(), "extra");
+    assert_eq!(c8080.get("own.example", "/").await.who(), "404");
+    // The clashing listener repeats the Gateway's: the route to the set does not get own.example.
+    assert_eq!(c80.get("own.example", "/x").await.who(), "own");
+}

@@ -4,7 +4,9 @@
 mod convert;
 mod demo;
 mod explain;
+mod graph;
 mod render;
+mod route_test;
 mod run;
 mod status;
 
@@ -29,6 +31,12 @@ struct Cli {
 enum Output {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum GraphFormat {
+    Mermaid,
+    Dot,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -95,6 +103,25 @@ enum Command {
         #[command(flatten)]
         identity: IdentityArgs,
     },
+    /// Run route assertions (test files: a configuration and requests with what the gateway
+    /// must do with each); exit 1 on any failure.
+    Test {
+        /// Test files (YAML; see the README for the format).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        identity: IdentityArgs,
+    },
+    /// Draw the compiled routing: listeners, servers, hosts, routes, clusters, endpoints.
+    Graph {
+        /// Configuration files or directories.
+        #[arg(long = "config", short = 'c', required = true)]
+        config: Vec<PathBuf>,
+        #[arg(short, long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        output: GraphFormat,
+        #[command(flatten)]
+        identity: IdentityArgs,
+    },
     /// Show what the gateway would do with one request, offline: listener, virtual host, route,
     /// clusters and endpoints.
     Explain {
@@ -155,6 +182,11 @@ struct IdentityArgs {
     /// defaults to `default`): one sluice process per Gateway.
     #[arg(long)]
     gateway: Vec<String>,
+    /// Ingress classes served: the `kubernetes.io/ingress.class` annotation, or an
+    /// `ingressClassName` no IngressClass in the configuration defines (IngressClasses whose
+    /// controller is istio.io/ingress-controller or sluice.dev/ingress-controller are ours).
+    #[arg(long, value_delimiter = ',', default_value = "istio,sluice")]
+    ingress_class: Vec<String>,
     #[arg(long, default_value = "cluster.local")]
     domain_suffix: String,
     /// The mesh's workload certificates (cert-chain.pem, key.pem, root-cert.pem), for
@@ -258,6 +290,7 @@ impl IdentityArgs {
             port_map: self.port_map.clone(),
             instance_ip: self.instance_ip.clone(),
             gateway_classes: self.gateway_class.clone(),
+            ingress_classes: self.ingress_class.clone(),
             gateway_names: self
                 .gateway
                 .iter()
@@ -279,6 +312,7 @@ impl IdentityArgs {
             gateway_namespace: self.namespace.clone(),
             now_unix: Some(now_unix()),
             mesh_certs: self.mesh_cert_dir.is_some(),
+            ingress_classes: self.ingress_class.clone(),
         }
     }
 }
@@ -355,6 +389,7 @@ fn main() -> ExitCode {
                     gateway_namespace: namespace,
                     now_unix: Some(now_unix()),
                     mesh_certs: false,
+                    ..Default::default()
                 },
                 verbose,
             )
@@ -364,19 +399,9 @@ fn main() -> ExitCode {
             output,
             identity,
         } => {
-            let loaded = match sluice_config::load_paths(&config) {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let (store, diags) = sluice_compile::admit(&loaded, &identity.analyze());
-            let Some(store) = store else {
-                let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();
-                eprint!("{}", render::text(&errors, &loaded.sources));
-                eprintln!("error: the configuration has errors; the gateway would refuse it");
-                return ExitCode::from(1);
+            let store = match admitted(&config, &identity) {
+                Ok(store) => store,
+                Err(code) => return code,
             };
             let now = status::rfc3339(now_unix());
             let (objects, _) = sluice_compile::gateway_status::gateway_api_status(
@@ -391,6 +416,23 @@ fn main() -> ExitCode {
                 }
                 StatusOutput::Yaml => out(&status::yaml(&value)),
             }
+            ExitCode::SUCCESS
+        }
+        Command::Test { files, identity } => route_tests(&files, &identity),
+        Command::Graph {
+            config,
+            output,
+            identity,
+        } => {
+            let store = match admitted(&config, &identity) {
+                Ok(store) => store,
+                Err(code) => return code,
+            };
+            let (snapshot, _) = sluice_compile::compile(&store, &identity.identity());
+            out(&match output {
+                GraphFormat::Mermaid => graph::mermaid(&snapshot),
+                GraphFormat::Dot => graph::dot(&snapshot),
+            });
             ExitCode::SUCCESS
         }
         Command::Explain {
@@ -423,20 +465,9 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            let loaded = match sluice_config::load_paths(&config) {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let opts = identity.analyze();
-            let (store, diags) = sluice_compile::admit(&loaded, &opts);
-            let Some(store) = store else {
-                let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();
-                eprint!("{}", render::text(&errors, &loaded.sources));
-                eprintln!("error: the configuration has errors; the gateway would refuse it");
-                return ExitCode::from(1);
+            let store = match admitted(&config, &identity) {
+                Ok(store) => store,
+                Err(code) => return code,
             };
             let (snapshot, _) = sluice_compile::compile(&store, &identity.identity());
             let e = sluice_compile::explain::explain(
@@ -459,6 +490,76 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// The configuration at `config` as the gateway would admit it; errors printed, and the exit
+/// code to leave with (2: unreadable, 1: refused).
+fn admitted(config: &[PathBuf], identity: &IdentityArgs) -> Result<sluice_config::Store, ExitCode> {
+    let loaded = sluice_config::load_paths(config).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let (store, diags) = sluice_compile::admit(&loaded, &identity.analyze());
+    store.ok_or_else(|| {
+        let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();
+        eprint!("{}", render::text(&errors, &loaded.sources));
+        eprintln!("error: the configuration has errors; the gateway would refuse it");
+        ExitCode::from(1)
+    })
+}
+
+/// `sluice test`: every file's cases against its own configuration.
+fn route_tests(files: &[PathBuf], identity: &IdentityArgs) -> ExitCode {
+    let (mut passed, mut failed) = (0, 0);
+    for path in files {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        let file: route_test::TestFile = match parse_test_file(&text) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {}:{e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        let store = match admitted(&route_test::config_paths(path, &file), identity) {
+            Ok(store) => store,
+            Err(code) => return code,
+        };
+        let (snapshot, _) = sluice_compile::compile(&store, &identity.identity());
+        let outcomes = route_test::run_cases(&file, &snapshot);
+        let (text, f) = route_test::report(path, &outcomes);
+        out(&text);
+        failed += f;
+        passed += outcomes.len() - f;
+    }
+    out(&format!("\n{passed} passed, {failed} failed\n"));
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// A test file through sluice's own YAML reader: errors carry `line:column` and field paths.
+fn parse_test_file(text: &str) -> Result<route_test::TestFile, String> {
+    let (docs, errors) = sluice_config::yaml::parse(text);
+    if let Some(e) = errors.first() {
+        return Err(format!("{}:{}: {}", e.pos.line, e.pos.col, e.message));
+    }
+    let doc = docs.first().ok_or(" empty test file")?;
+    sluice_config::de::from_node(&doc.root, &[]).map_err(|e| {
+        let at =
+            e.at.map(|(start, _)| format!("{}:{}", start.line, start.col))
+                .unwrap_or_default();
+        let path = sluice_config::yaml::path_to_string(&e.path);
+        let help = e.help.map(|h| format!(" ({h})")).unwrap_or_default();
+        format!("{at}: {path}: {}{help}", e.message)
+    })
 }
 
 /// The clock the analysis is given (it reads none itself), for certificate expiry.

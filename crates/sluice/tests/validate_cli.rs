@@ -1,5 +1,7 @@
 //! `sluice validate` as a user runs it: exit codes and the exact output (golden files; set
 //! UPDATE_GOLDEN=1 to rewrite them after an intended change).
+mod common;
+use common::golden;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,17 +19,6 @@ fn sluice(args: &[&str]) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
-}
-
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(actual, expected, "output differs from {}", path.display());
 }
 
 #[test]

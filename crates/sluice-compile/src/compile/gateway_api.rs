@@ -121,22 +121,9 @@ pub(crate) fn listener_allows(
         FromNamespaces::All => true,
         FromNamespaces::Same => route.namespace == gw.namespace,
         FromNamespaces::None => false,
-        FromNamespaces::Selector => {
-            // Namespaces are cluster-scoped: found by name wherever the loader filed them.
-            let mut labels = store
-                .of_kind(Kind::Namespace)
-                .find(|n| n.name == route.namespace)
-                .map(|n| n.meta.labels.clone())
-                .unwrap_or_default();
-            // Kubernetes labels every namespace with its name.
-            labels.insert(
-                "kubernetes.io/metadata.name".into(),
-                route.namespace.clone(),
-            );
-            namespaces
-                .and_then(|n| n.selector.as_ref())
-                .is_some_and(|s| selector_matches(s, &labels))
-        }
+        FromNamespaces::Selector => namespaces
+            .and_then(|n| n.selector.as_ref())
+            .is_some_and(|s| selector_matches(s, &namespace_labels(store, &route.namespace))),
     };
     kinds_ok && ns_ok
 }
@@ -206,21 +193,24 @@ pub(crate) fn backend_problem(
 }
 
 impl<'a> Compiler<'a> {
+    /// Served Gateways, then the ListenerSets attached to them.
     pub(super) fn kube_gateways(&self) -> Vec<&'a Arc<Object>> {
-        served_gateways(self.store, self.id)
+        let gateways = served_gateways(self.store, self.id);
+        let sets = attached_listener_sets(self.store, &gateways);
+        gateways.into_iter().chain(sets).collect()
     }
 
     /// The servers of a Gateway API Gateway's listeners, by port. HTTP and HTTPS (Terminate)
     /// listeners are served; the others are reported and left out.
     pub(super) fn kube_servers(&mut self, gw: &'a Arc<Object>) -> Vec<(u32, GatewayServer<'a>)> {
-        let spec = gw.kube_gateway().expect("kind");
+        let listeners = listeners_of(gw);
         let mut out = Vec::new();
-        for (i, l) in spec.listeners.iter().enumerate() {
+        for (i, l) in listeners.iter().enumerate() {
             let path = P::spec().k("listeners").i(i);
             let Some(port) = l.port.and_then(|p| u32::try_from(p).ok()) else {
                 continue;
             };
-            if let Some(reason) = listener_conflict(&spec.listeners, i) {
+            if let Some(reason) = owner_listener_conflict(self.store, gw, i) {
                 self.diags.push(Diagnostic {
                     resource: Some(gw.resource()),
                     ..Diagnostic::new(Severity::Warning, codes::SERVER_NOT_SERVED, format!("listener {} of Gateway {} is not served: another listener on port {port} is not distinct from it ({reason})", l.name.as_deref().unwrap_or(""), gw.key()))
@@ -301,7 +291,7 @@ impl<'a> Compiler<'a> {
             gateway: gw,
             hosts: Cow::Owned(hosts),
             https_redirect: false,
-            port_name: l.name.as_deref().unwrap_or(""),
+            port_name: Cow::Borrowed(l.name.as_deref().unwrap_or("")),
             tls,
             kube_listener: Some(i),
         }
@@ -310,7 +300,7 @@ impl<'a> Compiler<'a> {
     /// The TLSRoutes (passthrough) or TCPRoutes attached to a Gateway API listener, oldest first
     /// (of several TCPRoutes the oldest gets the traffic, as the spec says).
     pub(super) fn kube_l4_routes(&mut self, gw: &'a Object, li: usize, port: u32) -> Vec<L4Route> {
-        let listener = &gw.kube_gateway().expect("kind").listeners[li];
+        let listener = &listeners_of(gw)[li];
         let tls = listener.protocol.as_deref() == Some("TLS");
         let kind = if tls { Kind::TlsRoute } else { Kind::TcpRoute };
         let routes: Vec<&'a Arc<Object>> = self.store.of_kind(kind).collect();
@@ -373,7 +363,7 @@ impl<'a> Compiler<'a> {
             return Vec::new();
         };
         let gw = server.gateway;
-        let listener = &gw.kube_gateway().expect("kind").listeners[li];
+        let listener = &listeners_of(gw)[li];
         let mut found = Vec::new();
         // The spec's tie-break between routes: oldest first, then `{namespace}/{name}`.
         let mut routes: Vec<&'a Arc<Object>> = self
@@ -381,16 +371,7 @@ impl<'a> Compiler<'a> {
             .of_kind(Kind::HttpRoute)
             .chain(self.store.of_kind(Kind::GrpcRoute))
             .collect();
-        routes.sort_by(|a, b| {
-            let stamp = |o: &Object| o.meta.creation_timestamp.clone();
-            match (stamp(a), stamp(b)) {
-                (Some(x), Some(y)) => x.cmp(&y),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => std::cmp::Ordering::Equal,
-            }
-            .then_with(|| a.key().cmp(&b.key()))
-        });
+        routes.sort_by(|a, b| oldest_first(a, b));
         for (order, route) in routes.into_iter().enumerate() {
             let spec = match route.grpc_route() {
                 Some(g) => Cow::Owned(grpc_as_http(g)),
@@ -687,7 +668,14 @@ pub(crate) fn listener_certificate(
     }
     let name = r.name.as_deref().unwrap_or("");
     let ns = r.namespace.as_deref().unwrap_or(&gw.namespace);
-    if ns != gw.namespace && !granted(store, &gw.namespace, "Gateway", (ns, "", "Secret", name)) {
+    if ns != gw.namespace
+        && !granted(
+            store,
+            &gw.namespace,
+            gw.kind.as_str(),
+            (ns, "", "Secret", name),
+        )
+    {
         return Err((
             "RefNotPermitted",
             format!(
@@ -699,16 +687,9 @@ pub(crate) fn listener_certificate(
         crate::tls::from_secret(store, ns, name).map_err(|p| invalid(&p.to_string()))?;
     let (ca, client_auth) = frontend_validation(store, gw, l)?;
     Ok(crate::tls::TlsSettings {
-        cert_chain,
-        private_key,
         ca,
         client_auth,
-        min_tls13: false,
-        max_tls12: false,
-        cipher_suites: Vec::new(),
-        subject_alt_names: Vec::new(),
-        verify_spki: Vec::new(),
-        verify_hash: Vec::new(),
+        ..crate::tls::TlsSettings::simple(cert_chain, private_key)
     })
 }
 
@@ -722,8 +703,10 @@ fn frontend_validation(
     l: &KubeListener,
 ) -> Result<(Option<crate::tls::Pem>, crate::tls::ClientAuth), (&'static str, String)> {
     use crate::tls::ClientAuth;
-    let frontend = gw
-        .kube_gateway()
+    // A ListenerSet's listeners take their Gateway's frontend validation.
+    let owner = parent_gateway(store, gw);
+    let frontend = owner
+        .and_then(|g| g.kube_gateway())
         .and_then(|g| g.tls.as_ref())
         .and_then(|t| t.frontend.as_ref());
     let config = frontend.and_then(|f| {
@@ -756,6 +739,7 @@ fn frontend_validation(
             ));
         }
         let name = r.name.as_deref().unwrap_or("");
+        let gw = owner.map(|o| o.as_ref()).unwrap_or(gw);
         let ns = r.namespace.as_deref().unwrap_or(&gw.namespace);
         if ns != gw.namespace
             && !granted(store, &gw.namespace, "Gateway", (ns, "", "ConfigMap", name))
@@ -827,7 +811,7 @@ fn gateway_cors(c: &HttpCorsFilter) -> crate::policy::Cors {
 /// Does this parentRef select the listener?
 pub(crate) fn attaches(p: &ParentReference, route: &Object, gw: &Object, l: &KubeListener) -> bool {
     p.group.as_deref().unwrap_or(GROUP_DEFAULT) == GROUP_DEFAULT
-        && p.kind.as_deref().unwrap_or("Gateway") == "Gateway"
+        && p.kind.as_deref().unwrap_or("Gateway") == gw.kind.as_str()
         && p.namespace.as_deref().unwrap_or(&route.namespace) == gw.namespace
         && p.name.as_deref() == Some(gw.name.as_str())
         && p.section_name
@@ -1082,59 +1066,17 @@ pub(crate) struct RouteParts<'a> {
 }
 
 pub(crate) fn route_parts(o: &Object) -> Option<RouteParts<'_>> {
-    let rule_path = |ri: usize| P::spec().k("rules").i(ri);
-    let refs = |ri: usize, refs: Vec<BackendObjectReference>| {
-        refs.into_iter()
-            .enumerate()
-            .map(move |(bi, b)| (rule_path(ri).k("backendRefs").i(bi), b))
-    };
-    let mirrors = |ri: usize, filters: Vec<Option<BackendObjectReference>>| {
-        filters.into_iter().enumerate().filter_map(move |(fi, b)| {
-            let at = rule_path(ri)
-                .k("filters")
-                .i(fi)
-                .k("requestMirror")
-                .k("backendRef");
-            Some((at, b?))
-        })
-    };
-    let mirror_of = |m: Option<&HttpRequestMirrorFilter>| m.and_then(|m| m.backend_ref.clone());
-    let mut backends = Vec::new();
-    let (parents, hostnames): (&[ParentReference], &[String]) = match &o.body {
+    let (parents, hostnames, backends): (&[ParentReference], &[String], _) = match &o.body {
         sluice_config::Body::HttpRoute(r) => {
-            for (ri, rule) in r.rules.iter().enumerate() {
-                backends.extend(refs(ri, rule.backend_refs.iter().map(Into::into).collect()));
-                let m = rule
-                    .filters
-                    .iter()
-                    .map(|f| mirror_of(f.request_mirror.as_ref()));
-                backends.extend(mirrors(ri, m.collect()));
-            }
-            (&r.parent_refs, &r.hostnames)
+            (&r.parent_refs, &r.hostnames, http_backends(&r.rules))
         }
-        sluice_config::Body::GrpcRoute(r) => {
-            for (ri, rule) in r.rules.iter().enumerate() {
-                backends.extend(refs(ri, rule.backend_refs.iter().map(Into::into).collect()));
-                let m = rule
-                    .filters
-                    .iter()
-                    .map(|f| mirror_of(f.request_mirror.as_ref()));
-                backends.extend(mirrors(ri, m.collect()));
-            }
-            (&r.parent_refs, &r.hostnames)
-        }
-        sluice_config::Body::TlsRoute(r) => {
-            for (ri, rule) in r.rules.iter().enumerate() {
-                backends.extend(refs(ri, rule.backend_refs.iter().map(Into::into).collect()));
-            }
-            (&r.parent_refs, &r.hostnames)
-        }
-        sluice_config::Body::TcpRoute(r) => {
-            for (ri, rule) in r.rules.iter().enumerate() {
-                backends.extend(refs(ri, rule.backend_refs.iter().map(Into::into).collect()));
-            }
-            (&r.parent_refs, &[])
-        }
+        sluice_config::Body::GrpcRoute(r) => (
+            &r.parent_refs,
+            &r.hostnames,
+            http_backends(&grpc_as_http(r).rules),
+        ),
+        sluice_config::Body::TlsRoute(r) => (&r.parent_refs, &r.hostnames, l4_backends(&r.rules)),
+        sluice_config::Body::TcpRoute(r) => (&r.parent_refs, &[][..], l4_backends(&r.rules)),
         _ => return None,
     };
     Some(RouteParts {
@@ -1142,4 +1084,153 @@ pub(crate) fn route_parts(o: &Object) -> Option<RouteParts<'_>> {
         hostnames,
         backends,
     })
+}
+
+/// The backendRefs and mirror backends of HTTPRoute rules (a GRPCRoute's, read as HTTPRoute's).
+fn http_backends(rules: &[HttpRouteRule]) -> Vec<(P, BackendObjectReference)> {
+    let mut out = Vec::new();
+    for (ri, rule) in rules.iter().enumerate() {
+        let at = P::spec().k("rules").i(ri);
+        for (bi, b) in rule.backend_refs.iter().enumerate() {
+            out.push((at.k("backendRefs").i(bi), b.into()));
+        }
+        for (fi, f) in rule.filters.iter().enumerate() {
+            if let Some(b) = f
+                .request_mirror
+                .as_ref()
+                .and_then(|m| m.backend_ref.clone())
+            {
+                let path = at.k("filters").i(fi).k("requestMirror").k("backendRef");
+                out.push((path, b));
+            }
+        }
+    }
+    out
+}
+
+fn l4_backends(rules: &[L4RouteRule]) -> Vec<(P, BackendObjectReference)> {
+    let mut out = Vec::new();
+    for (ri, rule) in rules.iter().enumerate() {
+        for (bi, b) in rule.backend_refs.iter().enumerate() {
+            out.push((P::spec().k("rules").i(ri).k("backendRefs").i(bi), b.into()));
+        }
+    }
+    out
+}
+
+/// The listeners of a Gateway or of a ListenerSet.
+pub(crate) fn listeners_of(o: &Object) -> &[KubeListener] {
+    match (o.kube_gateway(), o.listener_set()) {
+        (Some(g), _) => &g.listeners,
+        (_, Some(ls)) => &ls.listeners,
+        _ => &[],
+    }
+}
+
+/// The Gateway whose listeners these are: the Gateway itself, or a ListenerSet's parent.
+pub(crate) fn parent_gateway<'s>(store: &'s Store, o: &'s Object) -> Option<&'s Arc<Object>> {
+    if o.kind == Kind::KubeGateway {
+        return store.get(Kind::KubeGateway, &o.namespace, &o.name);
+    }
+    let p = o.listener_set()?.parent_ref.as_ref()?;
+    let ns = p.namespace.as_deref().unwrap_or(&o.namespace);
+    store.get(Kind::KubeGateway, ns, p.name.as_deref()?)
+}
+
+/// Whether the Gateway's `allowedListeners` lets this ListenerSet attach (default: none may).
+pub(crate) fn listener_set_allowed(store: &Store, gw: &Object, ls: &Object) -> bool {
+    let Some(ns) = gw
+        .kube_gateway()
+        .and_then(|g| g.allowed_listeners.as_ref())
+        .and_then(|a| a.namespaces.as_ref())
+    else {
+        return false;
+    };
+    match ns.from.unwrap_or(FromNamespaces::None) {
+        FromNamespaces::All => true,
+        FromNamespaces::Same => ls.namespace == gw.namespace,
+        FromNamespaces::None => false,
+        FromNamespaces::Selector => ns
+            .selector
+            .as_ref()
+            .is_some_and(|s| selector_matches(s, &namespace_labels(store, &ls.namespace))),
+    }
+}
+
+/// A namespace's labels (Namespaces are cluster-scoped: found by name wherever the loader
+/// filed them), with the name label Kubernetes gives every namespace.
+fn namespace_labels(store: &Store, namespace: &str) -> sluice_api::meta::Labels {
+    let mut labels = store
+        .of_kind(Kind::Namespace)
+        .find(|n| n.name == namespace)
+        .map(|n| n.meta.labels.clone())
+        .unwrap_or_default();
+    labels.insert("kubernetes.io/metadata.name".into(), namespace.to_string());
+    labels
+}
+
+/// The ListenerSets that name one of these Gateways as parent and that it allows, in the
+/// spec's order (oldest first, then `namespace/name`).
+pub(crate) fn attached_listener_sets<'s>(
+    store: &'s Store,
+    gateways: &[&'s Arc<Object>],
+) -> Vec<&'s Arc<Object>> {
+    let mut sets: Vec<&Arc<Object>> = store
+        .of_kind(Kind::ListenerSet)
+        .filter(|ls| {
+            parent_gateway(store, ls).is_some_and(|gw| {
+                gateways.iter().any(|g| Arc::ptr_eq(g, gw)) && listener_set_allowed(store, gw, ls)
+            })
+        })
+        .collect();
+    sets.sort_by(|a, b| oldest_first(a, b));
+    sets
+}
+
+/// Creation time (objects without one last), then `namespace/name`: the spec's tie-break.
+pub(crate) fn oldest_first(a: &Object, b: &Object) -> std::cmp::Ordering {
+    let stamp = |o: &Object| o.meta.creation_timestamp.clone();
+    match (stamp(a), stamp(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    }
+    .then_with(|| a.key().cmp(&b.key()))
+}
+
+/// Why a listener is not served: a conflict within its own object, or, for a ListenerSet's,
+/// with a listener of its Gateway or of an older ListenerSet on the same port (those win).
+pub(crate) fn owner_listener_conflict(
+    store: &Store,
+    o: &Object,
+    li: usize,
+) -> Option<&'static str> {
+    let own = listeners_of(o);
+    if let Some(reason) = listener_conflict(own, li) {
+        return Some(reason);
+    }
+    if o.kind != Kind::ListenerSet {
+        return None;
+    }
+    let gw = parent_gateway(store, o)?;
+    let l = &own[li];
+    let earlier: Vec<&Arc<Object>> = std::iter::once(gw)
+        .chain(
+            attached_listener_sets(store, &[gw])
+                .into_iter()
+                .take_while(|s| s.key() != o.key()),
+        )
+        .collect();
+    earlier
+        .iter()
+        .flat_map(|e| listeners_of(e).iter())
+        .filter(|x| x.port == l.port)
+        .find_map(
+            |x| match (x.protocol == l.protocol, x.hostname == l.hostname) {
+                (true, true) => Some("HostnameConflict"),
+                (false, _) => Some("ProtocolConflict"),
+                _ => None,
+            },
+        )
 }

@@ -63,9 +63,42 @@ pub(super) fn gateway(r: &mut Report, s: &P, g: &KubeGatewaySpec) {
             }
         }
     }
+    listeners(r, s, &g.listeners);
+}
+
+/// A ListenerSet: its Gateway, then the rules of listeners a Gateway's have.
+pub(super) fn listener_set(r: &mut Report, s: &P, ls: &ListenerSetSpec) {
+    match &ls.parent_ref {
+        None => r.err(&s.k("parentRef"), "parentRef (the Gateway) is required"),
+        Some(p) if p.name.as_deref().is_none_or(str::is_empty) => {
+            r.err(&s.k("parentRef").k("name"), "name is required")
+        }
+        Some(p) if p.kind.as_deref().is_some_and(|k| k != "Gateway") => r.err(
+            &s.k("parentRef").k("kind"),
+            "a ListenerSet's parent is a Gateway",
+        ),
+        _ => {}
+    }
+    if ls.listeners.is_empty() {
+        r.err(
+            &s.k("listeners"),
+            "a ListenerSet needs at least one listener",
+        );
+    }
+    for (i, l) in ls.listeners.iter().enumerate() {
+        if l.port.is_none() {
+            r.err(&s.k("listeners").i(i).k("port"), "port is required");
+        }
+    }
+    listeners(r, s, &ls.listeners);
+}
+
+/// What a Gateway's and a ListenerSet's listeners must be: named once each, distinct in
+/// (port, protocol, hostname), TLS as the protocol asks.
+fn listeners(r: &mut Report, s: &P, listeners: &[Listener]) {
     let mut names = HashSet::new();
     let mut triples = HashSet::new();
-    for (i, l) in g.listeners.iter().enumerate() {
+    for (i, l) in listeners.iter().enumerate() {
         let p = s.k("listeners").i(i);
         match l.name.as_deref() {
             None | Some("") => r.err(&p.k("name"), "listener name is required"),

@@ -135,6 +135,7 @@ pub fn validate_object(object: &Object, out: &mut Vec<Diagnostic>) {
             gateway_api::l4_route(&mut r, &s, &route.parent_refs, &route.rules)
         }
         Body::GrpcRoute(route) => gateway_api::grpc_route(&mut r, &s, route),
+        Body::ListenerSet(ls) => gateway_api::listener_set(&mut r, &s, ls),
         Body::BackendTlsPolicy(policy) => gateway_api::backend_tls_policy(&mut r, &s, policy),
         Body::Ingress(ingress) => ingress::ingress(&mut r, &s, ingress),
         Body::ReferenceGrant(_) | Body::ConfigMap(_) | Body::IngressClass(_) => {}

@@ -132,18 +132,41 @@ fn aliases(converted: &Loaded, opts: &Options) -> compare::Aliases {
         .collect()
 }
 
-fn compile(loaded: &Loaded, opts: &Options) -> Result<Snapshot, Vec<String>> {
+/// The identity the converted configuration is compiled with: the original's, and for Ingress
+/// the GatewayClasses named after the classes it serves (which the user creates).
+fn converted_identity(original: &Loaded, opts: &Options) -> sluice_compile::GatewayIdentity {
+    let mut id = opts.identity.clone();
+    if opts.from == crate::From::Ingress {
+        let store = Store::new(original.objects.clone());
+        for ingress in
+            sluice_compile::compile::ingress::served_ingresses(&store, &id.ingress_classes)
+        {
+            if let Some(class) = crate::ingress::class_of(&store, ingress) {
+                if !id.gateway_classes.contains(&class) {
+                    id.gateway_classes.push(class);
+                }
+            }
+        }
+    }
+    id
+}
+
+fn compile(
+    loaded: &Loaded,
+    opts: &Options,
+    id: &sluice_compile::GatewayIdentity,
+) -> Result<Snapshot, Vec<String>> {
     let analyze = sluice_compile::AnalyzeOptions {
         domain_suffix: opts.identity.domain_suffix.clone(),
         gateway_namespace: opts.identity.namespace.clone(),
-        now_unix: None,
-        mesh_certs: false,
+        ingress_classes: opts.identity.ingress_classes.clone(),
+        ..Default::default()
     };
     let (store, diags) = sluice_compile::admit(loaded, &analyze);
     let Some(store): Option<Store> = store else {
         return Err(error_lines(&diags));
     };
-    Ok(sluice_compile::compile(&store, &opts.identity).0)
+    Ok(sluice_compile::compile(&store, id).0)
 }
 
 /// Compiles both configurations and compares their answers.
@@ -152,12 +175,14 @@ pub fn check(
     converted_yaml: &str,
     opts: &Options,
 ) -> Result<Report, ConvertError> {
-    let before =
-        compile(original, opts).map_err(|e| ConvertError::InvalidInput { count: e.len() })?;
+    let before = compile(original, opts, &opts.identity)
+        .map_err(|e| ConvertError::InvalidInput { count: e.len() })?;
     let converted = converted_objects(original, converted_yaml, opts)?;
-    let after = compile(&converted, opts).map_err(|e| ConvertError::InvalidOutput {
-        count: e.len(),
-        details: e.join("\n"),
+    let after = compile(&converted, opts, &converted_identity(original, opts)).map_err(|e| {
+        ConvertError::InvalidOutput {
+            count: e.len(),
+            details: e.join("\n"),
+        }
     })?;
     let aliases = aliases(&converted, opts);
     let probes = requests::probes([&before, &after]);

@@ -219,3 +219,61 @@ fn https_redirect_tls_and_passthrough_convert_without_a_difference() {
         assert!(probes.iter().any(|x| x == p), "{p} not among {probes:?}");
     }
 }
+
+/// A Service `name` in `ns` on port 80 with one endpoint.
+fn service(ns: &str, name: &str, ip: &str) -> String {
+    format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  ports: [{{name: http, port: 80}}]\n\
+         ---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {name}-1, namespace: {ns}, labels: {{kubernetes.io/service-name: {name}}}}}\n\
+         addressType: IPv4\nports: [{{name: http, port: 8080}}]\nendpoints: [{{addresses: [{ip}]}}]\n"
+    )
+}
+
+#[test]
+fn istio_order_is_kept_where_specificity_would_change_it() {
+    let mut text = String::from(concat!(
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: ns}\n",
+        "spec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ['*']\n",
+        "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs, namespace: ns}\n",
+        "spec:\n  hosts: [a.example.com]\n  gateways: [gw]\n  http:\n",
+        // /api/health is shadowed by /api in Istio; the Gateway API would prefer the exact path.
+        "  - match: [{uri: {prefix: /api/}}]\n    route: [{destination: {host: a}}]\n",
+        "  - match: [{uri: {exact: /api/health}}]\n    route: [{destination: {host: b}}]\n",
+        // /docs with x-beta comes first in Istio, also for /docs/v2 (the longer prefix).
+        "  - match: [{uri: {prefix: /docs}, headers: {x-beta: {exact: '1'}}}]\n    route: [{destination: {host: c}}]\n",
+        "  - match: [{uri: {prefix: /docs/v2}}]\n    route: [{destination: {host: d}}]\n",
+        "  - route: [{destination: {host: e}}]\n",
+    ));
+    for (name, ip) in [
+        ("a", "10.3.0.1"),
+        ("b", "10.3.0.2"),
+        ("c", "10.3.0.3"),
+        ("d", "10.3.0.4"),
+        ("e", "10.3.0.5"),
+    ] {
+        text.push_str(&service("ns", name, ip));
+    }
+    let loaded = load_text(&text);
+    let c = convert(&loaded, From::Istio);
+    let rules = &find(&c.objects, "HTTPRoute", "ns", "vs").value["spec"]["rules"];
+    let backends: Vec<&str> = rules
+        .as_array()
+        .expect("rules")
+        .iter()
+        .map(|r| r["backendRefs"][0]["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(backends, ["a", "c", "d", "e"], "{rules:#}");
+    assert_eq!(
+        rules[1]["matches"][2],
+        serde_json::json!({"path": {"type": "PathPrefix", "value": "/docs/v2"}, "headers": [{"name": "x-beta", "type": "Exact", "value": "1"}]}),
+        "{rules:#}"
+    );
+    assert_eq!(warned_fields(&c), ["spec.http[1]"]);
+    let yaml = sluice_convert::yaml(&c.objects);
+    let report = check(&loaded, &yaml, &Options::new(From::Istio)).expect("both compile");
+    assert!(report.differences.is_empty(), "{}\n{yaml}", report.text());
+    assert!(report
+        .probes
+        .iter()
+        .any(|p| p.path == "/docs/v2" && p.headers == [("x-beta".to_string(), "1".to_string())]));
+}

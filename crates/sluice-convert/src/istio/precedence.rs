@@ -25,6 +25,8 @@ enum PathM {
     /// `<literal>[^/].*`: the rest of an Istio string prefix, paths that continue the literal
     /// within its last element.
     Tail(String),
+    /// `<literal>.*`: every path that starts with the literal (Istio's prefix ending in `/`).
+    Starts(String),
 }
 
 fn path_of(m: &Value) -> PathM {
@@ -34,8 +36,11 @@ fn path_of(m: &Value) -> PathM {
         Some("Exact") => PathM::Exact(value.into()),
         Some("RegularExpression") => {
             let lit = literal_prefix(value);
-            if value == format!("{}[^/].*", crate::paths::literal(&lit)) {
+            let escaped = crate::paths::literal(&lit);
+            if value == format!("{escaped}[^/].*") {
                 PathM::Tail(lit)
+            } else if value == format!("{escaped}.*") {
+                PathM::Starts(lit)
             } else {
                 PathM::Regex(lit)
             }
@@ -76,6 +81,10 @@ fn covers(a: &PathM, b: &PathM) -> bool {
         (PathM::Prefix(p), PathM::Prefix(q) | PathM::Exact(q)) => element_prefix(p, q),
         (PathM::Prefix(p), PathM::Regex(_)) => p.is_empty(),
         (PathM::Exact(e), PathM::Exact(f)) => e == f,
+        (
+            PathM::Starts(l),
+            PathM::Prefix(q) | PathM::Exact(q) | PathM::Tail(q) | PathM::Starts(q),
+        ) => q.starts_with(l.as_str()),
         _ => false,
     }
 }
@@ -85,9 +94,16 @@ fn paths_overlap(a: &PathM, b: &PathM) -> bool {
     let strs = |l: &str, s: &str| l.starts_with(s) || s.starts_with(l);
     // A tail never matches its own literal's element boundary.
     let tail_vs = |l: &str, other: &PathM| match other {
-        PathM::Prefix(p) => strs(l, p) && p != l,
+        PathM::Prefix(p) => {
+            p.is_empty()
+                || l.starts_with(&format!("{p}/"))
+                || (p.len() > l.len() && p.starts_with(l) && !p[l.len()..].starts_with('/'))
+        }
         PathM::Exact(e) => e.len() > l.len() && e.starts_with(l) && !e[l.len()..].starts_with('/'),
-        PathM::Regex(m) | PathM::Tail(m) => strs(l, m),
+        // Strings starting with `m`: past `l`, a tail needs anything but `/`.
+        PathM::Regex(m) | PathM::Tail(m) | PathM::Starts(m) => {
+            l.starts_with(m.as_str()) || (m.starts_with(l) && !m[l.len()..].starts_with('/'))
+        }
     };
     match (a, b) {
         (PathM::Tail(l), other) | (other, PathM::Tail(l)) => tail_vs(l, other),
@@ -219,7 +235,8 @@ fn settle(
                 }
                 continue;
             }
-            if is_catch_all(mj) && matches!(pi, PathM::Regex(_) | PathM::Tail(_)) {
+            if is_catch_all(mj) && matches!(pi, PathM::Regex(_) | PathM::Tail(_) | PathM::Starts(_))
+            {
                 comments.push(format!("Rule {j} matches every path as the regex /.* so that the earlier regex of rule {i} keeps its requests, as in Istio (the Gateway API sorts a PathPrefix / before every regex)."));
                 return Settled::Replace(
                     json!({ "path": { "type": "RegularExpression", "value": "/.*" } }),

@@ -192,10 +192,8 @@ pub fn convert(store: &Store, opts: &Options) -> Conversion {
         if !["istio", "sluice"].contains(&gw.name.as_str()) {
             gw.comments.push(format!("Class {0}: create a GatewayClass {0} whose controllerName is istio.io/gateway-controller (or sluice.dev/gateway-controller) for this Gateway to be served.", gw.name));
         }
-        if let Some((_, c)) = comments
-            .iter()
-            .find(|(k, _)| *k == format!("{}/{}", gw.namespace, gw.name))
-        {
+        let key = format!("{}/{}", gw.namespace, gw.name);
+        for (_, c) in comments.iter().filter(|(k, _)| *k == key) {
             gw.comments.extend(c.iter().cloned());
         }
         let has_tls = tls
@@ -206,6 +204,25 @@ pub fn convert(store: &Store, opts: &Options) -> Conversion {
                 "Istio reads an Ingress's TLS secretName in the gateway's namespace ({}): the certificateRefs point there.",
                 opts.identity.namespace
             ));
+        }
+    }
+    // Host-less routes also take the HTTPS listener without hostname, when there is one.
+    for r in &mut routes {
+        let Some(gw) = gateways.iter().find(|g| {
+            g.namespace == r.namespace
+                && r.value["spec"]["parentRefs"][0]["name"] == g.name.as_str()
+        }) else {
+            continue;
+        };
+        let https = gw.value["spec"]["listeners"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|l| l["name"] == "https"));
+        if https && r.value["spec"]["parentRefs"][0]["sectionName"] == "http" {
+            let mut other = r.value["spec"]["parentRefs"][0].clone();
+            other["sectionName"] = json!("https");
+            if let Some(p) = r.value["spec"]["parentRefs"].as_array_mut() {
+                p.push(other);
+            }
         }
     }
     let mut objects = gateways;

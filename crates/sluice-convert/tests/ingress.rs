@@ -129,11 +129,16 @@ fn default_backend_and_repeated_paths_are_warned_and_commented() {
 #[test]
 fn no_host_and_no_class() {
     let loaded = load_text(
-        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: plain, namespace: web}\nspec:\n  rules:\n  - http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: {name: site, port: {number: 8080}}}}\n",
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: plain, namespace: web}\nspec:\n  tls: [{secretName: site-cert}]\n  rules:\n  - http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: {name: site, port: {number: 8080}}}}\n",
     );
     let c = convert(&loaded, From::Ingress);
     let gw = find(&c.objects, "Gateway", "web", "istio");
-    assert_eq!(names(&gw.value["spec"]["listeners"]), ["http"]);
-    find(&c.objects, "HTTPRoute", "web", "plain-all-hosts");
+    assert_eq!(names(&gw.value["spec"]["listeners"]), ["http", "https"]);
+    // Host-less rules stay on the listeners without hostname (Istio's `*` virtual host).
+    let route = find(&c.objects, "HTTPRoute", "web", "plain-all-hosts");
+    assert_eq!(
+        route.value["spec"]["parentRefs"],
+        json!([{"name": "istio", "sectionName": "http"}, {"name": "istio", "sectionName": "https"}])
+    );
     assert_eq!(warned_fields(&c), ["spec"]);
 }

@@ -128,6 +128,7 @@ pub mod codes {
     pub const NO_ENDPOINTS: &str = "SLU0032";
     pub const NO_OBJECTS: &str = "SLU0033";
     pub const ROUTE_NOT_ACCEPTED: &str = "SLU0034";
+    pub const NOT_CONVERTIBLE: &str = "SLU0040";
 }
 
 pub const CODES: &[CodeInfo] = &[
@@ -162,4 +163,5 @@ pub const CODES: &[CodeInfo] = &[
     CodeInfo { code: "SLU0032", name: "NoEndpoints", summary: "a route's service or subset has no endpoints: requests get 503 (UH)" },
     CodeInfo { code: "SLU0033", name: "NoObjects", summary: "validate found no objects in the paths it was given" },
     CodeInfo { code: "SLU0034", name: "GatewayApiNotAccepted", summary: "a Gateway API route or listener is not accepted, or a reference it makes cannot be resolved (what `sluice status` writes as a False condition)" },
+    CodeInfo { code: "SLU0040", name: "NotConvertible", summary: "`sluice convert`: a field the Gateway API cannot express (or not as the source API meant it); kept as a comment beside the converted object" },
 ];

@@ -1,6 +1,7 @@
 //! The `sluice` command line.
 #![forbid(unsafe_code)]
 
+mod convert;
 mod demo;
 mod explain;
 mod graph;
@@ -151,6 +152,9 @@ enum Command {
         #[command(flatten)]
         identity: IdentityArgs,
     },
+    /// Convert Ingress or Istio objects to the Kubernetes Gateway API: the objects on stdout,
+    /// what the Gateway API cannot express as warnings on stderr (and comments in the output).
+    Convert(convert::ConvertArgs),
 }
 
 /// Who this gateway instance is.
@@ -367,6 +371,7 @@ fn main() -> ExitCode {
             )
         }),
         Command::Demo { port } => serve(|| demo::demo(port)),
+        Command::Convert(args) => convert::run(&args),
         Command::Validate {
             paths,
             output,

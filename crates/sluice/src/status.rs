@@ -22,56 +22,9 @@ pub fn rfc3339(unix: i64) -> String {
     )
 }
 
-/// A YAML document for a JSON value (block style).
+/// A YAML document for a JSON value (block style; the writer `sluice convert` uses too).
 pub fn yaml(v: &Value) -> String {
-    let mut out = String::new();
-    block(v, 0, &mut out);
-    out
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::Object(m) if m.is_empty() => "{}".into(),
-        Value::Array(a) if a.is_empty() => "[]".into(),
-        other => other.to_string(),
-    }
-}
-
-fn is_block(v: &Value) -> bool {
-    matches!(v, Value::Object(m) if !m.is_empty()) || matches!(v, Value::Array(a) if !a.is_empty())
-}
-
-fn block(v: &Value, indent: usize, out: &mut String) {
-    let pad = " ".repeat(indent);
-    match v {
-        Value::Object(m) if !m.is_empty() => {
-            for (k, v) in m {
-                if is_block(v) {
-                    out.push_str(&format!("{pad}{k}:\n"));
-                    let inner = if v.is_array() { indent } else { indent + 2 };
-                    block(v, inner, out);
-                } else {
-                    out.push_str(&format!("{pad}{k}: {}\n", scalar(v)));
-                }
-            }
-        }
-        Value::Array(a) if !a.is_empty() => {
-            for item in a {
-                if is_block(item) && item.is_object() {
-                    // The first key goes on the dash's line.
-                    let mut nested = String::new();
-                    block(item, indent + 2, &mut nested);
-                    out.push_str(&format!("{pad}- {}", &nested[indent + 2..]));
-                } else if is_block(item) {
-                    out.push_str(&format!("{pad}-\n"));
-                    block(item, indent + 2, out);
-                } else {
-                    out.push_str(&format!("{pad}- {}\n", scalar(item)));
-                }
-            }
-        }
-        other => out.push_str(&format!("{pad}{}\n", scalar(other))),
-    }
+    sluice_convert::yaml_value(v)
 }
 
 #[cfg(test)]

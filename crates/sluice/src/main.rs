@@ -3,6 +3,7 @@
 
 mod demo;
 mod explain;
+mod ready;
 mod render;
 mod run;
 mod status;
@@ -75,6 +76,10 @@ enum Command {
         access_log: bool,
         #[command(flatten)]
         limits: LimitArgs,
+        /// Answer `GET /healthz/ready` here (200 once a configuration serves, 503 before and
+        /// while draining), e.g. `0.0.0.0:15021` as Istio's gateways.
+        #[arg(long)]
+        ready_address: Option<std::net::SocketAddr>,
     },
     /// Try sluice with no files: the seed configuration, built-in echo backends, the gateway on
     /// 127.0.0.1:8080.
@@ -314,12 +319,17 @@ fn main() -> ExitCode {
             bind_address,
             access_log,
             limits,
+            ready_address,
         } => serve(|| {
             run::serve(
                 run::Config {
-                    source: run::Source::Paths(config),
+                    source: std::sync::Arc::new(sluice_source::Files::new(config)),
                     analyze: identity.analyze(),
                     identity: identity.identity(),
+                    must_compile_first: true,
+                    ready_address,
+                    on_served: None,
+                    debounce: None,
                 },
                 sluice_proxy::ServerOptions {
                     access_log,

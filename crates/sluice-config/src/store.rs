@@ -25,6 +25,9 @@ pub enum Kind {
     EndpointSlice,
     /// `v1/Namespace`: its labels select Routes for Gateway API `allowedRoutes`.
     Namespace,
+    /// `v1/Pod`, its metadata only: the labels of an EndpointSlice endpoint's `targetRef`, so
+    /// DestinationRule subsets select Kubernetes endpoints.
+    Pod,
     GatewayClass,
     /// The Gateway API's `Gateway` (`gateway.networking.k8s.io`), not Istio's.
     KubeGateway,
@@ -35,7 +38,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Gateway,
         Kind::VirtualService,
         Kind::DestinationRule,
@@ -45,6 +48,7 @@ impl Kind {
         Kind::Service,
         Kind::EndpointSlice,
         Kind::Namespace,
+        Kind::Pod,
         Kind::GatewayClass,
         Kind::KubeGateway,
         Kind::HttpRoute,
@@ -64,6 +68,7 @@ impl Kind {
             Kind::Service => "Service",
             Kind::EndpointSlice => "EndpointSlice",
             Kind::Namespace => "Namespace",
+            Kind::Pod => "Pod",
             Kind::GatewayClass => "GatewayClass",
             Kind::KubeGateway => "Gateway",
             Kind::HttpRoute => "HTTPRoute",
@@ -76,7 +81,7 @@ impl Kind {
     /// The apiVersion to write for this kind.
     pub fn api_version(self) -> &'static str {
         match self {
-            Kind::Secret | Kind::Service | Kind::Namespace => "v1",
+            Kind::Secret | Kind::Service | Kind::Namespace | Kind::Pod => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::GatewayClass
             | Kind::KubeGateway
@@ -109,6 +114,8 @@ pub enum Body {
     EndpointSlice(EndpointSliceBody),
     /// Only its metadata (labels) matters.
     Namespace,
+    /// Only its metadata (labels) matters; `spec` and `status` are not read.
+    Pod,
     GatewayClass(GatewayClassSpec),
     KubeGateway(KubeGatewaySpec),
     HttpRoute(HttpRouteSpec),

@@ -7,7 +7,7 @@ mod resources;
 mod source;
 
 pub use resources::{Watched, RESOURCES};
-pub use source::{Kubernetes, Options};
+pub use source::{report_staleness, Kubernetes, Options};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

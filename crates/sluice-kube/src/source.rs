@@ -460,3 +460,21 @@ impl From<kube::Error> for Error {
         Error::Kube(Box::new(e))
     }
 }
+
+/// Logs, every ten seconds while it lasts, that the view of the cluster may be stale.
+pub fn report_staleness(source: Arc<Kubernetes>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            let stale = source.staleness();
+            if stale > Duration::ZERO {
+                tracing::warn!(
+                    stale_seconds = stale.as_secs(),
+                    failing = ?source.failing(),
+                    "the view of the cluster may be stale; the last good configuration keeps serving"
+                );
+            }
+        }
+    });
+}

@@ -46,6 +46,10 @@ async fn lists_then_follows_changes_across_expiry_and_outage() {
     let api = ApiServer::start().await;
     api.not_served("gateway.networking.k8s.io"); // no Gateway API CRDs in this cluster
     api.apply(vs("a", "a.example"));
+    api.apply(json!({"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+        "metadata": {"name": "gw", "namespace": "default"},
+        "spec": {"selector": {"istio": "ingressgateway"},
+                 "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]}}));
     api.apply(json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "p", "namespace": "default", "labels": {"version": "v1"}},
         "spec": {"containers": [{"name": "c", "image": "secret-image"}]}}));
@@ -68,6 +72,13 @@ async fn lists_then_follows_changes_across_expiry_and_outage() {
     until("first sync", || source.synced()).await;
     assert!(rx.recv().await.is_some());
     assert_eq!(hosts(&source), ["a.example"]);
+    let loaded = source.load().unwrap();
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    let kinds: Vec<_> = loaded.objects.iter().map(|o| (o.kind, o.key())).collect();
+    assert!(
+        kinds.contains(&(Kind::Gateway, "default/gw".into())),
+        "{kinds:?}"
+    );
     let loaded = source.load().unwrap();
     let pod = loaded.objects.iter().find(|o| o.kind == Kind::Pod).unwrap();
     assert_eq!(pod.meta.labels["version"], "v1");

@@ -55,4 +55,10 @@ pub trait Source: Send + Sync + 'static {
     /// Told around each reload with the snapshot serving then (the file source watches the
     /// directories of the certificate files it names, and directories that were replaced).
     fn refresh(&self, _serving: &Snapshot) {}
+
+    /// How long the source may have been missing changes (a Kubernetes watch failing); zero
+    /// when it is current.
+    fn staleness(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }

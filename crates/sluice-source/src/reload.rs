@@ -79,6 +79,11 @@ impl Readiness {
             && self.source.synced()
     }
 
+    /// How long the configuration source may have been missing changes.
+    pub fn staleness(&self) -> Duration {
+        self.source.staleness()
+    }
+
     pub fn set_served(&self) {
         self.served.store(true, Ordering::Release);
     }

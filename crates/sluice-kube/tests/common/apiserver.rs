@@ -63,7 +63,10 @@ pub struct ApiServer {
 /// The plural kubectl and the API use for a kind.
 pub fn plural(kind: &str) -> String {
     let k = kind.to_ascii_lowercase();
-    if let Some(stem) = k.strip_suffix('y') {
+    if let Some(stem) = k
+        .strip_suffix('y')
+        .filter(|s| !s.ends_with(['a', 'e', 'o', 'u']))
+    {
         format!("{stem}ies")
     } else if k.ends_with('s') {
         format!("{k}es")

@@ -3,8 +3,10 @@
 //! writes (Gateway API conditions by server-side apply).
 #![forbid(unsafe_code)]
 
+pub mod leader;
 mod resources;
 mod source;
+pub mod status;
 
 pub use resources::{Watched, RESOURCES};
 pub use source::{report_staleness, Kubernetes, Options};

@@ -28,6 +28,29 @@ pub async fn configure(
         },
     ));
     sluice_kube::report_staleness(source.clone());
+    if !kube.no_status {
+        let me = kube
+            .pod_name
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| format!("sluice-{}", std::process::id()));
+        let election = sluice_kube::leader::elect(
+            client.clone(),
+            sluice_kube::leader::LeaseOptions::new(&identity.namespace, &kube.leader_lease, &me),
+        );
+        let (stores_tx, stores) = tokio::sync::watch::channel(None);
+        let writer = sluice_kube::status::spawn(
+            client.clone(),
+            identity.identity(),
+            election.leading.clone(),
+            stores,
+        );
+        // The election and the writer live as long as the reload loop that feeds them.
+        config.on_served = Some(Box::new(move |built| {
+            let _keep = (&election, &writer);
+            stores_tx.send_replace(Some(built.store.clone()));
+        }));
+    }
     config.source = source;
     // The cluster's configuration arrives over time and may be broken for a while: start
     // empty and not ready rather than exit.

@@ -238,7 +238,8 @@ async fn configuration_from_the_api_server_serves_and_follows_changes() {
         "80=0",
         "--ready-address",
         "127.0.0.1:0",
-        "--no-status",
+        "--pod-name",
+        "sluice-0",
     ]);
     let c = client();
     let ready_at = sluice.addr("readiness endpoint listening").await;
@@ -289,6 +290,25 @@ async fn configuration_from_the_api_server_serves_and_follows_changes() {
     );
     until_served_by(&c, gw, "/users", &["404"], &sluice).await;
     assert_eq!(ready(&c, ready_at).await, 200);
+    // The only replica leads (and would write Gateway API status).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let lease = loop {
+        if let Some(l) = api.get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            "istio-system",
+            "sluice-status-leader",
+        ) {
+            break l;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no Lease; log:\n{}",
+            sluice.dump()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(lease["spec"]["holderIdentity"], "sluice-0");
 
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -162,6 +162,18 @@ impl Registry {
                 });
             }
         }
+        // EndpointSlices by (namespace, service) and WorkloadEntries by namespace, once: a
+        // scan of every slice for every Service is quadratic (10,000 of each took seconds).
+        let mut slices: HashMap<(&str, &str), Vec<&Arc<Object>>> = HashMap::new();
+        for s in store.of_kind(Kind::EndpointSlice) {
+            if let Some(svc) = s.meta.labels.get("kubernetes.io/service-name") {
+                slices.entry((&s.namespace, svc)).or_default().push(s);
+            }
+        }
+        let mut workload_entries: HashMap<&str, Vec<&Arc<Object>>> = HashMap::new();
+        for w in store.of_kind(Kind::WorkloadEntry) {
+            workload_entries.entry(&w.namespace).or_default().push(w);
+        }
         for o in store.of_kind(Kind::Service) {
             let spec = o.service().expect("kind");
             if !exported(&service_export_to(&o.meta), &o.namespace, viewer_ns) {
@@ -188,13 +200,8 @@ impl Registry {
                 })
                 .collect();
             let mut endpoints = Vec::new();
-            for slice_obj in store
-                .of_kind(Kind::EndpointSlice)
-                .filter(|s| s.namespace == o.namespace)
-            {
-                if slice_obj.meta.labels.get("kubernetes.io/service-name") != Some(&o.name) {
-                    continue;
-                }
+            let own_slices = slices.get(&(o.namespace.as_str(), o.name.as_str()));
+            for slice_obj in own_slices.into_iter().flatten() {
                 let slice = slice_obj.endpoint_slice().expect("kind");
                 let slice_ports: BTreeMap<String, u32> = slice
                     .ports
@@ -224,10 +231,8 @@ impl Registry {
             // As Istio: a Service's selector also picks WorkloadEntries of its namespace (VMs
             // behind a Kubernetes Service); an absent or empty selector picks none.
             if let Some(selector) = spec.selector.as_ref().filter(|s| !s.is_empty()) {
-                for we in store
-                    .of_kind(Kind::WorkloadEntry)
-                    .filter(|w| w.namespace == o.namespace)
-                {
+                let entries = workload_entries.get(o.namespace.as_str());
+                for we in entries.into_iter().flatten() {
                     let we = we.workload_entry().expect("kind");
                     if let (true, Some(addr)) =
                         (sluice_api::meta::selects(selector, &we.labels), &we.address)

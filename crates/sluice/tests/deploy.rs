@@ -17,7 +17,10 @@ fn read(rel: &str) -> String {
 fn docs(text: &str) -> Vec<Node> {
     let (docs, errors) = yaml::parse(text);
     assert!(errors.is_empty(), "{errors:?}");
-    docs.into_iter().map(|d| d.root).filter(|n| !n.is_null()).collect()
+    docs.into_iter()
+        .map(|d| d.root)
+        .filter(|n| !n.is_null())
+        .collect()
 }
 
 fn at<'a>(n: &'a Node, path: &[&str]) -> Option<&'a Node> {
@@ -26,7 +29,10 @@ fn at<'a>(n: &'a Node, path: &[&str]) -> Option<&'a Node> {
 
 fn strs(n: Option<&Node>) -> Vec<String> {
     match n.map(|n| &n.value) {
-        Some(Value::Seq(items)) => items.iter().filter_map(|i| i.as_str().map(String::from)).collect(),
+        Some(Value::Seq(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(String::from))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -45,14 +51,19 @@ fn manifests_pass_the_kubernetes_schemas() {
     let run = Command::new(root().join("scripts/validate-deploy")).output();
     match run {
         Ok(out) if out.status.success() => {}
-        Ok(out) if std::env::var_os("SLUICE_REQUIRE_KUBERNETES_VALIDATE").is_some() || out.status.code() != Some(127) => {
+        Ok(out)
+            if std::env::var_os("SLUICE_REQUIRE_KUBERNETES_VALIDATE").is_some()
+                || out.status.code() != Some(127) =>
+        {
             panic!(
                 "deploy/ fails schema validation:\n{}{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             )
         }
-        other => eprintln!("kubernetes-validate unavailable ({other:?}); ./scripts/test installs it"),
+        other => {
+            eprintln!("kubernetes-validate unavailable ({other:?}); ./scripts/test installs it")
+        }
     }
 }
 
@@ -73,7 +84,11 @@ fn render(template: &str, values: &Node, namespace: &str) -> String {
                 .unwrap_or_else(|| panic!("unsupported template expression {expr}"))
                 .split('.')
                 .collect();
-            let Some(Node { value: Value::Scalar { text, .. }, .. }) = at(values, &path) else {
+            let Some(Node {
+                value: Value::Scalar { text, .. },
+                ..
+            }) = at(values, &path)
+            else {
                 panic!("no value for {expr}");
             };
             text.clone()
@@ -89,13 +104,18 @@ fn render(template: &str, values: &Node, namespace: &str) -> String {
 fn the_chart_renders_to_the_plain_manifests() {
     let values = docs(&read("deploy/helm/sluice/values.yaml")).remove(0);
     for file in PLAIN {
-        let rendered = render(&read(&format!("deploy/helm/sluice/templates/{file}")), &values, "istio-system");
+        let rendered = render(
+            &read(&format!("deploy/helm/sluice/templates/{file}")),
+            &values,
+            "istio-system",
+        );
         assert_eq!(rendered, read(&format!("deploy/{file}")), "{file}");
     }
-    let templates: BTreeSet<String> = std::fs::read_dir(root().join("deploy/helm/sluice/templates"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let templates: BTreeSet<String> =
+        std::fs::read_dir(root().join("deploy/helm/sluice/templates"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
     assert_eq!(templates, PLAIN.iter().map(|s| s.to_string()).collect());
 }
 
@@ -103,8 +123,13 @@ fn the_chart_renders_to_the_plain_manifests() {
 fn rbac_grants_what_the_watchers_read_and_secrets_only_in_the_namespace() {
     let rbac = docs(&read("deploy/rbac.yaml"));
     let rules = |kind: &str| -> Vec<(String, String, Vec<String>)> {
-        let role = rbac.iter().find(|d| d.get("kind").and_then(Node::as_str) == Some(kind)).unwrap();
-        let Some(Value::Seq(rules)) = role.get("rules").map(|r| &r.value) else { panic!() };
+        let role = rbac
+            .iter()
+            .find(|d| d.get("kind").and_then(Node::as_str) == Some(kind))
+            .unwrap();
+        let Some(Value::Seq(rules)) = role.get("rules").map(|r| &r.value) else {
+            panic!()
+        };
         let mut out = Vec::new();
         for r in rules {
             for g in strs(r.get("apiGroups")) {
@@ -118,37 +143,80 @@ fn rbac_grants_what_the_watchers_read_and_secrets_only_in_the_namespace() {
     let cluster = rules("ClusterRole");
     let namespaced = rules("Role");
     for w in sluice_kube::RESOURCES {
-        let (list, table) = if w.kind == "Secret" { ("Role", &namespaced) } else { ("ClusterRole", &cluster) };
+        let (list, table) = if w.kind == "Secret" {
+            ("Role", &namespaced)
+        } else {
+            ("ClusterRole", &cluster)
+        };
         let ok = table.iter().any(|(g, r, verbs)| {
-            g == w.group && r == w.plural && ["list", "watch"].iter().all(|v| verbs.iter().any(|x| x == v))
+            g == w.group
+                && r == w.plural
+                && ["list", "watch"]
+                    .iter()
+                    .all(|v| verbs.iter().any(|x| x == v))
         });
         assert!(ok, "{list} lacks list/watch on {}", w.resource());
     }
-    assert!(!cluster.iter().any(|(_, r, _)| r == "secrets"), "Secrets must not be readable cluster-wide");
-    assert!(cluster.iter().all(|(_, r, verbs)| r.ends_with("/status") || verbs.iter().all(|v| ["get", "list", "watch"].contains(&v.as_str()))), "only status is written");
-    assert!(namespaced.iter().any(|(g, r, v)| g == "coordination.k8s.io" && r == "leases" && v.iter().any(|v| v == "update")));
+    assert!(
+        !cluster.iter().any(|(_, r, _)| r == "secrets"),
+        "Secrets must not be readable cluster-wide"
+    );
+    assert!(
+        cluster.iter().all(|(_, r, verbs)| r.ends_with("/status")
+            || verbs
+                .iter()
+                .all(|v| ["get", "list", "watch"].contains(&v.as_str()))),
+        "only status is written"
+    );
+    assert!(namespaced.iter().any(|(g, r, v)| g == "coordination.k8s.io"
+        && r == "leases"
+        && v.iter().any(|v| v == "update")));
 }
 
 #[test]
 fn the_deployment_is_probed_and_knows_itself() {
     let d = docs(&read("deploy/deployment.yaml")).remove(0);
-    let c = match &at(&d, &["spec", "template", "spec", "containers"]).unwrap().value {
+    let c = match &at(&d, &["spec", "template", "spec", "containers"])
+        .unwrap()
+        .value
+    {
         Value::Seq(c) => c[0].clone(),
         _ => panic!(),
     };
-    assert_eq!(at(&c, &["readinessProbe", "httpGet", "path"]).and_then(Node::as_str), Some("/healthz/ready"));
-    assert_eq!(at(&c, &["readinessProbe", "httpGet", "port"]).and_then(Node::as_i64), Some(15021));
-    assert_eq!(at(&c, &["securityContext", "readOnlyRootFilesystem"]).and_then(Node::as_bool), Some(true));
-    let Some(Value::Seq(env)) = c.get("env").map(|e| &e.value) else { panic!() };
-    let names: Vec<&str> = env.iter().filter_map(|e| e.get("name").and_then(Node::as_str)).collect();
+    assert_eq!(
+        at(&c, &["readinessProbe", "httpGet", "path"]).and_then(Node::as_str),
+        Some("/healthz/ready")
+    );
+    assert_eq!(
+        at(&c, &["readinessProbe", "httpGet", "port"]).and_then(Node::as_i64),
+        Some(15021)
+    );
+    assert_eq!(
+        at(&c, &["securityContext", "readOnlyRootFilesystem"]).and_then(Node::as_bool),
+        Some(true)
+    );
+    let Some(Value::Seq(env)) = c.get("env").map(|e| &e.value) else {
+        panic!()
+    };
+    let names: Vec<&str> = env
+        .iter()
+        .filter_map(|e| e.get("name").and_then(Node::as_str))
+        .collect();
     assert_eq!(names, ["POD_NAME", "POD_NAMESPACE", "INSTANCE_IP"]);
     assert!(strs(c.get("args")).contains(&"--kubernetes".to_string()));
     // The Service maps 80 and 443 to the ports the container binds, and exposes 15021.
     let svc = docs(&read("deploy/service.yaml")).remove(0);
-    let Some(Value::Seq(ports)) = at(&svc, &["spec", "ports"]).map(|p| &p.value) else { panic!() };
+    let Some(Value::Seq(ports)) = at(&svc, &["spec", "ports"]).map(|p| &p.value) else {
+        panic!()
+    };
     let pairs: Vec<(i64, i64)> = ports
         .iter()
-        .map(|p| (p.get("port").and_then(Node::as_i64).unwrap(), p.get("targetPort").and_then(Node::as_i64).unwrap()))
+        .map(|p| {
+            (
+                p.get("port").and_then(Node::as_i64).unwrap(),
+                p.get("targetPort").and_then(Node::as_i64).unwrap(),
+            )
+        })
         .collect();
     assert_eq!(pairs, [(15021, 15021), (80, 8080), (443, 8443)]);
 }
@@ -158,5 +226,8 @@ fn the_gateway_class_is_served_by_sluice() {
     let loaded = sluice_config::load_paths(&[root().join("deploy/gateway-api")]).unwrap();
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
     let gc = loaded.objects[0].gateway_class().unwrap();
-    assert_eq!(gc.controller_name.as_deref(), Some(sluice_compile::gateway_status::CONTROLLER));
+    assert_eq!(
+        gc.controller_name.as_deref(),
+        Some(sluice_compile::gateway_status::CONTROLLER)
+    );
 }

@@ -4,6 +4,8 @@
 //! outage of the API server, and readiness along the way.
 #[path = "../../sluice-kube/tests/common/apiserver.rs"]
 mod apiserver;
+#[path = "common/tls.rs"]
+mod tls;
 use apiserver::ApiServer;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -123,11 +125,22 @@ fn routes(weights: (u32, u32)) -> Value {
                 "route": [{"destination": {"host": "demo", "port": {"number": 8000}}}]}]}})
 }
 
+/// The TLS Secret `shop-cert` in the gateway's namespace, as the API server returns it.
+fn secret((cert, key): &(String, String)) -> Value {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+           "metadata": {"name": "shop-cert", "namespace": "istio-system"},
+           "data": {"tls.crt": b64(cert), "tls.key": b64(key)}})
+}
+
 fn seed(api: &ApiServer, pods: &[(&str, &str, u16)]) {
     api.apply(json!({"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
         "metadata": {"name": "istio-gateway", "namespace": "default"},
         "spec": {"selector": {"istio": "ingressgateway"},
-                 "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]}}));
+                 "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]},
+                             {"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["shop.example"],
+                              "tls": {"mode": "SIMPLE", "credentialName": "shop-cert"}}]}}));
     api.apply(routes((90, 10)));
     api.apply(
         json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
@@ -221,6 +234,14 @@ async fn configuration_from_the_api_server_serves_and_follows_changes() {
         echoes.push(e);
     }
     seed(&api, &pods);
+    api.apply(secret(&tls::self_signed("shop.example")));
+    // A free port for 443 (80 takes port 0, and two ports cannot both map to 0).
+    let https_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let port_map = format!("80=0,443={https_port}");
     let dir = std::env::temp_dir().join(format!("sluice-kube-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = kubeconfig(&api, &dir);
@@ -235,7 +256,7 @@ async fn configuration_from_the_api_server_serves_and_follows_changes() {
         "--bind-address",
         "127.0.0.1",
         "--port-map",
-        "80=0",
+        &port_map,
         "--ready-address",
         "127.0.0.1:0",
         "--pod-name",
@@ -245,7 +266,7 @@ async fn configuration_from_the_api_server_serves_and_follows_changes() {
     let ready_at = sluice.addr("readiness endpoint listening").await;
     assert_eq!(ready(&c, ready_at).await, 503);
     api.set_down(false);
-    let gw = sluice.addr("sluice_proxy::server: listening").await;
+    let gw = sluice.addr("listener=\"0.0.0.0_0\"").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while ready(&c, ready_at).await != 200 {
         assert!(
@@ -254,6 +275,24 @@ async fn configuration_from_the_api_server_serves_and_follows_changes() {
             sluice.dump()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // HTTPS with the certificate of the Secret; a rotated Secret is served without a restart.
+    let https: SocketAddr = ([127, 0, 0, 1], https_port).into();
+    let presented = tls::presented_cert(https, "shop.example").await;
+    api.apply(secret(&tls::self_signed("shop.example")));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = tls::presented_cert(https, "shop.example").await;
+        if now != presented {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rotated Secret was not served; log:\n{}",
+            sluice.dump()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     // The seed's 90/10 split by the Pods' version labels.

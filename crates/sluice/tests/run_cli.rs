@@ -1,6 +1,8 @@
 //! `sluice run` and `sluice demo` as users start them: a real process, real files, signals.
 #[path = "../../sluice-proxy/tests/common/raw.rs"]
 mod raw;
+#[path = "common/tls.rs"]
+mod tls;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tls::{presented_cert, self_signed, try_presented_cert};
 
 /// A running `sluice` process whose stderr lines are collected.
 struct Sluice {
@@ -323,91 +326,6 @@ async fn demo_serves_the_seed_without_files() {
     );
     assert!(versions["v1"] > versions["v3"], "{versions:?}");
     assert_eq!(get(&c, addr, "/other").await.0, 404);
-}
-
-/// A self-signed certificate for `name`, as PEM (certificate, key).
-fn self_signed(name: &str) -> (String, String) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec![name.to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
-/// The certificate a TLS server at `addr` presents for `sni` (verification skipped).
-async fn presented_cert(addr: SocketAddr, sni: &str) -> Vec<u8> {
-    try_presented_cert(addr, sni).await.unwrap()
-}
-
-/// `presented_cert`, with the failure instead of a panic.
-async fn try_presented_cert(addr: SocketAddr, sni: &str) -> Result<Vec<u8>, String> {
-    #[derive(Debug)]
-    struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-    impl rustls::client::danger::ServerCertVerifier for AnyCert {
-        fn verify_server_cert(
-            &self,
-            _: &rustls::pki_types::CertificateDer<'_>,
-            _: &[rustls::pki_types::CertificateDer<'_>],
-            _: &rustls::pki_types::ServerName<'_>,
-            _: &[u8],
-            _: rustls::pki_types::UnixTime,
-        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            m: &[u8],
-            c: &rustls::pki_types::CertificateDer<'_>,
-            d: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &rustls::pki_types::CertificateDer<'_>,
-            d: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(
-            rustls::pki_types::ServerName::try_from(sni.to_string()).unwrap(),
-            tcp,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    let certs = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .ok_or("no certificate")?;
-    Ok(certs[0].to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,7 +76,8 @@ async fn ten_thousand_services_endpointslices_and_pods() {
         },
         Duration::from_millis(100),
     );
-    let served: Arc<Mutex<Vec<(Instant, Arc<sluice_compile::Snapshot>)>>> = Arc::default();
+    type Served = Vec<(Instant, Arc<sluice_compile::Snapshot>)>;
+    let served: Arc<Mutex<Served>> = Arc::default();
     let sink = served.clone();
     let (tx, rx) = mpsc::channel(1);
     source.watch(tx).unwrap();
@@ -109,22 +110,25 @@ async fn ten_thousand_services_endpointslices_and_pods() {
         let t = Instant::now();
         api.apply(route(host));
         loop {
-            let s = served.lock().unwrap();
-            if s.len() > before
-                && s.last()
-                    .unwrap()
-                    .1
-                    .route_tables
-                    .values()
-                    .any(|t| t.virtual_hosts.iter().any(|v| v.domain == host))
-            {
+            let serving_at = {
+                let s = served.lock().unwrap();
+                s.last()
+                    .filter(|(_, snap)| {
+                        s.len() > before
+                            && snap
+                                .route_tables
+                                .values()
+                                .any(|t| t.virtual_hosts.iter().any(|v| v.domain == host))
+                    })
+                    .map(|(at, _)| *at)
+            };
+            if let Some(at) = serving_at {
                 println!(
                     "change {i}: serving {:?} after the write (debounce 100 ms included)",
-                    s.last().unwrap().0 - t
+                    at - t
                 );
                 break;
             }
-            drop(s);
             assert!(Instant::now() < deadline);
             tokio::time::sleep(Duration::from_millis(2)).await;
         }

@@ -17,6 +17,9 @@ pub use sluice_source::eprint_block;
 /// Changes closer together than this are one reload.
 const DEBOUNCE: Duration = Duration::from_millis(250);
 
+/// Told about every snapshot that serves.
+pub type OnServed = Box<dyn FnMut(&Built) + Send>;
+
 pub struct Config {
     pub source: Arc<dyn Source>,
     pub analyze: AnalyzeOptions,
@@ -28,7 +31,7 @@ pub struct Config {
     /// Where `/healthz/ready` answers (none: no readiness endpoint).
     pub ready_address: Option<SocketAddr>,
     /// Told about every snapshot that serves (the status writer).
-    pub on_served: Option<Box<dyn FnMut(&Built) + Send>>,
+    pub on_served: Option<OnServed>,
     pub debounce: Option<Duration>,
 }
 

@@ -128,7 +128,7 @@ async fn subsets_select_endpointslice_endpoints_by_their_pods_labels() {
     assert_eq!(v1 + v3, 1000, "{users:?}");
     assert!((60..=140).contains(&v3), "v3 got {v3} of 1000: {users:?}");
     assert!(
-        users.get("demo-v1-a").is_some() && users.get("demo-v1-b").is_some(),
+        users.contains_key("demo-v1-a") && users.contains_key("demo-v1-b"),
         "{users:?}"
     );
     let tasks = tally(addr, "/tasks", 60).await;

@@ -2,6 +2,7 @@
 //! status (by server-side apply, only when it changed); when it stops, the other takes over.
 mod common;
 use common::apiserver::ApiServer;
+use common::until;
 use serde_json::json;
 use sluice_compile::GatewayIdentity;
 use sluice_config::{Loader, Store};
@@ -44,14 +45,6 @@ fn lease(identity: &str) -> LeaseOptions {
         duration: Duration::from_secs(1),
         renew_every: Duration::from_millis(100),
         ..LeaseOptions::new("istio-system", "sluice-status-leader", identity)
-    }
-}
-
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(Instant::now() < deadline, "waited in vain for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

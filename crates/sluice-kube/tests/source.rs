@@ -2,12 +2,13 @@
 //! watch that expires (410 Gone → list again), an outage, resources that are not served.
 mod common;
 use common::apiserver::ApiServer;
+use common::until;
 use serde_json::json;
 use sluice_config::Kind;
 use sluice_kube::{Kubernetes, Options};
 use sluice_source::Source;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 fn vs(name: &str, host: &str) -> serde_json::Value {
@@ -26,15 +27,6 @@ fn hosts(source: &Kubernetes) -> Vec<String> {
         .collect();
     out.sort();
     out
-}
-
-/// Waits (bounded) until `f` holds.
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(Instant::now() < deadline, "waited in vain for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

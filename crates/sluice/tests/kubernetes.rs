@@ -4,6 +4,8 @@
 //! outage of the API server, and readiness along the way.
 #[path = "../../sluice-kube/tests/common/apiserver.rs"]
 mod apiserver;
+#[path = "common/process.rs"]
+mod process;
 #[path = "common/tls.rs"]
 mod tls;
 use apiserver::ApiServer;
@@ -11,73 +13,26 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
+use process::Sluice;
 use serde_json::{json, Value};
 use sluice_echo::{Echo, Identity};
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A `sluice` process whose stderr lines are collected.
-struct Sluice {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Sluice {
-    fn start(args: &[&str]) -> Sluice {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(args)
-            .env("RUST_LOG", "info")
-            .env_remove("KUBECONFIG")
-            .env_remove("POD_NAME")
-            .env_remove("POD_NAMESPACE")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sluice");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Sluice { child, log }
-    }
-
-    /// The address logged on the first line containing `needle` (`addr=...`).
-    async fn addr(&self, needle: &str) -> SocketAddr {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
-                let addr = line.split("addr=").nth(1).unwrap();
-                return addr.split_whitespace().next().unwrap().parse().unwrap();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?}; log:\n{}",
-                self.dump()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+/// The address `sluice` logs on its first line containing `needle`, waited for (bounded).
+async fn logged_addr(sluice: &Sluice, needle: &str) -> SocketAddr {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(addr) = sluice.logged_addr(needle) {
+            return addr;
         }
-    }
-
-    fn dump(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Sluice {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?}; log:\n{}",
+            sluice.dump()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -263,10 +218,10 @@ async fn configuration_from_the_api_server_serves_and_follows_changes() {
         "sluice-0",
     ]);
     let c = client();
-    let ready_at = sluice.addr("readiness endpoint listening").await;
+    let ready_at = logged_addr(&sluice, "readiness endpoint listening").await;
     assert_eq!(ready(&c, ready_at).await, 503);
     api.set_down(false);
-    let gw = sluice.addr("listener=\"0.0.0.0_0\"").await;
+    let gw = logged_addr(&sluice, "listener=\"0.0.0.0_0\"").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while ready(&c, ready_at).await != 200 {
         assert!(

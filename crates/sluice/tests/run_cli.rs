@@ -1,4 +1,6 @@
 //! `sluice run` and `sluice demo` as users start them: a real process, real files, signals.
+#[path = "common/process.rs"]
+mod process;
 #[path = "../../sluice-proxy/tests/common/raw.rs"]
 mod raw;
 #[path = "common/tls.rs"]
@@ -7,113 +9,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
+use process::Sluice;
 use sluice_echo::{Echo, Identity};
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tls::{presented_cert, self_signed, try_presented_cert};
-
-/// A running `sluice` process whose stderr lines are collected.
-struct Sluice {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Sluice {
-    fn start(args: &[&str]) -> Sluice {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sluice");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Sluice { child, log }
-    }
-
-    /// `sluice run` on `config`, bound to loopback with `port_map` (e.g. `80=0`), plus `extra`.
-    fn run(config: &Path, port_map: &str, extra: &[&str]) -> Sluice {
-        let mut args = vec![
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-            "--bind-address",
-            "127.0.0.1",
-            "--port-map",
-            port_map,
-        ];
-        args.extend_from_slice(extra);
-        Sluice::start(&args)
-    }
-
-    /// Lines containing `needle` so far.
-    fn count(&self, needle: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
-    }
-
-    /// Waits (bounded) until `needle` has been logged `n` times.
-    fn wait_for(&self, needle: &str, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.count(needle) < n {
-            assert!(
-                Instant::now() < deadline,
-                "waited for {n}× {needle:?}; log:\n{}",
-                self.log.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The address of the first listener, from its log line.
-    fn listening(&self) -> SocketAddr {
-        self.wait_for("listening", 1);
-        let log = self.log.lock().unwrap();
-        let line = log.iter().find(|l| l.contains("listening")).unwrap();
-        let addr = line
-            .split("addr=")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap();
-        addr.parse().unwrap()
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-}
-
-impl Drop for Sluice {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn gateway_yaml() -> &'static str {
     r#"

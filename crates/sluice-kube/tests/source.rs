@@ -127,3 +127,33 @@ async fn lists_then_follows_changes_across_expiry_and_outage() {
     .await;
     until("fresh again", || source.staleness() == Duration::ZERO).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_namespaces_limit_namespaced_objects() {
+    let api = ApiServer::start().await;
+    api.apply(vs("mine", "mine.example"));
+    let mut other = vs("theirs", "theirs.example");
+    other["metadata"]["namespace"] = "elsewhere".into();
+    api.apply(other);
+    api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "elsewhere", "labels": {"team": "b"}}}));
+    let source = Kubernetes::new(
+        api.client(),
+        &Options {
+            watch_namespaces: vec!["default".into()],
+            backoff: (Duration::from_millis(50), Duration::from_millis(400)),
+            ..Default::default()
+        },
+    );
+    let (tx, _rx) = mpsc::channel(1);
+    source.watch(tx).unwrap();
+    until("first sync", || source.synced()).await;
+    assert_eq!(hosts(&source), ["mine.example"]);
+    // Cluster-scoped objects (Namespaces, for allowedRoutes) are read whatever the list says.
+    let loaded = source.load().unwrap();
+    assert!(loaded
+        .objects
+        .iter()
+        .any(|o| o.kind == Kind::Namespace && o.name == "elsewhere"));
+    // No Secrets namespace given: no Secret watcher at all (never cluster-wide).
+    assert_eq!(api.lists("secrets"), 0);
+}

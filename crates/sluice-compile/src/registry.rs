@@ -62,6 +62,24 @@ pub struct Registry {
     wildcards: Vec<usize>,
 }
 
+/// The labels of an EndpointSlice endpoint: those of the Pod its `targetRef` names (in the
+/// slice's namespace unless it says), none when that Pod is not known.
+fn pod_labels(
+    store: &Store,
+    target: Option<&sluice_api::core::ObjectReference>,
+    slice_ns: &str,
+) -> Labels {
+    let Some(t) = target.filter(|t| t.kind.as_deref().unwrap_or("Pod") == "Pod") else {
+        return Labels::new();
+    };
+    let ns = t.namespace.as_deref().unwrap_or(slice_ns);
+    t.name
+        .as_deref()
+        .and_then(|name| store.get(Kind::Pod, ns, name))
+        .map(|pod| pod.meta.labels.clone())
+        .unwrap_or_default()
+}
+
 impl Registry {
     /// The services a gateway in `viewer_ns` sees: those exported to it (`exportTo`).
     pub fn build(store: &Store, domain_suffix: &str, viewer_ns: &str) -> Registry {
@@ -149,6 +167,18 @@ impl Registry {
                 });
             }
         }
+        // EndpointSlices by (namespace, service) and WorkloadEntries by namespace, once: a
+        // scan of every slice for every Service is quadratic (10,000 of each took seconds).
+        let mut slices: HashMap<(&str, &str), Vec<&Arc<Object>>> = HashMap::new();
+        for s in store.of_kind(Kind::EndpointSlice) {
+            if let Some(svc) = s.meta.labels.get("kubernetes.io/service-name") {
+                slices.entry((&s.namespace, svc)).or_default().push(s);
+            }
+        }
+        let mut workload_entries: HashMap<&str, Vec<&Arc<Object>>> = HashMap::new();
+        for w in store.of_kind(Kind::WorkloadEntry) {
+            workload_entries.entry(&w.namespace).or_default().push(w);
+        }
         for o in store.of_kind(Kind::Service) {
             let spec = o.service().expect("kind");
             if !exported(&service_export_to(&o.meta), &o.namespace, viewer_ns) {
@@ -174,13 +204,8 @@ impl Registry {
                 })
                 .collect();
             let mut endpoints = Vec::new();
-            for slice_obj in store
-                .of_kind(Kind::EndpointSlice)
-                .filter(|s| s.namespace == o.namespace)
-            {
-                if slice_obj.meta.labels.get("kubernetes.io/service-name") != Some(&o.name) {
-                    continue;
-                }
+            let own_slices = slices.get(&(o.namespace.as_str(), o.name.as_str()));
+            for slice_obj in own_slices.into_iter().flatten() {
                 let slice = slice_obj.endpoint_slice().expect("kind");
                 let slice_ports: BTreeMap<String, u32> = slice
                     .ports
@@ -196,13 +221,33 @@ impl Registry {
                     if ep.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
                         continue;
                     }
+                    let labels = pod_labels(store, ep.target_ref.as_ref(), &o.namespace);
                     for addr in &ep.addresses {
                         endpoints.push(Endpoint {
                             address: addr.clone(),
-                            labels: Labels::new(),
+                            labels: labels.clone(),
                             weight: 1,
                             ports: slice_ports.clone(),
                             locality: String::new(),
+                        });
+                    }
+                }
+            }
+            // As Istio: a Service's selector also picks WorkloadEntries of its namespace (VMs
+            // behind a Kubernetes Service); an absent or empty selector picks none.
+            if let Some(selector) = spec.selector.as_ref().filter(|s| !s.is_empty()) {
+                let entries = workload_entries.get(o.namespace.as_str());
+                for we in entries.into_iter().flatten() {
+                    let we = we.workload_entry().expect("kind");
+                    if let (true, Some(addr)) =
+                        (sluice_api::meta::selects(selector, &we.labels), &we.address)
+                    {
+                        endpoints.push(Endpoint {
+                            address: addr.clone(),
+                            labels: we.labels.clone(),
+                            weight: we.weight.unwrap_or(1).max(1),
+                            ports: we.ports.clone(),
+                            locality: we.locality.clone().unwrap_or_default(),
                         });
                     }
                 }
@@ -292,4 +337,60 @@ pub fn service_port_protocol(
         return prefix.to_ascii_uppercase();
     }
     "TCP".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(yaml: &str) -> Registry {
+        let mut l = sluice_config::Loader::new();
+        l.add_text("t.yaml".into(), yaml);
+        let loaded = l.finish();
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        Registry::build(&Store::new(loaded.objects), "cluster.local", "default")
+    }
+
+    #[test]
+    fn endpoint_slice_endpoints_carry_their_pods_labels() {
+        let r = registry(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: demo}\nspec: {ports: [{name: http, port: 80}]}\n---\n\
+             apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: demo-x, labels: {kubernetes.io/service-name: demo}}\n\
+             addressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n\
+             - {addresses: [10.0.0.1], targetRef: {kind: Pod, name: a}}\n\
+             - {addresses: [10.0.0.2], targetRef: {kind: Pod, name: gone}}\n\
+             - {addresses: [10.0.0.3]}\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata: {name: a, labels: {version: v3}}\n",
+        );
+        let s = r.lookup("demo.default.svc.cluster.local").unwrap();
+        let labels: Vec<_> = s
+            .endpoints
+            .iter()
+            .map(|e| e.labels.get("version").cloned())
+            .collect();
+        assert_eq!(labels, [Some("v3".to_string()), None, None]);
+    }
+
+    #[test]
+    fn a_service_selector_picks_workload_entries_of_its_namespace() {
+        let r = registry(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: vm}\nspec: {selector: {app: vm}, ports: [{name: http, port: 80, targetPort: 8080}]}\n---\n\
+             apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: vm-1}\nspec: {address: 10.1.0.1, labels: {app: vm, version: v1}}\n---\n\
+             apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: vm-2}\nspec: {address: 10.1.0.2, labels: {app: vm}, ports: {http: 9090}}\n---\n\
+             apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: other, namespace: elsewhere}\nspec: {address: 10.1.0.3, labels: {app: vm}}\n---\n\
+             apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: db}\nspec: {address: 10.1.0.4, labels: {app: db}}\n",
+        );
+        let s = r.lookup("vm.default.svc.cluster.local").unwrap();
+        let port = s.port(80).unwrap();
+        let eps: Vec<_> = s
+            .endpoints
+            .iter()
+            .map(|e| (e.address.as_str(), e.port_for(port)))
+            .collect();
+        assert_eq!(eps, [("10.1.0.1", 8080), ("10.1.0.2", 9090)]);
+        assert_eq!(
+            s.endpoints[0].labels.get("version").map(String::as_str),
+            Some("v1")
+        );
+    }
 }

@@ -60,6 +60,7 @@ fn classify(api_version: &str, kind: &str) -> Result<KindClass, String> {
         "Service" if group.is_empty() => Some(Kind::Service),
         "EndpointSlice" => Some(Kind::EndpointSlice),
         "Namespace" if group.is_empty() => Some(Kind::Namespace),
+        "Pod" if group.is_empty() => Some(Kind::Pod),
         "GatewayClass" if group == GATEWAY_API_GROUP => Some(Kind::GatewayClass),
         "Gateway" if group == GATEWAY_API_GROUP => Some(Kind::KubeGateway),
         "HTTPRoute" if group == GATEWAY_API_GROUP => Some(Kind::HttpRoute),
@@ -76,7 +77,9 @@ fn classify(api_version: &str, kind: &str) -> Result<KindClass, String> {
     };
     if let Some(k) = served {
         let ok = match k {
-            Kind::Secret | Kind::Service | Kind::Namespace | Kind::ConfigMap => api_version == "v1",
+            Kind::Secret | Kind::Service | Kind::Namespace | Kind::ConfigMap | Kind::Pod => {
+                api_version == "v1"
+            }
             Kind::EndpointSlice => api_version == "discovery.k8s.io/v1",
             Kind::Ingress | Kind::IngressClass => api_version == "networking.k8s.io/v1",
             Kind::GatewayClass
@@ -440,6 +443,7 @@ impl Loader {
             )),
             Kind::Service => Body::Service(decode(spec, &spec_path, file, &mut diags)),
             Kind::Namespace => Body::Namespace,
+            Kind::Pod => Body::Pod,
             Kind::GatewayClass => Body::GatewayClass(decode_recording(
                 spec,
                 &spec_path,

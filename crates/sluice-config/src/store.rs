@@ -27,6 +27,9 @@ pub enum Kind {
     EndpointSlice,
     /// `v1/Namespace`: its labels select Routes for Gateway API `allowedRoutes`.
     Namespace,
+    /// `v1/Pod`, its metadata only: the labels of an EndpointSlice endpoint's `targetRef`, so
+    /// DestinationRule subsets select Kubernetes endpoints.
+    Pod,
     GatewayClass,
     /// The Gateway API's `Gateway` (`gateway.networking.k8s.io`), not Istio's.
     KubeGateway,
@@ -46,7 +49,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 22] = [
         Kind::Gateway,
         Kind::VirtualService,
         Kind::DestinationRule,
@@ -56,6 +59,7 @@ impl Kind {
         Kind::Service,
         Kind::EndpointSlice,
         Kind::Namespace,
+        Kind::Pod,
         Kind::GatewayClass,
         Kind::KubeGateway,
         Kind::HttpRoute,
@@ -81,6 +85,7 @@ impl Kind {
             Kind::Service => "Service",
             Kind::EndpointSlice => "EndpointSlice",
             Kind::Namespace => "Namespace",
+            Kind::Pod => "Pod",
             Kind::GatewayClass => "GatewayClass",
             Kind::KubeGateway => "Gateway",
             Kind::HttpRoute => "HTTPRoute",
@@ -104,7 +109,7 @@ impl Kind {
     /// The apiVersion to write for this kind.
     pub fn api_version(self) -> &'static str {
         match self {
-            Kind::Secret | Kind::Service | Kind::Namespace | Kind::ConfigMap => "v1",
+            Kind::Secret | Kind::Service | Kind::Namespace | Kind::ConfigMap | Kind::Pod => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::GatewayClass
             | Kind::KubeGateway
@@ -141,6 +146,8 @@ pub enum Body {
     EndpointSlice(EndpointSliceBody),
     /// Only its metadata (labels) matters.
     Namespace,
+    /// Only its metadata (labels) matters; `spec` and `status` are not read.
+    Pod,
     GatewayClass(GatewayClassSpec),
     KubeGateway(KubeGatewaySpec),
     HttpRoute(HttpRouteSpec),

@@ -1,6 +1,6 @@
 //! `sluice demo`: the seed configuration compiled into the binary, three echo pods for its
 //! service `demo`, and the gateway on 127.0.0.1:8080. Needs no files and no cluster.
-use crate::run::{self, Config, Source};
+use crate::run::{self, Config};
 use sluice_compile::{AnalyzeOptions, GatewayIdentity};
 use sluice_echo::{Echo, Identity};
 use sluice_proxy::ServerOptions;
@@ -57,9 +57,13 @@ pub async fn demo(port: u16) -> Result<(), String> {
          Ctrl-C stops.\n"
     );
     let config = Config {
-        source: Source::Embedded(SEED.to_vec()),
+        source: std::sync::Arc::new(sluice_source::Embedded::new(SEED.to_vec())),
         analyze: AnalyzeOptions::default(),
         identity,
+        must_compile_first: true,
+        ready_address: None,
+        on_served: None,
+        debounce: None,
     };
     let opts = ServerOptions {
         bind_address: [127, 0, 0, 1].into(),

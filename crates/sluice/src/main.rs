@@ -5,6 +5,8 @@ mod convert;
 mod demo;
 mod explain;
 mod graph;
+mod kubernetes;
+mod ready;
 mod render;
 mod route_test;
 mod run;
@@ -71,8 +73,10 @@ enum Command {
     /// SIGHUP). A configuration with errors is refused and the previous one keeps serving.
     Run {
         /// Configuration files or directories (watched).
-        #[arg(long = "config", short = 'c', required = true)]
+        #[arg(long = "config", short = 'c', required_unless_present = "kubernetes")]
         config: Vec<PathBuf>,
+        #[command(flatten)]
+        kube: KubeArgs,
         #[command(flatten)]
         identity: IdentityArgs,
         /// Address listeners bind.
@@ -84,6 +88,11 @@ enum Command {
         access_log: bool,
         #[command(flatten)]
         limits: LimitArgs,
+        /// Answer `GET /healthz/ready` here (200 once every watcher has synced and a
+        /// configuration serves, 503 before and while draining). Default with --kubernetes:
+        /// 0.0.0.0:15021, as Istio's gateways; without: none.
+        #[arg(long)]
+        ready_address: Option<std::net::SocketAddr>,
     },
     /// Try sluice with no files: the seed configuration, built-in echo backends, the gateway on
     /// 127.0.0.1:8080.
@@ -157,14 +166,46 @@ enum Command {
     Convert(convert::ConvertArgs),
 }
 
+/// Kubernetes mode: where the API server is and what to read from it.
+#[derive(clap::Args)]
+struct KubeArgs {
+    /// Read the configuration from the Kubernetes API server (in-cluster config in a pod,
+    /// else the kubeconfig) instead of files, and write Gateway API status as the elected
+    /// leader.
+    #[arg(long, conflicts_with = "config")]
+    kubernetes: bool,
+    /// A kubeconfig file (default: in-cluster, else KUBECONFIG or ~/.kube/config).
+    #[arg(long, requires = "kubernetes")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, requires = "kubernetes")]
+    context: Option<String>,
+    /// Read namespaced objects only from these namespaces (default: all).
+    #[arg(long, value_delimiter = ',', requires = "kubernetes")]
+    watch_namespaces: Vec<String>,
+    /// Namespaces whose Secrets are read (default: --namespace, where credentialName Secrets
+    /// live). Secrets are never read cluster-wide.
+    #[arg(long, value_delimiter = ',', requires = "kubernetes")]
+    secret_namespaces: Vec<String>,
+    /// The Lease (in --namespace) whose holder writes status; one writer among all replicas.
+    #[arg(long, default_value = "sluice-status-leader")]
+    leader_lease: String,
+    /// This replica's name in the Lease (the downward API's pod name).
+    #[arg(long, env = "POD_NAME")]
+    pod_name: Option<String>,
+    /// Do not write status (another controller does, or read-only RBAC).
+    #[arg(long)]
+    no_status: bool,
+}
+
 /// Who this gateway instance is.
 #[derive(clap::Args)]
 struct IdentityArgs {
     /// Workload labels Gateway selectors are matched against.
     #[arg(long, default_value = "istio=ingressgateway", value_parser = parse_labels)]
     gateway_labels: std::collections::BTreeMap<String, String>,
-    /// Namespace the gateway runs in.
-    #[arg(long, default_value = "istio-system")]
+    /// Namespace the gateway runs in (the downward API's POD_NAMESPACE in a pod).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "istio-system")]
     namespace: String,
     /// Gateway port to bound port, e.g. `80=8080,443=8443`. Without it, a port of the instance's
     /// own Service (in --namespace, selecting --gateway-labels) binds its targetPort, as in Istio.
@@ -172,7 +213,7 @@ struct IdentityArgs {
     port_map: std::collections::BTreeMap<u32, u32>,
     /// This instance's address: a ServiceEntry in --namespace with an endpoint here is its own
     /// Service (its ports are translated like a Kubernetes Service's).
-    #[arg(long)]
+    #[arg(long, env = "INSTANCE_IP")]
     instance_ip: Option<String>,
     /// This instance's locality, `region/zone/subzone`: with outlier detection, endpoints in
     /// the same subzone, then zone, then region take traffic first (Istio's locality failover).
@@ -353,22 +394,30 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run {
             config,
+            kube,
             identity,
             bind_address,
             access_log,
             limits,
-        } => serve(|| {
-            run::serve(
-                run::Config {
-                    source: run::Source::Paths(config),
-                    analyze: identity.analyze(),
-                    identity: identity.identity(),
-                },
-                sluice_proxy::ServerOptions {
-                    access_log,
-                    ..limits.options(bind_address)
-                },
-            )
+            ready_address,
+        } => serve(|| async move {
+            let opts = sluice_proxy::ServerOptions {
+                access_log,
+                ..limits.options(bind_address)
+            };
+            let mut config = run::Config {
+                source: std::sync::Arc::new(sluice_source::Files::new(config)),
+                analyze: identity.analyze(),
+                identity: identity.identity(),
+                must_compile_first: true,
+                ready_address,
+                on_served: None,
+                debounce: None,
+            };
+            if kube.kubernetes {
+                kubernetes::configure(&kube, &identity, &mut config).await?;
+            }
+            run::serve(config, opts).await
         }),
         Command::Demo { port } => serve(|| demo::demo(port)),
         Command::Convert(args) => convert::run(&args),
@@ -589,7 +638,11 @@ where
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // kube's client logs every failed request as an error; the watchers already
+                // say what failed, once per retry, with the resource.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("info,kube_client::client::builder=off")
+                }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

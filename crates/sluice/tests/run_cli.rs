@@ -1,116 +1,22 @@
 //! `sluice run` and `sluice demo` as users start them: a real process, real files, signals.
+#[path = "common/process.rs"]
+mod process;
 #[path = "../../sluice-proxy/tests/common/raw.rs"]
 mod raw;
+#[path = "common/tls.rs"]
+mod tls;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
+use process::Sluice;
 use sluice_echo::{Echo, Identity};
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A running `sluice` process whose stderr lines are collected.
-struct Sluice {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Sluice {
-    fn start(args: &[&str]) -> Sluice {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sluice");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Sluice { child, log }
-    }
-
-    /// `sluice run` on `config`, bound to loopback with `port_map` (e.g. `80=0`), plus `extra`.
-    fn run(config: &Path, port_map: &str, extra: &[&str]) -> Sluice {
-        let mut args = vec![
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-            "--bind-address",
-            "127.0.0.1",
-            "--port-map",
-            port_map,
-        ];
-        args.extend_from_slice(extra);
-        Sluice::start(&args)
-    }
-
-    /// Lines containing `needle` so far.
-    fn count(&self, needle: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
-    }
-
-    /// Waits (bounded) until `needle` has been logged `n` times.
-    fn wait_for(&self, needle: &str, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.count(needle) < n {
-            assert!(
-                Instant::now() < deadline,
-                "waited for {n}× {needle:?}; log:\n{}",
-                self.log.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The address of the first listener, from its log line.
-    fn listening(&self) -> SocketAddr {
-        self.wait_for("listening", 1);
-        let log = self.log.lock().unwrap();
-        let line = log.iter().find(|l| l.contains("listening")).unwrap();
-        let addr = line
-            .split("addr=")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap();
-        addr.parse().unwrap()
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-}
-
-impl Drop for Sluice {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use tls::{presented_cert, self_signed, try_presented_cert};
 
 fn gateway_yaml() -> &'static str {
     r#"
@@ -323,91 +229,6 @@ async fn demo_serves_the_seed_without_files() {
     );
     assert!(versions["v1"] > versions["v3"], "{versions:?}");
     assert_eq!(get(&c, addr, "/other").await.0, 404);
-}
-
-/// A self-signed certificate for `name`, as PEM (certificate, key).
-fn self_signed(name: &str) -> (String, String) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec![name.to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
-/// The certificate a TLS server at `addr` presents for `sni` (verification skipped).
-async fn presented_cert(addr: SocketAddr, sni: &str) -> Vec<u8> {
-    try_presented_cert(addr, sni).await.unwrap()
-}
-
-/// `presented_cert`, with the failure instead of a panic.
-async fn try_presented_cert(addr: SocketAddr, sni: &str) -> Result<Vec<u8>, String> {
-    #[derive(Debug)]
-    struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-    impl rustls::client::danger::ServerCertVerifier for AnyCert {
-        fn verify_server_cert(
-            &self,
-            _: &rustls::pki_types::CertificateDer<'_>,
-            _: &[rustls::pki_types::CertificateDer<'_>],
-            _: &rustls::pki_types::ServerName<'_>,
-            _: &[u8],
-            _: rustls::pki_types::UnixTime,
-        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            m: &[u8],
-            c: &rustls::pki_types::CertificateDer<'_>,
-            d: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &rustls::pki_types::CertificateDer<'_>,
-            d: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(
-            rustls::pki_types::ServerName::try_from(sni.to_string()).unwrap(),
-            tcp,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    let certs = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .ok_or("no certificate")?;
-    Ok(certs[0].to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -127,7 +127,7 @@ pub fn validate_object(object: &Object, out: &mut Vec<Diagnostic>) {
                 }
             }
         }
-        Body::EndpointSlice(_) | Body::Namespace | Body::GatewayClass(_) => {}
+        Body::EndpointSlice(_) | Body::Namespace | Body::Pod | Body::GatewayClass(_) => {}
         Body::KubeGateway(g) => gateway_api::gateway(&mut r, &s, g),
         Body::HttpRoute(route) => gateway_api::http_route(&mut r, &s, route),
         Body::TlsRoute(route) => gateway_api::tls_route(&mut r, &s, route),

@@ -89,9 +89,13 @@ fn timeless(v: &Value) -> Value {
 }
 
 fn api_for(client: &Client, kind: &str, namespace: Option<&str>) -> Option<Api<DynamicObject>> {
+    let group = match kind {
+        "Ingress" => "networking.k8s.io",
+        _ => "gateway.networking.k8s.io",
+    };
     let r = RESOURCES
         .iter()
-        .find(|r| r.kind == kind && r.group == "gateway.networking.k8s.io")?;
+        .find(|r| r.kind == kind && r.group == group)?;
     let ar = r.api_resource();
     Some(match namespace {
         Some(ns) if r.namespaced => Api::namespaced_with(client.clone(), ns, &ar),
@@ -108,18 +112,51 @@ async fn write_all(
 ) {
     let (objects, _) = gateway_api_status(store, identity, &now());
     let addresses = own_addresses(client, identity).await;
-    for o in objects {
+    let mut updates: Vec<(&str, &str, Option<String>, String, Value)> = Vec::new();
+    for o in &objects {
         let Ok(mut status) = serde_json::to_value(&o.status) else {
             continue;
         };
         if o.kind == "Gateway" && !addresses.is_empty() {
             status["addresses"] = Value::Array(addresses.clone());
         }
-        let ns = o.metadata.namespace.clone();
+        let (ns, name) = (o.metadata.namespace.clone(), o.metadata.name.clone());
+        updates.push((o.api_version, o.kind, ns, name, status));
+    }
+    // Ingresses we serve get the gateway Service's load balancer, as Istio's ingress status.
+    if !addresses.is_empty() {
+        let lb: Vec<Value> = addresses
+            .iter()
+            .map(|a| match a["type"].as_str() {
+                Some("Hostname") => json!({"hostname": a["value"]}),
+                _ => json!({"ip": a["value"]}),
+            })
+            .collect();
+        for i in
+            sluice_compile::compile::ingress::served_ingresses(store, &identity.ingress_classes)
+        {
+            let status = json!({"loadBalancer": {"ingress": lb}});
+            updates.push((
+                "networking.k8s.io/v1",
+                "Ingress",
+                Some(i.namespace.clone()),
+                i.name.clone(),
+                status,
+            ));
+        }
+    }
+    for (api_version, kind, ns, name, status) in updates {
+        let o = Update {
+            api_version,
+            kind,
+            namespace: ns,
+            name,
+        };
+        let ns = o.namespace.clone();
         let key = (
             o.kind.to_string(),
             ns.clone().unwrap_or_default(),
-            o.metadata.name.clone(),
+            o.name.clone(),
         );
         let Some(api) = api_for(client, o.kind, ns.as_deref()) else {
             continue;
@@ -127,7 +164,7 @@ async fn write_all(
         let want = timeless(&status);
         if !written.contains_key(&key) {
             // New leader: what the object carries already (a previous leader wrote it).
-            if let Ok(Some(live)) = api.get_opt(&o.metadata.name).await {
+            if let Ok(Some(live)) = api.get_opt(&o.name).await {
                 if let Some(s) = live.data.get("status") {
                     written.insert(key.clone(), timeless(s));
                 }
@@ -140,12 +177,12 @@ async fn write_all(
         let patch = json!({
             "apiVersion": o.api_version,
             "kind": o.kind,
-            "metadata": {"name": o.metadata.name},
+            "metadata": {"name": o.name},
             "status": status,
         });
         let params = PatchParams::apply(FIELD_MANAGER).force();
         match api
-            .patch_status(&o.metadata.name, &params, &Patch::Apply(&patch))
+            .patch_status(&o.name, &params, &Patch::Apply(&patch))
             .await
         {
             Ok(_) => {
@@ -153,10 +190,18 @@ async fn write_all(
                 written.insert(key, want);
             }
             Err(e) => {
-                tracing::warn!(kind = o.kind, name = %o.metadata.name, error = %e, "cannot write status")
+                tracing::warn!(kind = o.kind, name = %o.name, error = %e, "cannot write status")
             }
         }
     }
+}
+
+/// One object's status to write.
+struct Update<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    namespace: Option<String>,
+    name: String,
 }
 
 /// `status.addresses` for Gateways: the load balancer ingress of the instance's own Service

@@ -134,3 +134,44 @@ async fn one_replica_writes_status_and_another_takes_over() {
         .unwrap();
     assert_eq!(lease["spec"]["leaseTransitions"], 1);
 }
+
+/// An Ingress this gateway serves gets the gateway Service's load balancer in
+/// `status.loadBalancer`, as Istio writes its ingress status; another class's Ingress does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_ingresses_get_the_gateway_services_address() {
+    let api = ApiServer::start().await;
+    for o in [
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "shop", "namespace": "default"}}),
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "theirs", "namespace": "default"}}),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "gw", "namespace": "istio-system"},
+               "spec": {"selector": {"istio": "ingressgateway"}, "ports": [{"port": 80}]},
+               "status": {"loadBalancer": {"ingress": [{"hostname": "lb.example.net"}]}}}),
+    ] {
+        api.apply(o);
+    }
+    let ingress = |name: &str, class: &str| {
+        format!("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: {name}, namespace: default, annotations: {{kubernetes.io/ingress.class: {class}}}}}\nspec:\n  rules: [{{http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}]\n---\n")
+    };
+    let config = ingress("shop", "istio") + &ingress("theirs", "nginx");
+    let (_stores_tx, stores) = watch::channel(Some(store(&config)));
+    let election = elect(api.client(), lease("sluice-a"));
+    let _writer = status::spawn(
+        api.client(),
+        GatewayIdentity::default(),
+        election.leading.clone(),
+        stores,
+    );
+    until("ingress status written", || {
+        api.status_writes().iter().any(|w| w.kind == "Ingress")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let writes = api.status_writes();
+    let ingresses: Vec<_> = writes.iter().filter(|w| w.kind == "Ingress").collect();
+    assert_eq!(ingresses.len(), 1, "{writes:?}");
+    assert_eq!(ingresses[0].name, "shop");
+    assert_eq!(
+        ingresses[0].status,
+        json!({"loadBalancer": {"ingress": [{"hostname": "lb.example.net"}]}})
+    );
+}

@@ -70,10 +70,7 @@ async fn ten_thousand_services_endpointslices_and_pods() {
     let source = Arc::new(Kubernetes::new(api.client(), &Options::default()));
     let reloader = Reloader::new(
         source.clone(),
-        Pipeline {
-            analyze: AnalyzeOptions::default(),
-            identity: GatewayIdentity::default(),
-        },
+        Pipeline::new(AnalyzeOptions::default(), GatewayIdentity::default()),
         Duration::from_millis(100),
     );
     type Served = Vec<(Instant, Arc<sluice_compile::Snapshot>)>;

@@ -14,6 +14,9 @@ use tokio::sync::mpsc;
 pub struct Pipeline {
     pub analyze: AnalyzeOptions,
     pub identity: GatewayIdentity,
+    /// The warnings the last compile logged: a reload logs only those that are new, so every
+    /// EndpointSlice change in a cluster does not repeat every warning.
+    logged: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// A configuration that compiled: the snapshot to serve and the store it came from (the
@@ -31,7 +34,16 @@ pub type Sources = HashMap<Arc<str>, Arc<str>>;
 pub type Render = fn(&[Diagnostic], &Sources) -> String;
 
 impl Pipeline {
-    /// One compile of what `source` holds now. Warnings are logged; errors refuse it.
+    pub fn new(analyze: AnalyzeOptions, identity: GatewayIdentity) -> Pipeline {
+        Pipeline {
+            analyze,
+            identity,
+            logged: Default::default(),
+        }
+    }
+
+    /// One compile of what `source` holds now. Warnings not logged by the previous compile are
+    /// logged; errors refuse it.
     pub fn build(&self, source: &dyn Source) -> Result<Built, SourceError> {
         let loaded = source.load()?;
         let (store, diags) = sluice_compile::admit(&loaded, &self.analyze);
@@ -42,17 +54,40 @@ impl Pipeline {
             });
         };
         let (snapshot, notes) = sluice_compile::compile(&store, &self.identity);
-        for d in diags.iter().chain(&notes) {
-            if d.severity != Severity::Info {
-                let at = d.origin.as_ref().map(|o| format!("{}:{}", o.file, o.line));
-                tracing::warn!(code = d.code, at, "{}", d.message);
-            }
+        let warnings = diags
+            .iter()
+            .chain(&notes)
+            .filter(|d| d.severity != Severity::Info);
+        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        for d in fresh(&mut logged, warnings) {
+            let at = d.origin.as_ref().map(|o| format!("{}:{}", o.file, o.line));
+            tracing::warn!(code = d.code, at, "{}", d.message);
         }
         Ok(Built {
             snapshot: Arc::new(snapshot),
             store: Arc::new(store),
         })
     }
+}
+
+/// The diagnostics of this compile that the previous one did not have (`previous` becomes
+/// this compile's): one that went away and comes back is new again.
+fn fresh<'d>(
+    previous: &mut std::collections::HashSet<String>,
+    now: impl Iterator<Item = &'d Diagnostic>,
+) -> Vec<&'d Diagnostic> {
+    let mut current = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for d in now {
+        let at = d.origin.as_ref().map(|o| format!("{}:{}", o.file, o.line));
+        let key = format!("{} {} {}", d.code, at.unwrap_or_default(), d.message);
+        if !previous.contains(&key) && current.insert(key.clone()) {
+            out.push(d);
+        }
+        current.insert(key);
+    }
+    *previous = current;
+    out
 }
 
 /// Whether the instance should get traffic: every watcher has synced, a configuration has
@@ -221,5 +256,32 @@ pub fn eprint_block(text: &str) {
         eprint!("{text}");
     } else {
         eprintln!("{text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fresh;
+    use sluice_config::{Diagnostic, Severity};
+
+    #[test]
+    fn a_reload_logs_only_warnings_that_are_new() {
+        let w = |m: &str| Diagnostic::new(Severity::Warning, "SLU0015", m.to_string());
+        let mut previous = Default::default();
+        let first = [w("a"), w("b")];
+        assert_eq!(fresh(&mut previous, first.iter()).len(), 2);
+        let second = [w("a"), w("b"), w("c")];
+        let new: Vec<_> = fresh(&mut previous, second.iter())
+            .iter()
+            .map(|d| d.message.clone())
+            .collect();
+        assert_eq!(new, ["c"]);
+        // "a" goes away and comes back: logged again.
+        assert!(fresh(&mut previous, [w("b"), w("c")].iter()).is_empty());
+        let back: Vec<_> = fresh(&mut previous, [w("a"), w("b")].iter())
+            .iter()
+            .map(|d| d.message.clone())
+            .collect();
+        assert_eq!(back, ["a"]);
     }
 }

@@ -44,10 +44,7 @@ async fn bursts_compile_once_and_refusals_keep_the_last_good() {
     *source.text.lock().unwrap() = GOOD.into();
     let reloader = Reloader::new(
         source.clone(),
-        Pipeline {
-            analyze: AnalyzeOptions::default(),
-            identity: GatewayIdentity::default(),
-        },
+        Pipeline::new(AnalyzeOptions::default(), GatewayIdentity::default()),
         Duration::from_millis(50),
     );
     let ready = reloader.readiness();

@@ -48,7 +48,7 @@ pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
     } = config;
     let mut reloader = Reloader::new(
         source.clone(),
-        Pipeline { analyze, identity },
+        Pipeline::new(analyze, identity),
         debounce.unwrap_or(DEBOUNCE),
     )
     .with_render(render::text);

@@ -106,13 +106,13 @@ async fn subsets_select_endpointslice_endpoints_by_their_pods_labels() {
     .unwrap();
 
     let source: Arc<dyn Source> = Arc::new(Files::new(vec![dir.clone()]));
-    let pipeline = Pipeline {
-        analyze: AnalyzeOptions::default(),
-        identity: GatewayIdentity {
+    let pipeline = Pipeline::new(
+        AnalyzeOptions::default(),
+        GatewayIdentity {
             port_map: [(80, 0)].into(),
             ..Default::default()
         },
-    };
+    );
     let built = pipeline.build(&*source).unwrap_or_else(|e| panic!("{e}"));
     let gateway = Gateway::new(ServerOptions {
         bind_address: [127, 0, 0, 1].into(),

@@ -83,6 +83,9 @@ struct Watch {
     /// watch is gone (a new directory may even get the old inode number).
     replaced: Arc<Mutex<std::collections::BTreeSet<PathBuf>>>,
     certificate_dirs: std::collections::BTreeSet<PathBuf>,
+    /// Told when a certificate directory starts being watched: a file rotated since the
+    /// snapshot read it (before the watch) is then read again.
+    changed: mpsc::Sender<&'static str>,
 }
 
 impl Watch {
@@ -98,6 +101,7 @@ impl Watch {
         let dirs: Arc<Vec<PathBuf>> =
             Arc::new(paths.iter().filter(|p| p.is_dir()).cloned().collect());
         let (seen, gone, ours_dirs) = (roots.clone(), replaced.clone(), dirs.clone());
+        let changed = tx.clone();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             let Ok(event) = event else { return };
             // Reading the directory (an access) or editing inside it leaves its watch as it is.
@@ -128,6 +132,7 @@ impl Watch {
             dirs,
             replaced,
             certificate_dirs: Default::default(),
+            changed,
         };
         for path in paths {
             let parent = path
@@ -173,7 +178,11 @@ impl Watch {
         for dir in certificate_dirs(snapshot) {
             if self.certificate_dirs.insert(dir.clone()) {
                 match self.watcher.watch(&dir, RecursiveMode::NonRecursive) {
-                    Ok(()) => self.add_root(dir),
+                    Ok(()) => {
+                        self.add_root(dir);
+                        // Full channel: a reload is pending already and reads the files.
+                        let _ = self.changed.try_send("certificate directory watched");
+                    }
                     Err(e) => {
                         tracing::warn!(dir = %dir.display(), error = %e, "cannot watch certificate directory")
                     }

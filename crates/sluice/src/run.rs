@@ -53,6 +53,12 @@ pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
     )
     .with_render(render::text);
     let gateway = Arc::new(Gateway::new(opts));
+    // Watch before the first read: a change made while it is read, or before the gateway
+    // listens, is then a reload, not lost.
+    let (changed_tx, changed) = mpsc::channel::<&'static str>(1);
+    source
+        .watch(changed_tx.clone())
+        .map_err(|e| e.to_string())?;
     if must_compile_first {
         let built = reloader.build().await.map_err(|e| reloader.explain(&e))?;
         describe(&built.snapshot);
@@ -70,11 +76,7 @@ pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot serve /healthz/ready on {addr}: {e}"))?;
     }
-    let (changed_tx, changed) = mpsc::channel::<&'static str>(1);
-    source
-        .watch(changed_tx.clone())
-        .map_err(|e| e.to_string())?;
-    // Now that it watches: the certificate directories the first snapshot names.
+    // The certificate directories the first snapshot names.
     source.refresh(&gateway.snapshot());
     let serving = gateway.clone();
     let mut first = !must_compile_first;

@@ -186,6 +186,12 @@ pub(crate) async fn handle(
     if !shared.access_log {
         return Ok(route(&shared, &dataplane, &conn, req).await);
     }
+    // The id the backend will get, made now when absent, so the line carries it too.
+    let mut req = req;
+    if !req.headers().contains_key(&headers::X_REQUEST_ID) {
+        req.headers_mut()
+            .insert(headers::X_REQUEST_ID.clone(), headers::request_id());
+    }
     // Logged when the response body ends, or when the request is dropped (client gone, drain).
     let entry = AccessLog::start(&req, conn.peer);
     let resp = route(&shared, &dataplane, &conn, req).await;

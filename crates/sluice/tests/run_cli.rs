@@ -323,6 +323,20 @@ async fn access_log_names_status_flags_and_upstream() {
     );
     assert!(log.contains(&format!("upstream_cluster=outbound|8000||app.default.svc.cluster.local upstream_host=127.0.0.1:{}", pod.addr.port())), "{log}");
     assert!(log.contains("status=404 flags=NR"), "{log}");
+    // The request id the gateway made is the one the backend got and the line names.
+    let req = hyper::Request::get(format!("http://{addr}/app/id"))
+        .header("host", "app.example")
+        .body(Empty::new())
+        .unwrap();
+    let body = c.request(req).await.unwrap().into_body().collect().await;
+    let seen: serde_json::Value = serde_json::from_slice(&body.unwrap().to_bytes()).unwrap();
+    let id = seen["headers"]["x-request-id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sluice.wait_for("sluice::access", 3);
+    let log = sluice.log.lock().unwrap().join("\n");
+    assert!(log.contains(&format!("request_id=\"{id}\"")), "{id}: {log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -728,6 +728,7 @@ impl Context<'_> {
         };
         let mut previous = None;
         let mut failure = Failure::NoHealthyUpstream;
+        let mut last: Option<http::uri::Authority> = None;
         // A retry slot taken when a response was judged worth retrying, then held while the
         // retry is in flight (`maxRetries` counts retries in flight).
         let mut granted = None;
@@ -759,6 +760,9 @@ impl Context<'_> {
             } else {
                 std::mem::take(&mut out.headers)
             };
+            if self.shared.access_log {
+                last = Some(in_flight.endpoint().authority.clone());
+            }
             let sent = self
                 .send(balancer, in_flight.endpoint(), &out, headers, body, false)
                 .run(balancer.limits());
@@ -840,7 +844,15 @@ impl Context<'_> {
                 }
             }
         }
-        failure.reply(self.grpc)
+        let mut resp = failure.reply(self.grpc);
+        // The access log names where the last try went (UF, UC, UT lines too).
+        if let Some(host) = last {
+            resp.extensions_mut().insert(Upstream {
+                cluster: balancer.cluster.name.clone(),
+                host,
+            });
+        }
+        resp
     }
 
     /// Sends the request to one endpoint of `balancer`'s cluster: HTTP/1.1 on the endpoint's

@@ -305,10 +305,16 @@ async fn access_log_names_status_flags_and_upstream() {
     let pod = pod("v1", "pod-a").await;
     let dir = scratch_dir("access");
     write(&dir.join("gateway.yaml"), gateway_yaml());
+    // A closed port for /dead: a connect failure (UF) still names where it went.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let routes = route_yaml(pod.addr.port()).replace(
         "    - route: [{destination: {host: app, port: {number: 8000}}}]",
-        "    - match: [{uri: {prefix: /app}}]\n      route: [{destination: {host: app, port: {number: 8000}}}]",
-    );
+        "    - match: [{uri: {prefix: /app}}]\n      route: [{destination: {host: app, port: {number: 8000}}}]\n    - match: [{uri: {prefix: /dead}}]\n      route: [{destination: {host: dead.default.svc.cluster.local, port: {number: 8000}}}]\n      retries: {attempts: 0}",
+    ) + &format!("---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: dead, namespace: default}}\nspec:\n  hosts: [dead.default.svc.cluster.local]\n  resolution: STATIC\n  ports: [{{number: 8000, name: http, protocol: HTTP}}]\n  endpoints: [{{address: 127.0.0.1, ports: {{http: {closed}}}}}]\n");
     write(&dir.join("routes.yaml"), &routes);
     let sluice = Sluice::run(&dir, "80=0", &["--access-log"]);
     let addr = sluice.listening();
@@ -323,6 +329,13 @@ async fn access_log_names_status_flags_and_upstream() {
     );
     assert!(log.contains(&format!("upstream_cluster=outbound|8000||app.default.svc.cluster.local upstream_host=127.0.0.1:{}", pod.addr.port())), "{log}");
     assert!(log.contains("status=404 flags=NR"), "{log}");
+    assert_eq!(get(&c, addr, "/dead").await.0, 503);
+    sluice.wait_for("sluice::access", 3);
+    let log = sluice.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("status=503 flags=UF") && log.contains(&format!("upstream_cluster=outbound|8000||dead.default.svc.cluster.local upstream_host=127.0.0.1:{closed}")),
+        "{log}"
+    );
     // The request id the gateway made is the one the backend got and the line names.
     let req = hyper::Request::get(format!("http://{addr}/app/id"))
         .header("host", "app.example")
@@ -334,7 +347,7 @@ async fn access_log_names_status_flags_and_upstream() {
         .as_str()
         .unwrap()
         .to_string();
-    sluice.wait_for("sluice::access", 3);
+    sluice.wait_for("sluice::access", 4);
     let log = sluice.log.lock().unwrap().join("\n");
     assert!(log.contains(&format!("request_id=\"{id}\"")), "{id}: {log}");
     let _ = std::fs::remove_dir_all(&dir);

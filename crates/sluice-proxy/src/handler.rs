@@ -1095,7 +1095,11 @@ fn abort_reply(abort: Abort, grpc: bool) -> Response<ProxyBody> {
             "fault filter abort",
             grpc,
         ),
-        Abort::Grpc(code) => grpc_reply(code, "fault filter abort"),
+        Abort::Grpc(code) => {
+            let mut resp = grpc_reply(code, "fault filter abort");
+            resp.extensions_mut().insert(Flag::FI);
+            resp
+        }
     }
 }
 

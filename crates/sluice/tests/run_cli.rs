@@ -313,7 +313,7 @@ async fn access_log_names_status_flags_and_upstream() {
         .port();
     let routes = route_yaml(pod.addr.port()).replace(
         "    - route: [{destination: {host: app, port: {number: 8000}}}]",
-        "    - match: [{uri: {prefix: /app}}]\n      route: [{destination: {host: app, port: {number: 8000}}}]\n    - match: [{uri: {prefix: /dead}}]\n      route: [{destination: {host: dead.default.svc.cluster.local, port: {number: 8000}}}]\n      retries: {attempts: 0}",
+        "    - match: [{uri: {prefix: /app}}]\n      route: [{destination: {host: app, port: {number: 8000}}}]\n    - match: [{uri: {prefix: /dead}}]\n      route: [{destination: {host: dead.default.svc.cluster.local, port: {number: 8000}}}]\n      retries: {attempts: 0}\n    - match: [{uri: {prefix: /grpc-abort}}]\n      fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 100}}}\n      route: [{destination: {host: app, port: {number: 8000}}}]",
     ) + &format!("---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: dead, namespace: default}}\nspec:\n  hosts: [dead.default.svc.cluster.local]\n  resolution: STATIC\n  ports: [{{number: 8000, name: http, protocol: HTTP}}]\n  endpoints: [{{address: 127.0.0.1, ports: {{http: {closed}}}}}]\n");
     write(&dir.join("routes.yaml"), &routes);
     let sluice = Sluice::run(&dir, "80=0", &["--access-log"]);
@@ -336,6 +336,14 @@ async fn access_log_names_status_flags_and_upstream() {
         log.contains("status=503 flags=UF") && log.contains(&format!("upstream_cluster=outbound|8000||dead.default.svc.cluster.local upstream_host=127.0.0.1:{closed}")),
         "{log}"
     );
+    // A gRPC abort is a fault too.
+    assert_eq!(get(&c, addr, "/grpc-abort").await.0, 200);
+    sluice.wait_for("sluice::access", 4);
+    let log = sluice.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("\"GET /grpc-abort HTTP/1.1\"") && log.contains("status=200 flags=FI"),
+        "{log}"
+    );
     // The request id the gateway made is the one the backend got and the line names.
     let req = hyper::Request::get(format!("http://{addr}/app/id"))
         .header("host", "app.example")
@@ -347,7 +355,7 @@ async fn access_log_names_status_flags_and_upstream() {
         .as_str()
         .unwrap()
         .to_string();
-    sluice.wait_for("sluice::access", 4);
+    sluice.wait_for("sluice::access", 5);
     let log = sluice.log.lock().unwrap().join("\n");
     assert!(log.contains(&format!("request_id=\"{id}\"")), "{id}: {log}");
     let _ = std::fs::remove_dir_all(&dir);

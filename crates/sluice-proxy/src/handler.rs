@@ -163,6 +163,8 @@ enum Flag {
     UO,
     /// Fault injected: abort.
     FI,
+    /// Fault injected: delay.
+    DI,
     /// Downstream protocol error (a request body that could not be read).
     DPE,
     /// A request for a host the connection's TLS server does not serve (421).
@@ -445,8 +447,16 @@ async fn route(
                 conn,
                 route,
                 grpc,
+                delayed: std::sync::atomic::AtomicBool::new(false),
             };
-            ctx.forward(forward, matched, req).await
+            let mut resp = ctx.forward(forward, matched, req).await;
+            // An injected delay shows in the access log unless something else went wrong.
+            if ctx.delayed.load(std::sync::atomic::Ordering::Relaxed)
+                && resp.extensions().get::<Flag>().is_none()
+            {
+                resp.extensions_mut().insert(Flag::DI);
+            }
+            resp
         }
     }
 }
@@ -531,6 +541,8 @@ struct Context<'a> {
     conn: &'a Downstream,
     route: &'a Route,
     grpc: bool,
+    /// A fault delay was injected (flag DI).
+    delayed: std::sync::atomic::AtomicBool,
 }
 
 /// The request as it will be sent upstream, kept so each try can be rebuilt.
@@ -562,6 +574,8 @@ impl Context<'_> {
             if let Some((delay, pct)) = fault.delay {
                 if roll(pct) {
                     tokio::time::sleep(delay).await;
+                    self.delayed
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             if let Some((abort, pct)) = fault.abort {

@@ -313,7 +313,7 @@ async fn access_log_names_status_flags_and_upstream() {
         .port();
     let routes = route_yaml(pod.addr.port()).replace(
         "    - route: [{destination: {host: app, port: {number: 8000}}}]",
-        "    - match: [{uri: {prefix: /app}}]\n      route: [{destination: {host: app, port: {number: 8000}}}]\n    - match: [{uri: {prefix: /dead}}]\n      route: [{destination: {host: dead.default.svc.cluster.local, port: {number: 8000}}}]\n      retries: {attempts: 0}\n    - match: [{uri: {prefix: /grpc-abort}}]\n      fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 100}}}\n      route: [{destination: {host: app, port: {number: 8000}}}]",
+        "    - match: [{uri: {prefix: /app}}]\n      route: [{destination: {host: app, port: {number: 8000}}}]\n    - match: [{uri: {prefix: /dead}}]\n      route: [{destination: {host: dead.default.svc.cluster.local, port: {number: 8000}}}]\n      retries: {attempts: 0}\n    - match: [{uri: {prefix: /slow}}]\n      fault: {delay: {fixedDelay: 10ms, percentage: {value: 100}}}\n      route: [{destination: {host: app, port: {number: 8000}}}]\n    - match: [{uri: {prefix: /grpc-abort}}]\n      fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 100}}}\n      route: [{destination: {host: app, port: {number: 8000}}}]",
     ) + &format!("---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: dead, namespace: default}}\nspec:\n  hosts: [dead.default.svc.cluster.local]\n  resolution: STATIC\n  ports: [{{number: 8000, name: http, protocol: HTTP}}]\n  endpoints: [{{address: 127.0.0.1, ports: {{http: {closed}}}}}]\n");
     write(&dir.join("routes.yaml"), &routes);
     let sluice = Sluice::run(&dir, "80=0", &["--access-log"]);
@@ -344,6 +344,13 @@ async fn access_log_names_status_flags_and_upstream() {
         log.contains("\"GET /grpc-abort HTTP/1.1\"") && log.contains("status=200 flags=FI"),
         "{log}"
     );
+    assert_eq!(get(&c, addr, "/slow").await.0, 200);
+    sluice.wait_for("sluice::access", 5);
+    let log = sluice.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("\"GET /slow HTTP/1.1\"") && log.contains("status=200 flags=DI"),
+        "{log}"
+    );
     // The request id the gateway made is the one the backend got and the line names.
     let req = hyper::Request::get(format!("http://{addr}/app/id"))
         .header("host", "app.example")
@@ -355,7 +362,7 @@ async fn access_log_names_status_flags_and_upstream() {
         .as_str()
         .unwrap()
         .to_string();
-    sluice.wait_for("sluice::access", 5);
+    sluice.wait_for("sluice::access", 6);
     let log = sluice.log.lock().unwrap().join("\n");
     assert!(log.contains(&format!("request_id=\"{id}\"")), "{id}: {log}");
     let _ = std::fs::remove_dir_all(&dir);

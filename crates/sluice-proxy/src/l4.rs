@@ -11,12 +11,58 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 /// The most of a ClientHello read while looking for SNI.
 const MAX_HELLO: usize = 16 * 1024;
 
+/// What the access log says of a TCP or TLS connection.
+#[derive(Default)]
+struct Connection {
+    cluster: Option<String>,
+    host: Option<String>,
+    /// Bytes from the client, and to it.
+    received: u64,
+    sent: u64,
+    /// Envoy's response flag; empty when none.
+    flag: &'static str,
+}
+
+impl Connection {
+    /// One access-log line, as HTTP requests get (with `--access-log`).
+    fn log(&self, peer: std::net::SocketAddr, sni: Option<&str>, started: std::time::Instant) {
+        tracing::info!(
+            target: "sluice::access",
+            "\"- - TCP\" sni=\"{}\" flags={} duration_ms={} bytes_received={} bytes_sent={} upstream_cluster={} upstream_host={} downstream={peer}",
+            sni.unwrap_or("-"),
+            if self.flag.is_empty() { "-" } else { self.flag },
+            started.elapsed().as_millis(),
+            self.received,
+            self.sent,
+            self.cluster.as_deref().unwrap_or("-"),
+            self.host.as_deref().unwrap_or("-"),
+        );
+    }
+}
+
 /// A TCP connection (plain, or TLS terminated here) by `tcp[]` routes: the first route.
-pub(crate) async fn tcp<S>(client: S, dp: &Dataplane, routes: &[L4Route]) -> Result<(), String>
+/// `log`: the client's address when connections are access-logged.
+pub(crate) async fn tcp<S>(
+    client: S,
+    dp: &Dataplane,
+    routes: &[L4Route],
+    log: Option<std::net::SocketAddr>,
+) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    forward(client, &[], dp, routes.first().ok_or("no tcp route")?, true).await
+    let (started, mut conn) = (std::time::Instant::now(), Connection::default());
+    let result = match routes.first() {
+        Some(route) => forward(client, &[], dp, route, true, &mut conn).await,
+        None => {
+            conn.flag = "NR";
+            Err("no tcp route".into())
+        }
+    };
+    if let Some(peer) = log {
+        conn.log(peer, None, started);
+    }
+    result
 }
 
 /// A TLS connection passed through untouched, by the SNI of its ClientHello (`hello` holds the
@@ -27,17 +73,25 @@ pub(crate) async fn passthrough<S>(
     sni: Option<&str>,
     dp: &Dataplane,
     routes: &[L4Route],
+    log: Option<std::net::SocketAddr>,
 ) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let sni = sni.ok_or("ClientHello without SNI")?;
-    let route = routes
-        .iter()
-        .find(|r| r.takes_sni(sni))
-        .ok_or_else(|| format!("no tls route for SNI {sni}"))?;
-    // The client's own TLS goes through as it is: no TLS of ours around it.
-    forward(client, hello, dp, route, false).await
+    let (started, mut conn) = (std::time::Instant::now(), Connection::default());
+    let route = sni.and_then(|sni| routes.iter().find(|r| r.takes_sni(sni)));
+    let result = match route {
+        // The client's own TLS goes through as it is: no TLS of ours around it.
+        Some(route) => forward(client, hello, dp, route, false, &mut conn).await,
+        None => {
+            conn.flag = "NR";
+            Err(format!("no tls route for SNI {}", sni.unwrap_or("(none)")))
+        }
+    };
+    if let Some(peer) = log {
+        conn.log(peer, sni, started);
+    }
+    result
 }
 
 /// Connects to an endpoint of the route's cluster (with TLS when the cluster speaks it and
@@ -48,27 +102,39 @@ async fn forward<S>(
     dp: &Dataplane,
     route: &L4Route,
     originate: bool,
+    conn: &mut Connection,
 ) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let destination = crate::lb::pick_destination(&route.destinations, route.total_weight);
+    conn.cluster = Some(destination.cluster.clone());
+    conn.flag = "NC";
     let runtime = dp
         .clusters
         .get(&destination.cluster)
         .filter(|c| c.cluster.problem.is_none())
         .ok_or_else(|| format!("no cluster {}", destination.cluster))?;
     let in_flight = runtime.pick(None, None).map_err(|e| match e {
-        crate::cluster::NoPick::NoHealthy => "no healthy upstream (UH)",
-        crate::cluster::NoPick::Overflow => "upstream overflow (UO)",
+        crate::cluster::NoPick::NoHealthy => {
+            conn.flag = "UH";
+            "no healthy upstream (UH)"
+        }
+        crate::cluster::NoPick::Overflow => {
+            conn.flag = "UO";
+            "upstream overflow (UO)"
+        }
     })?;
+    conn.host = Some(in_flight.endpoint().authority.to_string());
     let pool = &runtime.cluster.policy.pool;
+    conn.flag = "UO";
     // Envoy's TCP proxy closes a connection over the cluster's `maxConnections` (flag UO).
     let _connection = runtime
         .state
         .connections
         .try_acquire(pool.max_connections)
         .ok_or("upstream overflow (UO): maxConnections reached")?;
+    conn.flag = "UF";
     let connected = crate::pool::connect_tcp(
         in_flight.endpoint().authority.as_str(),
         runtime.connect_timeout(),
@@ -79,6 +145,7 @@ where
     let upstream = match connected {
         Ok(s) => {
             runtime.record(index, Outcome::Status(200));
+            conn.flag = "";
             s
         }
         Err(e) => {
@@ -100,9 +167,9 @@ where
                 .connect(tls.sni.clone(), upstream)
                 .await
                 .map_err(|e| format!("upstream TLS (UF): {e}"))?;
-            relay(client, first, stream, idle).await
+            relay(client, first, stream, idle, conn).await
         }
-        None => relay(client, first, upstream, idle).await,
+        None => relay(client, first, upstream, idle, conn).await,
     }
 }
 
@@ -112,18 +179,25 @@ async fn relay<A, B>(
     first: &[u8],
     mut upstream: B,
     idle: Duration,
+    conn: &mut Connection,
 ) -> Result<(), String>
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
     upstream.write_all(first).await.map_err(|e| e.to_string())?;
-    splice(&mut client, &mut upstream, idle).await
+    conn.received = first.len() as u64;
+    splice(&mut client, &mut upstream, idle, conn).await
 }
 
 /// Copies both ways until both sides are done; each direction is shut down for writing when
 /// its source ends (half-close). No bytes either way for `idle` closes both.
-async fn splice<A, B>(a: &mut A, b: &mut B, idle: Duration) -> Result<(), String>
+async fn splice<A, B>(
+    a: &mut A,
+    b: &mut B,
+    idle: Duration,
+    conn: &mut Connection,
+) -> Result<(), String>
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
@@ -137,11 +211,17 @@ where
         tokio::select! {
             n = a_read.read(&mut a_buf), if !a_done => match n.map_err(io)? {
                 0 => { b_write.shutdown().await.map_err(io)?; a_done = true; }
-                n => b_write.write_all(&a_buf[..n]).await.map_err(io)?,
+                n => {
+                    b_write.write_all(&a_buf[..n]).await.map_err(io)?;
+                    conn.received += n as u64;
+                }
             },
             n = b_read.read(&mut b_buf), if !b_done => match n.map_err(io)? {
                 0 => { a_write.shutdown().await.map_err(io)?; b_done = true; }
-                n => a_write.write_all(&b_buf[..n]).await.map_err(io)?,
+                n => {
+                    a_write.write_all(&b_buf[..n]).await.map_err(io)?;
+                    conn.sent += n as u64;
+                }
             },
             _ = tokio::time::sleep(idle) => return Err(format!("idle for {idle:?}")),
         }

@@ -366,7 +366,8 @@ fn serve(
         // largest branch, and most connections are plain HTTP.
         let result = match kind {
             Some(PortKind::Tcp(routes)) => {
-                Box::pin(crate::l4::tcp(stream, &dataplane, routes)).await
+                let log = shared.access_log.then_some(peer);
+                Box::pin(crate::l4::tcp(stream, &dataplane, routes, log)).await
             }
             Some(PortKind::Tls { passthrough, .. }) => {
                 let peek = *passthrough;
@@ -429,8 +430,16 @@ async fn tls(
         let port = dataplane.ports.get(&bind_port).ok_or("listener removed")?;
         if let Some((server, _)) = port.tls_server(sni.as_deref()) {
             if let ServerMode::Passthrough { routes } = &server.mode {
-                return crate::l4::passthrough(stream, &read, sni.as_deref(), &dataplane, routes)
-                    .await;
+                let log = serving.shared.access_log.then_some(peer);
+                return crate::l4::passthrough(
+                    stream,
+                    &read,
+                    sni.as_deref(),
+                    &dataplane,
+                    routes,
+                    log,
+                )
+                .await;
             }
         }
         hello = read;
@@ -444,7 +453,8 @@ async fn tls(
         };
     if let Some(PortKind::Tls { servers, .. }) = dataplane.ports.get(&bind_port).map(|p| &p.kind) {
         if let ServerMode::Tcp { routes, .. } = &servers[index].mode {
-            return crate::l4::tcp(stream, &dataplane, routes).await;
+            let log = serving.shared.access_log.then_some(peer);
+            return crate::l4::tcp(stream, &dataplane, routes, log).await;
         }
     }
     drop(dataplane);

@@ -618,3 +618,51 @@ async fn sigterm_lets_requests_in_flight_finish() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// TCP connections are access-logged too: bytes both ways and the upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_names_tcp_connections() {
+    let pod = pod("v1", "pod-a").await;
+    let dir = scratch_dir("access-tcp");
+    write(
+        &dir.join("gateway.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: default}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n    - port: {number: 9000, name: tcp, protocol: TCP}\n      hosts: [\"*\"]\n",
+    );
+    write(
+        &dir.join("routes.yaml"),
+        &route_yaml(pod.addr.port()).replace(
+            "  http:\n    - route: [{destination: {host: app, port: {number: 8000}}}]",
+            "  tcp:\n    - route: [{destination: {host: app, port: {number: 8000}}}]",
+        ),
+    );
+    let sluice = Sluice::run(&dir, "9000=0", &["--access-log"]);
+    let addr = sluice.listening();
+    let (status, who) = get(&client(), addr, "/over-tcp").await;
+    assert_eq!((status, who.as_str()), (200, "pod-a"));
+    sluice.wait_for("\"- - TCP\"", 1);
+    let log = sluice.log.lock().unwrap().join("\n");
+    let line = log
+        .lines()
+        .find(|l| l.contains("\"- - TCP\""))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains("flags=-")
+            && line.contains(&format!(
+                "upstream_cluster=outbound|8000||app.default.svc.cluster.local upstream_host=127.0.0.1:{}",
+                pod.addr.port()
+            )),
+        "{line}"
+    );
+    let bytes = |field: &str| -> u64 {
+        line.split(&format!("{field}="))
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        bytes("bytes_received") > 30 && bytes("bytes_sent") > 100,
+        "{line}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

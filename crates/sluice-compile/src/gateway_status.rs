@@ -17,6 +17,48 @@ use sluice_config::validate::P;
 use sluice_config::{Diagnostic, Kind, Object, Severity, Store};
 use std::sync::Arc;
 
+/// The Gateway API conformance features sluice implements (v1.6 names, sorted), as the
+/// GatewayClass's `supportedFeatures` says to conformance tooling. What is left out is reported
+/// where it is used (field warnings, not-served kinds).
+pub const SUPPORTED_FEATURES: [&str; 36] = [
+    "BackendTLSPolicy",
+    "BackendTLSPolicySANValidation",
+    "GRPCRoute",
+    "Gateway",
+    "GatewayFrontendClientCertificateValidation",
+    "GatewayFrontendClientCertificateValidationInsecureFallback",
+    "GatewayHTTPListenerIsolation",
+    "GatewayPort8080",
+    "HTTPRoute",
+    "HTTPRouteBackendProtocolH2C",
+    "HTTPRouteBackendProtocolWebSocket",
+    "HTTPRouteBackendRequestHeaderModification",
+    "HTTPRouteBackendTimeout",
+    "HTTPRouteCORS",
+    "HTTPRouteHostRewrite",
+    "HTTPRouteMethodMatching",
+    "HTTPRouteNamedRouteRule",
+    "HTTPRouteParentRefPort",
+    "HTTPRoutePathRedirect",
+    "HTTPRoutePathRewrite",
+    "HTTPRoutePortRedirect",
+    "HTTPRouteQueryParamMatching",
+    "HTTPRouteRequestMirror",
+    "HTTPRouteRequestMultipleMirrors",
+    "HTTPRouteRequestPercentageMirror",
+    "HTTPRouteRequestTimeout",
+    "HTTPRouteResponseHeaderModification",
+    "HTTPRouteRetry",
+    "HTTPRouteRetryBackoff",
+    "HTTPRouteSchemeRedirect",
+    "ListenerSet",
+    "ReferenceGrant",
+    "TCPRoute",
+    "TLSRoute",
+    "TLSRouteModeMixed",
+    "TLSRouteModeTerminate",
+];
+
 /// The controller name sluice writes into route status.
 pub const CONTROLLER: &str = "sluice.dev/gateway-controller";
 
@@ -129,7 +171,10 @@ pub(crate) fn status_with(
             metadata: metadata(gc, false),
             status: Status::GatewayClass(GatewayClassStatus {
                 conditions: vec![stamp.condition("Accepted", true, "Accepted", "served by sluice")],
-                ..Default::default()
+                supported_features: SUPPORTED_FEATURES
+                    .iter()
+                    .map(|f| SupportedFeature { name: (*f).into() })
+                    .collect(),
             }),
         });
     }

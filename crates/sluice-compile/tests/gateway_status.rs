@@ -507,3 +507,39 @@ spec:
     };
     assert_eq!(g.attached_listener_sets, Some(1));
 }
+
+/// The GatewayClass says which conformance features sluice implements, sorted and unique, and
+/// leaves out what it does not serve.
+#[test]
+fn the_gateway_class_lists_its_supported_features() {
+    let all = statuses(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: sluice}\nspec: {controllerName: sluice.dev/gateway-controller}\n",
+    );
+    let Status::GatewayClass(gc) = &all[0].status else {
+        panic!()
+    };
+    let names: Vec<&str> = gc
+        .supported_features
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(names, sorted, "sorted and unique");
+    for f in [
+        "GRPCRoute",
+        "HTTPRouteCORS",
+        "BackendTLSPolicy",
+        "ListenerSet",
+    ] {
+        assert!(names.contains(&f), "{f}");
+    }
+    for f in [
+        "UDPRoute",
+        "HTTPRouteSessionPersistence",
+        "GatewayStaticAddresses",
+    ] {
+        assert!(!names.contains(&f), "{f}");
+    }
+}

@@ -193,6 +193,7 @@ pub(crate) fn status_with(
     let mut accepted_on: Vec<(usize, &Arc<Object>)> = Vec::new();
     for route in &routes {
         let parts = route_parts(route).expect("route kind");
+        let backends = parts.backends();
         let kind = route.kind.as_str();
         let stamp = Stamp {
             now,
@@ -226,12 +227,18 @@ pub(crate) fn status_with(
                 .filter(|&li| !route_domains(&listeners[li], parts.hostnames).is_empty())
                 .collect();
             // An older route of the other kind (HTTPRoute/GRPCRoute) with the hostnames wins.
-            let winner = hosted
-                .iter()
-                .find_map(|&li| http_grpc_conflict(store, gw, &listeners[li], route));
+            let mut winner = None;
             let hosted: Vec<usize> = hosted
                 .into_iter()
-                .filter(|&li| http_grpc_conflict(store, gw, &listeners[li], route).is_none())
+                .filter(
+                    |&li| match http_grpc_conflict(store, gw, &listeners[li], route) {
+                        Some(w) => {
+                            winner.get_or_insert(w);
+                            false
+                        }
+                        None => true,
+                    },
+                )
                 .collect();
             let accepted = match (selected.is_empty(), allowed.is_empty(), hosted.is_empty()) {
                 (true, _, _) => stamp.condition(
@@ -296,7 +303,7 @@ pub(crate) fn status_with(
                 registry,
                 &id.domain_suffix,
                 route,
-                &parts.backends,
+                &backends,
                 &mut diags,
             );
             parents.push(RouteParentStatus {
@@ -416,7 +423,7 @@ fn backend_tls_policy_status(
     let mut ancestors: Vec<&Arc<Object>> = Vec::new();
     for (gw, route) in routed {
         let to_target = route_parts(route)
-            .is_some_and(|parts| parts.backends.iter().any(|(_, b)| targeted(route, b)));
+            .is_some_and(|parts| parts.backends().iter().any(|(_, b)| targeted(route, b)));
         if to_target && !ancestors.iter().any(|a| Arc::ptr_eq(a, gw)) {
             ancestors.push(gw);
         }
@@ -573,6 +580,11 @@ fn gateway_status(
                     && k.kind.as_deref().is_some_and(|k| by_protocol.contains(&k))
             })
         });
+        // The listener's own certificate (and client CAs), read once for refs and Programmed.
+        let certificate = match protocol == "HTTPS" || (protocol == "TLS" && !passthrough) {
+            true => listener_certificate(store, gw, l).map(|_| ()),
+            false => Ok(()),
+        };
         let refs = if !kinds_ok {
             Err((
                 "InvalidRouteKinds",
@@ -587,12 +599,8 @@ fn gateway_status(
             ))
         } else {
             // The certificate (a CA problem is the frontend's, said below), then the client CAs.
-            let certificate = match protocol == "HTTPS" || (protocol == "TLS" && !passthrough) {
-                true => listener_certificate(store, gw, l).map(|_| ()),
-                false => Ok(()),
-            };
             match (
-                certificate,
+                certificate.clone(),
                 frontend.as_ref().and_then(|f| f.bad_ref.clone()),
             ) {
                 (Err(e), _) if e.0 != "NoValidCACertificate" => Err(e),
@@ -617,11 +625,7 @@ fn gateway_status(
         };
         // Served as the compile serves it: a known protocol, no clash, a usable certificate
         // and client CA (invalid route kinds or one bad CA reference leave the rest working).
-        let usable = match protocol == "HTTPS" || (protocol == "TLS" && !passthrough) {
-            true => listener_certificate(store, gw, l).is_ok(),
-            false => true,
-        };
-        let programmed = served_protocol && clash.is_none() && usable;
+        let programmed = served_protocol && clash.is_none() && certificate.is_ok();
         programmed_any |= programmed;
         all_valid &= programmed;
         conditions.extend([

@@ -917,28 +917,35 @@ pub(crate) const ROUTE_KINDS: [Kind; 4] = [
 pub(crate) struct RouteParts<'a> {
     pub parents: &'a [ParentReference],
     pub hostnames: &'a [String],
-    /// Every backend the route names (backendRefs and mirrors), with where it is written.
-    pub backends: Vec<(P, BackendObjectReference)>,
+    route: &'a Object,
+}
+
+impl RouteParts<'_> {
+    /// Every backend the route names (backendRefs and mirrors), with where it is written; made
+    /// on demand, since attachment (asked pairwise among routes) needs none.
+    pub fn backends(&self) -> Vec<(P, BackendObjectReference)> {
+        match &self.route.body {
+            sluice_config::Body::HttpRoute(r) => http_backends(&r.rules),
+            sluice_config::Body::GrpcRoute(r) => http_backends(&grpc_as_http(r).rules),
+            sluice_config::Body::TlsRoute(r) => l4_backends(&r.rules),
+            sluice_config::Body::TcpRoute(r) => l4_backends(&r.rules),
+            _ => Vec::new(),
+        }
+    }
 }
 
 pub(crate) fn route_parts(o: &Object) -> Option<RouteParts<'_>> {
-    let (parents, hostnames, backends): (&[ParentReference], &[String], _) = match &o.body {
-        sluice_config::Body::HttpRoute(r) => {
-            (&r.parent_refs, &r.hostnames, http_backends(&r.rules))
-        }
-        sluice_config::Body::GrpcRoute(r) => (
-            &r.parent_refs,
-            &r.hostnames,
-            http_backends(&grpc_as_http(r).rules),
-        ),
-        sluice_config::Body::TlsRoute(r) => (&r.parent_refs, &r.hostnames, l4_backends(&r.rules)),
-        sluice_config::Body::TcpRoute(r) => (&r.parent_refs, &[][..], l4_backends(&r.rules)),
+    let (parents, hostnames): (&[ParentReference], &[String]) = match &o.body {
+        sluice_config::Body::HttpRoute(r) => (&r.parent_refs, &r.hostnames),
+        sluice_config::Body::GrpcRoute(r) => (&r.parent_refs, &r.hostnames),
+        sluice_config::Body::TlsRoute(r) => (&r.parent_refs, &r.hostnames),
+        sluice_config::Body::TcpRoute(r) => (&r.parent_refs, &[][..]),
         _ => return None,
     };
     Some(RouteParts {
         parents,
         hostnames,
-        backends,
+        route: o,
     })
 }
 

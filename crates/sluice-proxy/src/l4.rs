@@ -14,6 +14,8 @@ const MAX_HELLO: usize = 16 * 1024;
 /// What the access log says of a TCP or TLS connection.
 #[derive(Default)]
 struct Connection {
+    /// Access-logged: only then are the names below kept (no copies per connection otherwise).
+    logged: bool,
     cluster: Option<String>,
     host: Option<String>,
     /// Bytes from the client, and to it.
@@ -51,7 +53,11 @@ pub(crate) async fn tcp<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (started, mut conn) = (std::time::Instant::now(), Connection::default());
+    let started = std::time::Instant::now();
+    let mut conn = Connection {
+        logged: log.is_some(),
+        ..Default::default()
+    };
     let result = match routes.first() {
         Some(route) => forward(client, &[], dp, route, true, &mut conn).await,
         None => {
@@ -78,7 +84,11 @@ pub(crate) async fn passthrough<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (started, mut conn) = (std::time::Instant::now(), Connection::default());
+    let started = std::time::Instant::now();
+    let mut conn = Connection {
+        logged: log.is_some(),
+        ..Default::default()
+    };
     let route = sni.and_then(|sni| routes.iter().find(|r| r.takes_sni(sni)));
     let result = match route {
         // The client's own TLS goes through as it is: no TLS of ours around it.
@@ -108,7 +118,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let destination = crate::lb::pick_destination(&route.destinations, route.total_weight);
-    conn.cluster = Some(destination.cluster.clone());
+    if conn.logged {
+        conn.cluster = Some(destination.cluster.clone());
+    }
     conn.flag = "NC";
     let runtime = dp
         .clusters
@@ -125,7 +137,9 @@ where
             "upstream overflow (UO)"
         }
     })?;
-    conn.host = Some(in_flight.endpoint().authority.to_string());
+    if conn.logged {
+        conn.host = Some(in_flight.endpoint().authority.to_string());
+    }
     let pool = &runtime.cluster.policy.pool;
     conn.flag = "UO";
     // Envoy's TCP proxy closes a connection over the cluster's `maxConnections` (flag UO).

@@ -1023,6 +1023,7 @@ impl Compiler<'_> {
             http2: false,
             tls: None,
             policy: Default::default(),
+            destination: Default::default(),
         };
         let Some(service) = service else {
             cluster.problem = Some(ClusterProblem::UnknownHost);
@@ -1100,6 +1101,14 @@ impl Compiler<'_> {
             .as_ref()
             .map(|s| s.labels.clone())
             .unwrap_or_default();
+        cluster.destination = ServiceRef {
+            name: match service.object.kind {
+                Kind::Service => service.object.name.clone(),
+                _ => fqdn.to_string(),
+            },
+            namespace: service.namespace.clone(),
+            labels: labels.clone(),
+        };
         cluster.endpoints = service
             .endpoints
             .iter()

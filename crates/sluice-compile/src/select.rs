@@ -55,6 +55,19 @@ pub enum RouteDecision<'t> {
     },
 }
 
+impl<'t> RouteDecision<'t> {
+    /// The route that decided, if one did.
+    pub fn route(&self) -> Option<&'t Route> {
+        match self {
+            RouteDecision::Forward { route, .. } | RouteDecision::DirectResponse { route, .. } => {
+                Some(route)
+            }
+            RouteDecision::Redirect { route, .. } => *route,
+            RouteDecision::NoRoute { .. } => None,
+        }
+    }
+}
+
 /// Host without port, lower-cased only when needed.
 pub fn host_of(authority: &str) -> std::borrow::Cow<'_, str> {
     let host = if authority.starts_with('[') {

@@ -347,4 +347,17 @@ pub struct Cluster {
     pub tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// The DestinationRule's connection pool, outlier detection and consistent hashing.
     pub policy: crate::policy::cluster::ClusterPolicy,
+    /// The service behind the cluster, as Istio's metrics name it.
+    pub destination: ServiceRef,
+}
+
+/// The service a cluster sends to, as Istio's metrics name it (`destination_service_name`,
+/// `destination_service_namespace`, `destination_version`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceRef {
+    /// The Service's name, or the host of a ServiceEntry; empty when unknown.
+    pub name: String,
+    pub namespace: String,
+    /// The subset's labels.
+    pub labels: BTreeMap<String, String>,
 }

@@ -64,6 +64,7 @@ impl Dataplane {
         snapshot: Arc<Snapshot>,
         upstream: &crate::upstream::UpstreamOptions,
         registry: &crate::cluster::Registry,
+        metrics: &crate::metrics::Metrics,
     ) -> Dataplane {
         let table = |name: &str| snapshot.route_tables.get(name).cloned().unwrap_or_default();
         let mut ports = FastMap::default();
@@ -103,7 +104,7 @@ impl Dataplane {
                 },
             );
         }
-        let clusters = registry.build(&snapshot, upstream);
+        let clusters = registry.build(&snapshot, upstream, metrics);
         Dataplane {
             snapshot,
             ports,

@@ -97,7 +97,18 @@ pub fn client_address(client: IpAddr) -> HeaderValue {
 
 /// Adds what a gateway tells the backend about the client.
 pub fn add_forwarding(headers: &mut HeaderMap, client: &HeaderValue, scheme: &'static str) {
-    let xff = match headers.get(&X_FORWARDED_FOR) {
+    if let Some(xff) = forwarded_for(headers.get(&X_FORWARDED_FOR), client) {
+        headers.insert(X_FORWARDED_FOR.clone(), xff);
+    }
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(scheme));
+    if !headers.contains_key(&X_REQUEST_ID) {
+        headers.insert(X_REQUEST_ID.clone(), request_id());
+    }
+}
+
+/// `x-forwarded-for` as the backend gets it: the client's list with the client appended.
+pub fn forwarded_for(prev: Option<&HeaderValue>, client: &HeaderValue) -> Option<HeaderValue> {
+    match prev {
         Some(prev) if !prev.is_empty() => {
             let mut v = Vec::with_capacity(prev.len() + 2 + client.len());
             v.extend_from_slice(prev.as_bytes());
@@ -106,13 +117,6 @@ pub fn add_forwarding(headers: &mut HeaderMap, client: &HeaderValue, scheme: &'s
             HeaderValue::from_maybe_shared(bytes::Bytes::from(v)).ok()
         }
         _ => Some(client.clone()),
-    };
-    if let Some(xff) = xff {
-        headers.insert(X_FORWARDED_FOR.clone(), xff);
-    }
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(scheme));
-    if !headers.contains_key(&X_REQUEST_ID) {
-        headers.insert(X_REQUEST_ID.clone(), request_id());
     }
 }
 

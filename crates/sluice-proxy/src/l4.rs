@@ -1,9 +1,13 @@
 //! TCP proxying: `tcp[]` routes (raw TCP) and `tls[]` routes (TLS passed through by SNI,
 //! read from the ClientHello without terminating it), then bytes copied both ways.
+use crate::access_log::{AccessLog, Entry};
 use crate::dataplane::Dataplane;
+use crate::metrics::{ClusterStats, Flags, Metrics};
 use crate::outlier::Outcome;
 use sluice_compile::snapshot::L4Route;
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -11,63 +15,90 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 /// The most of a ClientHello read while looking for SNI.
 const MAX_HELLO: usize = 16 * 1024;
 
-/// What the access log says of a TCP or TLS connection.
-#[derive(Default)]
+/// Who is on the other end of a TCP or TLS connection, and where its record goes.
+pub(crate) struct Peer<'a> {
+    pub remote: SocketAddr,
+    pub local: Option<SocketAddr>,
+    pub log: Option<&'a AccessLog>,
+    pub metrics: &'a Metrics,
+}
+
+/// The record of a TCP or TLS connection, for the metrics and the access log.
 struct Connection {
-    /// Access-logged: only then are the names below kept (no copies per connection otherwise).
-    logged: bool,
-    cluster: Option<String>,
+    started: std::time::Instant,
+    start_time: std::time::SystemTime,
+    /// The route's cluster's series once one is picked.
+    stats: Arc<ClusterStats>,
+    /// `istio_tcp_connections_opened_total` counted (at the upstream connect).
+    opened: bool,
     host: Option<String>,
     /// Bytes from the client, and to it.
     received: u64,
     sent: u64,
-    /// Envoy's response flag; empty when none.
-    flag: &'static str,
+    flags: Flags,
 }
 
 impl Connection {
-    /// One access-log line, as HTTP requests get (with `--access-log`).
-    fn log(&self, peer: std::net::SocketAddr, sni: Option<&str>, started: std::time::Instant) {
-        tracing::info!(
-            target: "sluice::access",
-            "\"- - TCP\" sni=\"{}\" flags={} duration_ms={} bytes_received={} bytes_sent={} upstream_cluster={} upstream_host={} downstream={peer}",
-            sni.unwrap_or("-"),
-            if self.flag.is_empty() { "-" } else { self.flag },
-            started.elapsed().as_millis(),
-            self.received,
-            self.sent,
-            self.cluster.as_deref().unwrap_or("-"),
-            self.host.as_deref().unwrap_or("-"),
-        );
+    fn new(peer: &Peer<'_>) -> Connection {
+        Connection {
+            started: std::time::Instant::now(),
+            start_time: std::time::SystemTime::now(),
+            stats: peer.metrics.unknown().clone(),
+            opened: false,
+            host: None,
+            received: 0,
+            sent: 0,
+            flags: Flags::NONE,
+        }
+    }
+
+    /// Counts the connection's end, and logs it as Istio logs TCP connections (`"- - -"`).
+    fn close(&self, peer: &Peer<'_>, sni: Option<&str>) {
+        if !self.opened {
+            self.stats.tcp_opened(self.flags);
+        }
+        self.stats.tcp_closed(self.flags);
+        let Some(log) = peer.log else {
+            return;
+        };
+        let cluster = self.stats.name();
+        log.write(&Entry {
+            start_time: Some(self.start_time),
+            flags: self.flags,
+            details: "-",
+            bytes_received: self.received,
+            bytes_sent: self.sent,
+            duration: self.started.elapsed(),
+            upstream_host: self.host.as_deref(),
+            upstream_cluster: (!cluster.is_empty()).then_some(cluster),
+            downstream_local: peer.local,
+            downstream_remote: Some(peer.remote),
+            server_name: sni,
+            ..Default::default()
+        });
     }
 }
 
 /// A TCP connection (plain, or TLS terminated here) by `tcp[]` routes: the first route.
-/// `log`: the client's address when connections are access-logged.
 pub(crate) async fn tcp<S>(
     client: S,
     dp: &Dataplane,
     routes: &[L4Route],
-    log: Option<std::net::SocketAddr>,
+    peer: Peer<'_>,
+    sni: Option<&str>,
 ) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let started = std::time::Instant::now();
-    let mut conn = Connection {
-        logged: log.is_some(),
-        ..Default::default()
-    };
+    let mut conn = Connection::new(&peer);
     let result = match routes.first() {
         Some(route) => forward(client, &[], dp, route, true, &mut conn).await,
         None => {
-            conn.flag = "NR";
+            conn.flags = Flags::NR;
             Err("no tcp route".into())
         }
     };
-    if let Some(peer) = log {
-        conn.log(peer, None, started);
-    }
+    conn.close(&peer, sni);
     result
 }
 
@@ -79,28 +110,22 @@ pub(crate) async fn passthrough<S>(
     sni: Option<&str>,
     dp: &Dataplane,
     routes: &[L4Route],
-    log: Option<std::net::SocketAddr>,
+    peer: Peer<'_>,
 ) -> Result<(), String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let started = std::time::Instant::now();
-    let mut conn = Connection {
-        logged: log.is_some(),
-        ..Default::default()
-    };
+    let mut conn = Connection::new(&peer);
     let route = sni.and_then(|sni| routes.iter().find(|r| r.takes_sni(sni)));
     let result = match route {
         // The client's own TLS goes through as it is: no TLS of ours around it.
         Some(route) => forward(client, hello, dp, route, false, &mut conn).await,
         None => {
-            conn.flag = "NR";
+            conn.flags = Flags::NR;
             Err(format!("no tls route for SNI {}", sni.unwrap_or("(none)")))
         }
     };
-    if let Some(peer) = log {
-        conn.log(peer, sni, started);
-    }
+    conn.close(&peer, sni);
     result
 }
 
@@ -118,37 +143,35 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let destination = crate::lb::pick_destination(&route.destinations, route.total_weight);
-    if conn.logged {
-        conn.cluster = Some(destination.cluster.clone());
-    }
-    conn.flag = "NC";
+    conn.flags = Flags::NC;
     let runtime = dp
         .clusters
         .get(&destination.cluster)
-        .filter(|c| c.cluster.problem.is_none())
         .ok_or_else(|| format!("no cluster {}", destination.cluster))?;
+    conn.stats = runtime.stats.clone();
+    if runtime.cluster.problem.is_some() {
+        return Err(format!("cluster {} cannot be used", destination.cluster));
+    }
     let in_flight = runtime.pick(None, None).map_err(|e| match e {
         crate::cluster::NoPick::NoHealthy => {
-            conn.flag = "UH";
+            conn.flags = Flags::UH;
             "no healthy upstream (UH)"
         }
         crate::cluster::NoPick::Overflow => {
-            conn.flag = "UO";
+            conn.flags = Flags::UO;
             "upstream overflow (UO)"
         }
     })?;
-    if conn.logged {
-        conn.host = Some(in_flight.endpoint().authority.to_string());
-    }
+    conn.host = Some(in_flight.endpoint().authority.to_string());
     let pool = &runtime.cluster.policy.pool;
-    conn.flag = "UO";
+    conn.flags = Flags::UO;
     // Envoy's TCP proxy closes a connection over the cluster's `maxConnections` (flag UO).
     let _connection = runtime
         .state
         .connections
         .try_acquire(pool.max_connections)
         .ok_or("upstream overflow (UO): maxConnections reached")?;
-    conn.flag = "UF";
+    conn.flags = Flags::UF;
     let connected = crate::pool::connect_tcp(
         in_flight.endpoint().authority.as_str(),
         runtime.connect_timeout(),
@@ -159,7 +182,9 @@ where
     let upstream = match connected {
         Ok(s) => {
             runtime.record(index, Outcome::Status(200));
-            conn.flag = "";
+            conn.flags = Flags::NONE;
+            conn.stats.tcp_opened(Flags::NONE);
+            conn.opened = true;
             s
         }
         Err(e) => {
@@ -201,6 +226,7 @@ where
 {
     upstream.write_all(first).await.map_err(|e| e.to_string())?;
     conn.received = first.len() as u64;
+    conn.stats.tcp_bytes(conn.received, 0);
     splice(&mut client, &mut upstream, idle, conn).await
 }
 
@@ -228,6 +254,7 @@ where
                 n => {
                     b_write.write_all(&a_buf[..n]).await.map_err(io)?;
                     conn.received += n as u64;
+                    conn.stats.tcp_bytes(n as u64, 0);
                 }
             },
             n = b_read.read(&mut b_buf), if !b_done => match n.map_err(io)? {
@@ -235,6 +262,7 @@ where
                 n => {
                     a_write.write_all(&b_buf[..n]).await.map_err(io)?;
                     conn.sent += n as u64;
+                    conn.stats.tcp_bytes(0, n as u64);
                 }
             },
             _ = tokio::time::sleep(idle) => return Err(format!("idle for {idle:?}")),

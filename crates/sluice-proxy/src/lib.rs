@@ -2,19 +2,21 @@
 //! connection pools, load balancing, and the request path that applies a compiled `Snapshot`.
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod body;
 pub mod breaker;
 mod client_verifier;
 pub mod cluster;
 pub mod dataplane;
-mod handler;
 pub mod hash;
 pub mod headers;
 mod l4;
 pub mod lb;
+pub mod metrics;
 pub mod outlier;
 mod overload;
 pub mod pool;
+mod request;
 pub mod server;
 pub mod tls;
 pub mod upstream;

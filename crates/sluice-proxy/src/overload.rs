@@ -1,7 +1,7 @@
 //! Edge protection around the accept loop: connection limits that shed instead of queueing,
 //! a first-bytes deadline for connections that send nothing, and a memory watermark.
 use crate::dataplane::PortKind;
-use crate::handler::Shared;
+use crate::request::Shared;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;

@@ -1,7 +1,7 @@
 //! The running gateway: one accept loop per bound port, connections served by hyper (HTTP/1.1
 //! and HTTP/2 prior knowledge on the same port), and `apply` to swap in a new snapshot.
 use crate::dataplane::{Dataplane, PortKind};
-use crate::handler::{handle, Downstream, Shared};
+use crate::request::{handle, Downstream, Shared};
 use crate::tls::ClientCert;
 use crate::upstream::{UpstreamOptions, Upstreams};
 use crate::Error;
@@ -58,8 +58,10 @@ pub struct ServerOptions {
     pub max_mirrors_in_flight: usize,
     /// Mirrors get `Host: <host>-shadow`, as Istio before 1.28 sent them.
     pub mirror_host_suffix: bool,
-    /// One log line per request (target `sluice::access`), with Envoy's response flags.
-    pub access_log: bool,
+    /// One line per request and TCP/TLS connection, in Istio's text or JSON format.
+    pub access_log: Option<crate::access_log::AccessLog>,
+    /// Who this gateway is, for the `source_*` labels of Istio's metrics.
+    pub workload: crate::metrics::Workload,
     pub upstream: UpstreamOptions,
 }
 
@@ -83,7 +85,8 @@ impl Default for ServerOptions {
             replay_buffer_bytes: 64 * 1024,
             max_mirrors_in_flight: 1024,
             mirror_host_suffix: false,
-            access_log: false,
+            access_log: None,
+            workload: Default::default(),
             upstream: UpstreamOptions::default(),
         }
     }
@@ -143,8 +146,11 @@ impl Gateway {
             replay_buffer: opts.replay_buffer_bytes,
             mirror_slots: Arc::new(Semaphore::new(opts.max_mirrors_in_flight)),
             mirror_host_suffix: opts.mirror_host_suffix,
-            access_log: opts.access_log,
-            limits: crate::handler::Limits {
+            access_log: opts.access_log.clone(),
+            metrics: Arc::new(crate::metrics::Metrics::new(opts.workload.clone())),
+            accepted: Default::default(),
+            shed: Default::default(),
+            limits: crate::request::Limits {
                 headers_timeout: opts.request_headers_timeout,
                 body_timeout: opts.request_body_timeout,
                 header_bytes: opts.max_request_headers_bytes,
@@ -182,6 +188,21 @@ impl Gateway {
             .insert(bind_port, listener);
     }
 
+    /// Istio's metrics of this gateway, to register with a Prometheus registry.
+    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    /// The gateway's own gauges and counters (connections, pools, breakers, ejections), read
+    /// when scraped.
+    pub fn runtime_metrics(&self) -> crate::metrics::Runtime {
+        crate::metrics::Runtime {
+            shared: self.shared.clone(),
+            connections: self.serving.connections.clone(),
+            max_connections: self.opts.max_connections,
+        }
+    }
+
     /// The snapshot now serving.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.shared.current.load().snapshot.clone()
@@ -200,7 +221,12 @@ impl Gateway {
     /// cannot be bound, nothing changes), swaps the dataplane atomically (requests in flight keep
     /// the one they started with) and drains listeners it removes. Needs a Tokio runtime.
     pub fn apply(&self, snapshot: Arc<Snapshot>) -> Result<(), Error> {
-        let dataplane = Dataplane::new(snapshot, &self.opts.upstream, &self.clusters);
+        let dataplane = Dataplane::new(
+            snapshot,
+            &self.opts.upstream,
+            &self.clusters,
+            &self.shared.metrics,
+        );
         let mut listeners = self.listeners.lock().expect("listeners");
         let mut opened = Vec::new();
         for &port in dataplane.ports.keys() {
@@ -304,6 +330,11 @@ async fn accept_loop(
             serving.per_ip.as_ref(),
             peer.ip(),
         );
+        let counter = match admitted {
+            Some(_) => &serving.shared.accepted,
+            None => &serving.shared.shed,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Some(admitted) = admitted else {
             crate::overload::shed(stream, &serving.shared, &serving.shedding, bind_port);
             continue;
@@ -356,6 +387,12 @@ fn serve(
     watcher: hyper_util::server::graceful::Watcher,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let _ = stream.set_nodelay(true);
+    // The address the client connected to, read only for the access log.
+    let local = serving
+        .shared
+        .access_log
+        .as_ref()
+        .and_then(|_| stream.local_addr().ok());
     async move {
         let shared = serving.shared.clone();
         let builder = &serving.builder;
@@ -366,17 +403,18 @@ fn serve(
         // largest branch, and most connections are plain HTTP.
         let result = match kind {
             Some(PortKind::Tcp(routes)) => {
-                let log = shared.access_log.then_some(peer);
-                Box::pin(crate::l4::tcp(stream, &dataplane, routes, log)).await
+                let peer = shared.l4_peer(peer, local);
+                Box::pin(crate::l4::tcp(stream, &dataplane, routes, peer, None)).await
             }
             Some(PortKind::Tls { passthrough, .. }) => {
                 let peek = *passthrough;
                 drop(dataplane);
-                Box::pin(tls(stream, peer, bind_port, peek, &serving, watcher)).await
+                let conn = (peer, local);
+                Box::pin(tls(stream, conn, bind_port, peek, &serving, watcher)).await
             }
             Some(PortKind::Plain(_)) | None => {
                 drop(dataplane);
-                let downstream = Downstream::new(peer, bind_port, "http", None, None);
+                let downstream = Downstream::new(peer, bind_port, "http", None, None, local);
                 http(stream, downstream, shared, builder, watcher).await;
                 Ok(())
             }
@@ -415,7 +453,7 @@ async fn http<IO>(
 /// first and its SNI decides: pass the bytes through, or replay them into a handshake here.
 async fn tls(
     mut stream: TcpStream,
-    peer: SocketAddr,
+    (peer, local): (SocketAddr, Option<SocketAddr>),
     bind_port: u32,
     peek: bool,
     serving: &Serving,
@@ -430,14 +468,14 @@ async fn tls(
         let port = dataplane.ports.get(&bind_port).ok_or("listener removed")?;
         if let Some((server, _)) = port.tls_server(sni.as_deref()) {
             if let ServerMode::Passthrough { routes } = &server.mode {
-                let log = serving.shared.access_log.then_some(peer);
+                let peer = shared.l4_peer(peer, local);
                 return crate::l4::passthrough(
                     stream,
                     &read,
                     sni.as_deref(),
                     &dataplane,
                     routes,
-                    log,
+                    peer,
                 )
                 .await;
             }
@@ -453,12 +491,12 @@ async fn tls(
         };
     if let Some(PortKind::Tls { servers, .. }) = dataplane.ports.get(&bind_port).map(|p| &p.kind) {
         if let ServerMode::Tcp { routes, .. } = &servers[index].mode {
-            let log = serving.shared.access_log.then_some(peer);
-            return crate::l4::tcp(stream, &dataplane, routes, log).await;
+            let peer = shared.l4_peer(peer, local);
+            return crate::l4::tcp(stream, &dataplane, routes, peer, sni.as_deref()).await;
         }
     }
     drop(dataplane);
-    let downstream = Downstream::new(peer, bind_port, "https", sni, client_cert);
+    let downstream = Downstream::new(peer, bind_port, "https", sni, client_cert, local);
     http(
         stream,
         downstream,

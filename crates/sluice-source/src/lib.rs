@@ -10,7 +10,7 @@ pub mod reload;
 
 pub use embedded::Embedded;
 pub use files::Files;
-pub use reload::{eprint_block, Built, Pipeline, Readiness, Reloader};
+pub use reload::{eprint_block, Built, Pipeline, Readiness, ReloadStats, Reloader};
 
 use sluice_compile::Snapshot;
 use sluice_config::Loaded;

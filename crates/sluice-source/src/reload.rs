@@ -5,9 +5,9 @@ use crate::{Source, SourceError};
 use sluice_compile::{AnalyzeOptions, GatewayIdentity, Snapshot};
 use sluice_config::{Diagnostic, Severity, Store};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 /// Load → admit → compile, with the instance's identity.
@@ -129,6 +129,47 @@ impl Readiness {
     }
 }
 
+/// How configurations went: served (the generation) and refused, and when the serving one
+/// was applied. Read by `/stats/prometheus`.
+#[derive(Debug, Default)]
+pub struct ReloadStats {
+    served: AtomicU64,
+    refused: AtomicU64,
+    /// Unix time of the last serve, in milliseconds; 0 before the first.
+    served_at_ms: AtomicU64,
+}
+
+impl ReloadStats {
+    /// Configurations served so far; the serving one's generation.
+    pub fn generation(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// When the serving configuration was applied.
+    pub fn served_at(&self) -> Option<SystemTime> {
+        match self.served_at_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms)),
+        }
+    }
+
+    fn served(&self) {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as u64);
+        self.served_at_ms.store(now, Ordering::Relaxed);
+        self.served.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn refused_one(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// The reload loop of one source.
 pub struct Reloader {
     source: Arc<dyn Source>,
@@ -139,6 +180,7 @@ pub struct Reloader {
     readiness: Readiness,
     render: Render,
     serving: Option<Arc<Snapshot>>,
+    stats: Arc<ReloadStats>,
 }
 
 impl Reloader {
@@ -150,6 +192,7 @@ impl Reloader {
             debounce,
             render: plain,
             serving: None,
+            stats: Arc::default(),
         }
     }
 
@@ -159,6 +202,10 @@ impl Reloader {
 
     pub fn readiness(&self) -> Readiness {
         self.readiness.clone()
+    }
+
+    pub fn stats(&self) -> Arc<ReloadStats> {
+        self.stats.clone()
     }
 
     pub fn source(&self) -> &Arc<dyn Source> {
@@ -176,6 +223,7 @@ impl Reloader {
     /// The snapshot `apply` took; the loop refreshes the source's watches with it.
     pub fn served(&mut self, built: &Built) {
         self.serving = Some(built.snapshot.clone());
+        self.stats.served();
         self.readiness.set_served();
         self.source.refresh(&built.snapshot);
     }
@@ -220,10 +268,12 @@ impl Reloader {
                         self.served(&built);
                     }
                     Err(e) => {
+                        self.stats.refused_one();
                         tracing::error!(reason = why, error = %e, "reload refused; still serving the previous configuration")
                     }
                 },
                 Err(e) => {
+                    self.stats.refused_one();
                     eprint_block(&self.explain(&e));
                     tracing::error!(
                         reason = why,

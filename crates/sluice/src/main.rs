@@ -11,6 +11,7 @@ mod render;
 mod route_test;
 mod run;
 mod status;
+mod telemetry;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sluice_api::Duration;
@@ -47,6 +48,8 @@ enum StatusOutput {
     Json,
 }
 
+// Parsed once per process: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Check configuration files offline: Istio's validation rules and istioctl-analyze checks.
@@ -82,10 +85,8 @@ enum Command {
         /// Address listeners bind.
         #[arg(long, default_value = "0.0.0.0")]
         bind_address: std::net::IpAddr,
-        /// Log one line per request (method, path, status, Envoy response flags, duration,
-        /// upstream cluster and host) to stderr.
-        #[arg(long)]
-        access_log: bool,
+        #[command(flatten)]
+        telemetry: telemetry::Args,
         #[command(flatten)]
         limits: LimitArgs,
         /// Answer `GET /healthz/ready` here (200 once every watcher has synced and a
@@ -397,14 +398,12 @@ fn main() -> ExitCode {
             kube,
             identity,
             bind_address,
-            access_log,
+            telemetry,
             limits,
             ready_address,
         } => serve(|| async move {
-            let opts = sluice_proxy::ServerOptions {
-                access_log,
-                ..limits.options(bind_address)
-            };
+            let mut opts = limits.options(bind_address);
+            telemetry.apply(&mut opts, &identity.gateway_labels, &identity.namespace)?;
             let mut config = run::Config {
                 source: std::sync::Arc::new(sluice_source::Files::new(config)),
                 analyze: identity.analyze(),

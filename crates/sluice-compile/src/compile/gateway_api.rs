@@ -678,6 +678,7 @@ impl<'a> Compiler<'a> {
                         http2: false,
                         tls: None,
                         policy: Default::default(),
+                        destination: Default::default(),
                     })
                 });
                 cname

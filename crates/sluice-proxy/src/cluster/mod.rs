@@ -64,6 +64,8 @@ pub struct ClusterRuntime {
     /// failover.
     levels: Vec<Level>,
     pub state: Arc<ClusterState>,
+    /// Istio's metrics of the cluster.
+    pub stats: Arc<crate::metrics::ClusterStats>,
     /// TLS clusters: the config their connections are made with.
     tls_connect: Option<crate::upstream_tls::TlsConnect>,
     /// The pooled client of an HTTP/2 cluster that speaks TLS to its endpoints.
@@ -328,7 +330,7 @@ fn runtime(
     c: &Arc<Cluster>,
     endpoints: Vec<Arc<EndpointState>>,
     levels: Vec<Level>,
-    state: Arc<ClusterState>,
+    (state, stats): (Arc<ClusterState>, Arc<crate::metrics::ClusterStats>),
     opts: &UpstreamOptions,
     epoch: Instant,
 ) -> ClusterRuntime {
@@ -376,6 +378,7 @@ fn runtime(
         cluster,
         endpoints,
         state,
+        stats,
         epoch,
     }
 }

@@ -43,6 +43,7 @@ impl Registry {
         &self,
         snapshot: &Snapshot,
         opts: &UpstreamOptions,
+        metrics: &crate::metrics::Metrics,
     ) -> FastMap<String, Arc<ClusterRuntime>> {
         let mut registry = self.clusters.lock().expect("registry");
         let mut old = std::mem::take(&mut *registry);
@@ -87,7 +88,8 @@ impl Registry {
             entry.state.ejected.set(ejected as u32);
             self.watch(&entry.state, &endpoints, c.policy.outlier.as_ref());
             let levels = levels(c, &priorities, &weights, &names);
-            let runtime = runtime(c, endpoints, levels, entry.state.clone(), opts, self.epoch);
+            let state = (entry.state.clone(), metrics.cluster(c));
+            let runtime = runtime(c, endpoints, levels, state, opts, self.epoch);
             registry.insert(name.clone(), entry);
             out.insert(name.clone(), Arc::new(runtime));
         }
@@ -177,6 +179,7 @@ mod tests {
                 http2: false,
                 tls: None,
                 policy: Default::default(),
+                destination: Default::default(),
             }),
         );
         s
@@ -186,8 +189,9 @@ mod tests {
     async fn state_survives_a_reload_for_kept_endpoints_only() {
         let registry = Registry::default();
         let opts = UpstreamOptions::default();
-        let first = registry.build(&snapshot(&[1, 2]), &opts);
-        let second = registry.build(&snapshot(&[2, 3]), &opts);
+        let metrics = crate::metrics::Metrics::new(Default::default());
+        let first = registry.build(&snapshot(&[1, 2]), &opts, &metrics);
+        let second = registry.build(&snapshot(&[2, 3]), &opts, &metrics);
         let (a, b) = (&first["c"], &second["c"]);
         // Endpoint :2 is the same object; :3 is new; :1 is forgotten by the registry.
         assert!(Arc::ptr_eq(&a.endpoints[1], &b.endpoints[0]));
@@ -198,7 +202,7 @@ mod tests {
             one.upgrade().is_none(),
             "a removed endpoint's state is dropped"
         );
-        let empty = registry.build(&Snapshot::default(), &opts);
+        let empty = registry.build(&Snapshot::default(), &opts, &metrics);
         assert!(empty.is_empty());
         let state = Arc::downgrade(&b.state);
         drop(second);

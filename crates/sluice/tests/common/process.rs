@@ -1,4 +1,5 @@
-//! A `sluice` process as the CLI tests start it: real arguments, stderr lines collected.
+//! A `sluice` process as the CLI tests start it: real arguments, stderr and stdout lines
+//! collected.
 #![allow(dead_code)]
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -7,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A running `sluice` process whose stderr lines are collected.
+/// A running `sluice` process whose output lines are collected.
 pub struct Sluice {
     pub child: Child,
     pub log: Arc<Mutex<Vec<String>>>,
@@ -23,21 +24,14 @@ impl Sluice {
             .env_remove("POD_NAME")
             .env_remove("POD_NAMESPACE")
             .env_remove("INSTANCE_IP")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn sluice");
         let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        // Logs on stderr, access-log lines on stdout: one list, in arrival order.
+        collect(child.stderr.take().unwrap(), log.clone());
+        collect(child.stdout.take().unwrap(), log.clone());
         Sluice { child, log }
     }
 
@@ -105,6 +99,14 @@ impl Sluice {
             .success();
         assert!(ok);
     }
+}
+
+fn collect(from: impl std::io::Read + Send + 'static, sink: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
 }
 
 impl Drop for Sluice {

@@ -130,7 +130,6 @@ struct Histogram {
     buckets: [AtomicU64; BUCKETS.len() + 1],
     /// In thousandths of the unit, so durations keep their microseconds.
     sum_milli: AtomicU64,
-    count: AtomicU64,
 }
 
 impl Histogram {
@@ -139,7 +138,16 @@ impl Histogram {
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.sum_milli
             .fetch_add((value * 1000.0) as u64, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn copy(&self) -> Histogram {
+        let h = Histogram::default();
+        for (to, from) in h.buckets.iter().zip(&self.buckets) {
+            to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        h.sum_milli
+            .store(self.sum_milli.load(Ordering::Relaxed), Ordering::Relaxed);
+        h
     }
 
     /// The encoder makes the per-bucket counts cumulative.
@@ -149,7 +157,7 @@ impl Histogram {
             let upper = BUCKETS.get(i).copied().unwrap_or(f64::INFINITY);
             *slot = (upper, self.buckets[i].load(Ordering::Relaxed));
         }
-        let count = self.count.load(Ordering::Relaxed);
+        let count = buckets.iter().map(|(_, n)| n).sum();
         let sum = self.sum_milli.load(Ordering::Relaxed) as f64 / 1000.0;
         encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
@@ -164,6 +172,17 @@ struct HttpSeries {
     response_bytes: Histogram,
 }
 
+impl HttpSeries {
+    fn copy(&self) -> HttpSeries {
+        HttpSeries {
+            requests: AtomicU64::new(self.requests.load(Ordering::Relaxed)),
+            duration_ms: self.duration_ms.copy(),
+            request_bytes: self.request_bytes.copy(),
+            response_bytes: self.response_bytes.copy(),
+        }
+    }
+}
+
 /// TCP connections of one label set.
 #[derive(Debug, Default)]
 struct TcpSeries {
@@ -172,6 +191,14 @@ struct TcpSeries {
     sent: AtomicU64,
     received: AtomicU64,
 }
+
+/// The label set of most requests.
+const OK: HttpKey = HttpKey {
+    code: 200,
+    flags: Flags::NONE,
+    grpc: false,
+    grpc_status: None,
+};
 
 /// What varies per request within a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,6 +306,8 @@ impl Destination {
 pub struct ClusterStats {
     cluster: String,
     destination: Destination,
+    /// Most requests: 200, no flags, plain HTTP; kept out of the list so they skip its lookup.
+    ok: HttpSeries,
     http: SeriesMap<HttpKey, HttpSeries>,
     tcp: SeriesMap<Flags, TcpSeries>,
     /// Requests and connections a circuit breaker refused (flag UO).
@@ -298,6 +327,7 @@ impl ClusterStats {
         ClusterStats {
             cluster,
             destination,
+            ok: HttpSeries::default(),
             http: SeriesMap::default(),
             tcp: SeriesMap::default(),
             overflows: AtomicU64::new(0),
@@ -313,14 +343,29 @@ impl ClusterStats {
         if s.key.flags.contains(Flags::UO) {
             self.overflows.fetch_add(1, Ordering::Relaxed);
         }
-        self.http.with(s.key, |series| {
+        let count = |series: &HttpSeries| {
             series.requests.fetch_add(1, Ordering::Relaxed);
             series
                 .duration_ms
                 .observe(s.duration.as_micros() as f64 / 1000.0);
             series.request_bytes.observe(s.request_bytes as f64);
             series.response_bytes.observe(s.response_bytes as f64);
-        });
+        };
+        if s.key == OK {
+            count(&self.ok)
+        } else {
+            self.http.with(s.key, count)
+        }
+    }
+
+    /// Every HTTP series with requests, with its key.
+    fn http_series(&self) -> Vec<(HttpKey, Arc<HttpSeries>)> {
+        let mut all: Vec<_> = self.http.snapshot().iter().cloned().collect();
+        if self.ok.requests.load(Ordering::Relaxed) > 0 {
+            // Encoded from a copy: the inline series is not behind an Arc.
+            all.insert(0, (OK, Arc::new(self.ok.copy())));
+        }
+        all
     }
 
     pub fn tcp_opened(&self, flags: Flags) {
@@ -350,7 +395,8 @@ impl ClusterStats {
             .snapshot()
             .iter()
             .map(|(_, s)| s.requests.load(Ordering::Relaxed))
-            .sum()
+            .sum::<u64>()
+            + self.ok.requests.load(Ordering::Relaxed)
     }
 }
 
@@ -533,7 +579,7 @@ impl Metrics {
             ),
         ];
         let all = self.all();
-        let listed: Vec<_> = all.iter().map(|c| (c, c.http.snapshot())).collect();
+        let listed: Vec<_> = all.iter().map(|c| (c, c.http_series())).collect();
         for (name, help, kind, pick) in families {
             if listed.iter().all(|(_, l)| l.is_empty()) {
                 continue;
@@ -763,6 +809,5 @@ mod tests {
         assert_eq!(h.buckets[0].load(Ordering::Relaxed), 1);
         assert_eq!(h.buckets[1].load(Ordering::Relaxed), 1);
         assert_eq!(h.buckets[BUCKETS.len()].load(Ordering::Relaxed), 1);
-        assert_eq!(h.count.load(Ordering::Relaxed), 3);
     }
 }

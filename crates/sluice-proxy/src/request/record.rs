@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub(crate) struct Record {
     started: Instant,
-    /// The cluster's series once one is chosen; the "unknown" destination before.
+    /// The cluster's series once one is chosen; the "unknown" destination's before.
     stats: Arc<ClusterStats>,
     grpc: bool,
     pub(super) flags: Flags,
@@ -86,6 +86,11 @@ impl Record {
             log,
             done: false,
         }
+    }
+
+    /// Whether the access log is on.
+    pub(super) fn logging(&self) -> bool {
+        self.log.is_some()
     }
 
     /// The request goes to `cluster` (whatever happens next, its metrics count it).

@@ -78,7 +78,8 @@ impl Context<'_> {
             };
             // The log names where the last try went (UF, UC, UT lines too).
             rec.upstream = Some(in_flight.endpoint().authority.clone());
-            let sent_at = std::time::Instant::now();
+            // Upstream service time is for the access log only: no clock read without it.
+            let sent_at = rec.logging().then(std::time::Instant::now);
             let sent = self
                 .send(balancer, in_flight.endpoint(), &out, headers, body, false)
                 .run(balancer.limits());
@@ -88,7 +89,7 @@ impl Context<'_> {
             };
             match result {
                 Ok(Ok((mut resp, lease))) => {
-                    rec.upstream_time = Some(sent_at.elapsed());
+                    rec.upstream_time = sent_at.map(|t| t.elapsed());
                     balancer.record(index, Outcome::Status(resp.status().as_u16()));
                     let grpc_status = grpc_status(resp.headers());
                     if more && retry.retries_status(resp.status().as_u16(), grpc_status) {

@@ -10,6 +10,7 @@ pub mod dataplane;
 mod handler;
 pub mod hash;
 pub mod headers;
+pub mod inspect;
 mod l4;
 pub mod lb;
 pub mod outlier;

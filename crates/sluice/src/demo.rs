@@ -31,7 +31,7 @@ const PODS: [(u16, &str, &str); 3] = [
     (18003, "v3", "demo-v3-5c4b2-klmno"),
 ];
 
-pub async fn demo(port: u16) -> Result<(), String> {
+pub async fn demo(port: u16, admin: crate::admin::Options) -> Result<(), String> {
     let mut pods: Vec<Echo> = Vec::new();
     for (p, version, pod) in PODS {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], p));
@@ -61,7 +61,7 @@ pub async fn demo(port: u16) -> Result<(), String> {
         analyze: AnalyzeOptions::default(),
         identity,
         must_compile_first: true,
-        ready_address: None,
+        admin,
         on_served: None,
         debounce: None,
     };

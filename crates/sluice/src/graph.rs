@@ -206,7 +206,10 @@ fn routes(g: &mut Graph, snapshot: &Snapshot, from: &str, table: &str) {
 
 fn l4(g: &mut Graph, snapshot: &Snapshot, from: &str, routes: &[L4Route]) {
     for (position, r) in routes.iter().enumerate() {
-        let which = format!("{} #{}", r.kind, r.index);
+        let which = match r.sni.as_slice() {
+            [] => format!("{} #{}", r.kind, r.index),
+            sni => format!("{} #{} SNI {}", r.kind, r.index, sni.join(", ")),
+        };
         let rid = g.node(
             format!("l4route {from} {position}"),
             Layer::Route,

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 /// Drawing width: fits a 1400 px window with the page's margins.
 const WIDTH: f64 = 1360.0;
 /// Room between a column's boxes and the next column, for edges and their labels.
-const GUTTER: f64 = 64.0;
+const GUTTER: f64 = 56.0;
 const TOP: f64 = 44.0;
 const GAP: f64 = 12.0;
 const REFRESH_SECONDS: u32 = 5;
@@ -35,11 +35,11 @@ pub fn escape(s: &str) -> String {
 fn share(layer: Layer) -> f64 {
     match layer {
         Layer::Listener => 0.8,
-        Layer::Server => 1.1,
-        Layer::Host => 0.9,
-        Layer::Route => 1.2,
-        Layer::Cluster => 1.4,
-        Layer::Endpoint => 0.8,
+        Layer::Server => 1.0,
+        Layer::Host => 1.0,
+        Layer::Route => 1.1,
+        Layer::Cluster => 1.3,
+        Layer::Endpoint => 0.9,
     }
 }
 
@@ -62,9 +62,14 @@ fn height(layer: Layer) -> f64 {
     }
 }
 
-/// `text` cut to about `px` pixels of 12 px sans-serif, with an ellipsis when cut.
-fn fit(text: &str, px: f64) -> String {
-    let max = (px / 6.6).floor().max(4.0) as usize;
+/// Widths of a character, roughly (digits and capitals are the wide ones): bold 12 px titles,
+/// 11 px details and labels.
+const TITLE_CHAR: f64 = 7.0;
+const DETAIL_CHAR: f64 = 6.0;
+
+/// `text` cut to fit `px` pixels at `char_px` a character, with an ellipsis when cut.
+fn fit(text: &str, px: f64, char_px: f64) -> String {
+    let max = (px / char_px).floor().max(4.0) as usize;
     if text.chars().count() <= max {
         return text.to_string();
     }
@@ -192,7 +197,14 @@ fn svg(g: &Graph, counts: &HashMap<String, u64>) -> String {
             layer.heading()
         );
     }
-    // Edges first, so boxes cover their ends.
+    // Edges first, so boxes cover their ends; weights last, so nothing covers them.
+    let mut labels = String::new();
+    let clusters: std::collections::HashSet<&str> = g
+        .nodes
+        .iter()
+        .filter(|n| n.layer == Layer::Cluster)
+        .map(|n| n.id.as_str())
+        .collect();
     for e in &g.edges {
         let (Some(a), Some(b)) = (places.get(e.from.as_str()), places.get(e.to.as_str())) else {
             continue;
@@ -206,20 +218,23 @@ fn svg(g: &Graph, counts: &HashMap<String, u64>) -> String {
             x1 + bend,
             x2 - bend
         );
-        if !e.label.is_empty() {
-            let label = escape(&fit(&e.label, 2.0 * GUTTER));
-            let (mx, my) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
-            let w = 7.0 * e.label.chars().count().min(18) as f64 + 8.0;
-            let _ = writeln!(
-                out,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"16\" rx=\"3\" \
-                 fill=\"#fff\" stroke=\"#ced4da\"/><text class=\"weight\" x=\"{mx:.1}\" \
-                 y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#343a40\">{label}</text>",
-                mx - w / 2.0,
-                my - 8.0,
-                my + 4.0
-            );
+        // Weights label the edges into clusters; SNI names are in the routes' boxes.
+        if e.label.is_empty() || !clusters.contains(e.to.as_str()) {
+            continue;
         }
+        let label = fit(&e.label, 2.0 * GUTTER, DETAIL_CHAR);
+        let w = DETAIL_CHAR * label.chars().count() as f64 + 8.0;
+        let (mx, my) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
+        let _ = writeln!(
+            labels,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"16\" rx=\"3\" \
+             fill=\"#fff\" stroke=\"#ced4da\"/><text class=\"weight\" x=\"{mx:.1}\" \
+             y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#343a40\">{}</text>",
+            mx - w / 2.0,
+            my - 8.0,
+            my + 4.0,
+            escape(&label)
+        );
     }
     for n in &g.nodes {
         let Some(p) = places.get(n.id.as_str()) else {
@@ -227,6 +242,7 @@ fn svg(g: &Graph, counts: &HashMap<String, u64>) -> String {
         };
         node(&mut out, n, *p, counts, most);
     }
+    out.push_str(&labels);
     out.push_str("</svg>\n");
     out
 }
@@ -245,11 +261,16 @@ fn node(out: &mut String, n: &Node, p: Place, counts: &HashMap<String, u64>, mos
         n.layer,
         escape(&n.label),
         x + 10.0,
-        y + 16.0,
-        escape(&fit(&n.title, w - 14.0)),
+        // A box without a detail line has its title in the middle.
+        if n.detail.is_empty() {
+            y + h / 2.0 + 4.0
+        } else {
+            y + 16.0
+        },
+        escape(&fit(&n.title, w - 14.0, TITLE_CHAR)),
         x + 10.0,
         y + 32.0,
-        escape(&fit(&n.detail, w - 14.0)),
+        escape(&fit(&n.detail, w - 14.0, DETAIL_CHAR)),
     );
     if let Some(cluster) = &n.cluster {
         let requests = counts.get(cluster).copied().unwrap_or(0);
@@ -298,8 +319,12 @@ mod tests {
             escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
-        assert_eq!(fit("short", 200.0), "short");
-        let cut = fit("outbound|8000|stable|demo.default.svc.cluster.local", 100.0);
-        assert!(cut.ends_with('…') && cut.chars().count() == 15, "{cut}");
+        assert_eq!(fit("short", 200.0, TITLE_CHAR), "short");
+        let cut = fit(
+            "outbound|8000|stable|demo.default.svc.cluster.local",
+            100.0,
+            10.0,
+        );
+        assert!(cut.ends_with('…') && cut.chars().count() == 10, "{cut}");
     }
 }

@@ -189,11 +189,18 @@ fn answer<B>(port: Port, state: &AdminState, req: &Request<B>) -> Response<Full<
     }
     match (port, path) {
         (Port::Ready, "/healthz/ready") => {
-            if state.readiness.is_ready() {
+            let mut resp = if state.readiness.is_ready() {
                 plain(StatusCode::OK, "")
             } else {
                 plain(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+            };
+            // A stale view still serves (see ARCHITECTURE: Readiness); it is only reported.
+            let stale = state.readiness.staleness().as_secs();
+            if stale > 0 {
+                resp.headers_mut()
+                    .insert("x-sluice-config-stale-seconds", HeaderValue::from(stale));
             }
+            resp
         }
         // Envoy's admin answers metrics too.
         (Port::Stats | Port::Admin, "/stats/prometheus") => {

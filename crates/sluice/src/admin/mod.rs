@@ -89,7 +89,7 @@ impl Port {
 const PAGES: [(&str, &str); 8] = [
     ("/ui", "the routing drawn: listeners, servers, hosts, routes, clusters, endpoints, with request counts"),
     ("/config_dump", "the compiled snapshot as JSON"),
-    ("/clusters", "clusters and endpoints with limits, requests in flight and health"),
+    ("/clusters", "clusters and endpoints: limits, requests so far, weight, priority, locality"),
     ("/routes", "route tables: virtual hosts, routes, their source and clusters"),
     ("/explain?host=H&path=P", "what the gateway does with one request (also method, port, protocol, sni, header=name:value, format=json)"),
     ("/logging", "the log filter; ?level=debug (or sluice_proxy=debug,info) changes it"),

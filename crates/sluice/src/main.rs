@@ -90,7 +90,7 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]
-        admin: AdminArgs,
+        admin: Box<AdminArgs>,
         #[command(flatten)]
         log: LogArgs,
     },

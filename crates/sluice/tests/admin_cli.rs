@@ -79,6 +79,24 @@ fn json_addr(sluice: &Sluice, message: &str) -> SocketAddr {
     }
 }
 
+fn has_lines(text: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(text.lines().any(|l| l == *line), "{line} in\n{text}");
+    }
+}
+
+/// Polls until `done` (bounded: 15 s, then fails naming `what`).
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut done: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done().await {
+        assert!(Instant::now() < deadline, "waited in vain for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// `sluice explain` on the command line, for the same configuration and port map.
 fn explain_cli(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -145,23 +163,22 @@ async fn the_admin_ports_serve_the_running_configuration() {
     assert_eq!(names, clusters);
     assert_eq!(dump["listeners"][0]["route_table"], "http.0");
 
-    let listing = get(admin, "/clusters").await.body;
-    for line in [
-        "outbound|8000|testversion|demo.default.svc.cluster.local::127.0.0.1:18003::weight::1",
-        "outbound|8000||demo.default.svc.cluster.local::127.0.0.1:18001::priority::0",
-        "outbound|8000|stable|demo.default.svc.cluster.local::default_priority::max_requests::4294967295",
-    ] {
-        assert!(listing.lines().any(|l| l == line), "{line} in\n{listing}");
-    }
-
-    let routes = get(admin, "/routes").await.body;
-    for line in [
-        "    VirtualService default/demo #0 users-canary",
-        "      match {\"uri\":{\"prefix\":\"/users\"}}",
-        "      → outbound|8000|testversion|demo.default.svc.cluster.local (10%)",
-    ] {
-        assert!(routes.lines().any(|l| l == line), "{line} in\n{routes}");
-    }
+    has_lines(
+        &get(admin, "/clusters").await.body,
+        &[
+            "outbound|8000|testversion|demo.default.svc.cluster.local::127.0.0.1:18003::weight::1",
+            "outbound|8000||demo.default.svc.cluster.local::127.0.0.1:18001::priority::0",
+            "outbound|8000|stable|demo.default.svc.cluster.local::default_priority::max_requests::4294967295",
+        ],
+    );
+    has_lines(
+        &get(admin, "/routes").await.body,
+        &[
+            "    VirtualService default/demo #0 users-canary",
+            "      match {\"uri\":{\"prefix\":\"/users\"}}",
+            "      → outbound|8000|testversion|demo.default.svc.cluster.local (10%)",
+        ],
+    );
 
     // The same question gets the same answer as on the command line, text and JSON.
     let asked = "/explain?host=shop.example&path=/users/7&method=POST&header=x-user:%20ann";
@@ -250,36 +267,23 @@ async fn readiness_is_503_from_sigterm_while_requests_drain() {
     assert_eq!(get(ready, "/healthz/ready").await.status, 200);
 
     let slow = tokio::spawn(async move { get(gateway, "/tasks?sleep_ms=3000").await.status });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pod.hits() == 0 {
-        assert!(Instant::now() < deadline, "the slow request never arrived");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the slow request to arrive", || async { pod.hits() > 0 }).await;
     sluice.signal("-TERM");
-    loop {
-        if get(ready, "/healthz/ready").await.status == 503 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never unready; log:\n{}",
-            sluice.dump()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("readiness 503", || async {
+        get(ready, "/healthz/ready").await.status == 503
+    })
+    .await;
     assert!(
         !slow.is_finished(),
         "503 while the request is still in flight"
     );
     assert_eq!(slow.await.unwrap(), 200);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while sluice.child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "sluice did not exit after the drain"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let child = &mut sluice.child;
+    eventually("sluice to exit after the drain", || {
+        let exited = child.try_wait().unwrap().is_some();
+        async move { exited }
+    })
+    .await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -179,9 +179,9 @@ fn query<B>(req: &Request<B>) -> Vec<(String, String)> {
 
 fn answer<B>(port: Port, state: &AdminState, req: &Request<B>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
-    if !matches!(*req.method(), Method::GET | Method::HEAD)
-        && !(*req.method() == Method::POST && path == "/logging")
-    {
+    let allowed = matches!(*req.method(), Method::GET | Method::HEAD)
+        || (*req.method() == Method::POST && path == "/logging");
+    if !allowed {
         return plain(
             StatusCode::METHOD_NOT_ALLOWED,
             "GET only (POST for /logging)\n",

@@ -85,6 +85,18 @@ fn compact(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
+/// `    VirtualService default/demo #0` and what follows it.
+fn route_line(out: &mut String, r: &Value, rest: &str) {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let _ = writeln!(
+        out,
+        "    {} {} #{}{rest}",
+        s(&r["kind"]),
+        s(&r["source"]),
+        r["index"]
+    );
+}
+
 /// Each route's source, matches and clusters with their weights, read from the dump (one walk
 /// of the snapshot, shared with `/config_dump`).
 pub fn routes(dump: &Value) -> String {
@@ -110,13 +122,7 @@ pub fn routes(dump: &Value) -> String {
                     .as_str()
                     .map(|n| format!(" {n}"))
                     .unwrap_or_default();
-                let _ = writeln!(
-                    out,
-                    "    {} {} #{}{name}",
-                    s(&r["kind"]),
-                    s(&r["source"]),
-                    r["index"]
-                );
+                route_line(&mut out, &r, &name);
                 for m in list(&r["matches"]) {
                     let _ = writeln!(out, "      match {}", compact(&m));
                 }
@@ -150,13 +156,7 @@ pub fn routes(dump: &Value) -> String {
                 } else {
                     format!(" sni {sni}")
                 };
-                let _ = writeln!(
-                    out,
-                    "    {} {} #{}{sni}",
-                    s(&r["kind"]),
-                    s(&r["source"]),
-                    r["index"]
-                );
+                route_line(&mut out, &r, &sni);
                 destinations(&mut out, &r["clusters"], "      ");
             }
         }

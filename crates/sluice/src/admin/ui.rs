@@ -87,10 +87,18 @@ struct Place {
     h: f64,
 }
 
+/// Where everything goes.
+struct Layout<'a> {
+    /// The layers that have nodes, each with its left edge and its boxes' width.
+    columns: Vec<(Layer, f64, f64)>,
+    places: HashMap<&'a str, Place>,
+    height: f64,
+}
+
 /// Columns of the layers that have nodes, and each node's box. Within a column, nodes are
 /// ordered by the mean position of what points at them (fewer crossing edges), then as first
 /// seen; columns are centred vertically.
-fn layout(g: &Graph) -> (Vec<(Layer, f64, f64)>, HashMap<&str, Place>, f64) {
+fn layout(g: &Graph) -> Layout<'_> {
     let layers: Vec<Layer> = Layer::ALL
         .into_iter()
         .filter(|l| g.nodes.iter().any(|n| n.layer == *l))
@@ -144,7 +152,11 @@ fn layout(g: &Graph) -> (Vec<(Layer, f64, f64)>, HashMap<&str, Place>, f64) {
             y += h + GAP;
         }
     }
-    (columns, places, TOP + tallest + 16.0)
+    Layout {
+        columns,
+        places,
+        height: TOP + tallest + 16.0,
+    }
 }
 
 /// The page: a summary line and the drawing.
@@ -180,7 +192,11 @@ margin:16px 20px;color:#212529;background:#f8f9fa}h1{font-size:20px;margin:0 0 4
 border:1px solid #dee2e6;border-radius:6px}";
 
 fn svg(g: &Graph, counts: &HashMap<String, u64>) -> String {
-    let (columns, places, height) = layout(g);
+    let Layout {
+        columns,
+        places,
+        height,
+    } = layout(g);
     let most = counts.values().copied().max().unwrap_or(0).max(1);
     let mut out = String::new();
     let _ = writeln!(

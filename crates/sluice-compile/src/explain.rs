@@ -70,11 +70,11 @@ pub struct FaultView {
     pub abort_percentage: f64,
 }
 
-fn duration(d: std::time::Duration) -> String {
+pub(crate) fn duration(d: std::time::Duration) -> String {
     sluice_api::Duration(d).to_string()
 }
 
-fn header_ops(ops: &[&crate::policy::HeaderOps]) -> HeaderOpsView {
+pub(crate) fn header_ops(ops: &[&crate::policy::HeaderOps]) -> HeaderOpsView {
     let pairs = |v: &[(http::HeaderName, http::HeaderValue)]| -> Vec<(String, String)> {
         v.iter()
             .map(|(k, v)| {
@@ -116,32 +116,43 @@ fn policy_view(
             .and_then(|r| r.authority.as_ref())
             .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned()),
         timeout: p.timeout.map(duration),
-        retries: RetryView {
-            attempts: p.retry.retries,
-            per_try_timeout: p.retry.per_try_timeout.map(duration),
-            retry_on: p.retry.on.names(),
-            retriable_status_codes: p.retry.status_codes.clone(),
-        },
+        retries: retry_view(&p.retry),
         request_headers: header_ops(&request),
         response_headers: header_ops(&response),
-        mirrors: p
-            .mirrors
-            .iter()
-            .map(|m| ClusterShareOf {
-                cluster: m.cluster.clone(),
-                percentage: m.percentage,
-            })
-            .collect(),
-        fault: p.fault.as_ref().map(|f| FaultView {
-            delay: f.delay.map(|(d, _)| duration(d)),
-            delay_percentage: f.delay.map_or(0.0, |(_, pct)| pct),
-            abort: f.abort.map(|(a, _)| match a {
-                crate::policy::Abort::Http(s) => format!("http {s}"),
-                crate::policy::Abort::Grpc(g) => format!("grpc {g}"),
-            }),
-            abort_percentage: f.abort.map_or(0.0, |(_, pct)| pct),
-        }),
+        mirrors: mirror_views(&p.mirrors),
+        fault: p.fault.as_ref().map(fault_view),
         cors: p.cors.is_some(),
+    }
+}
+
+pub(crate) fn retry_view(r: &crate::policy::Retry) -> RetryView {
+    RetryView {
+        attempts: r.retries,
+        per_try_timeout: r.per_try_timeout.map(duration),
+        retry_on: r.on.names(),
+        retriable_status_codes: r.status_codes.clone(),
+    }
+}
+
+pub(crate) fn mirror_views(mirrors: &[crate::policy::Mirror]) -> Vec<ClusterShareOf> {
+    mirrors
+        .iter()
+        .map(|m| ClusterShareOf {
+            cluster: m.cluster.clone(),
+            percentage: m.percentage,
+        })
+        .collect()
+}
+
+pub(crate) fn fault_view(f: &crate::policy::Fault) -> FaultView {
+    FaultView {
+        delay: f.delay.map(|(d, _)| duration(d)),
+        delay_percentage: f.delay.map_or(0.0, |(_, pct)| pct),
+        abort: f.abort.map(|(a, _)| match a {
+            crate::policy::Abort::Http(s) => format!("http {s}"),
+            crate::policy::Abort::Grpc(g) => format!("grpc {g}"),
+        }),
+        abort_percentage: f.abort.map_or(0.0, |(_, pct)| pct),
     }
 }
 

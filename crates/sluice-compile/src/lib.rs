@@ -67,6 +67,7 @@ fn sort(diags: &mut Vec<Diagnostic>) {
 pub mod compile;
 pub mod delegate;
 pub mod destination_rules;
+pub mod dump;
 pub mod explain;
 pub mod gateway_status;
 pub mod pem_check;

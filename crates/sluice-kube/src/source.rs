@@ -256,6 +256,10 @@ impl Source for Kubernetes {
             .iter()
             .all(|w| w.synced.load(Ordering::Acquire))
     }
+
+    fn staleness(&self) -> Duration {
+        Kubernetes::staleness(self)
+    }
 }
 
 /// One watcher's loop: events into the shared objects, a change notice after each.

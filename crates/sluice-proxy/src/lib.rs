@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod dataplane;
 pub mod hash;
 pub mod headers;
+pub mod inspect;
 mod l4;
 pub mod lb;
 pub mod metrics;

@@ -586,7 +586,7 @@ impl Metrics {
             }
             let mut family = encoder.encode_descriptor(name, help, None, kind)?;
             for (c, list) in &listed {
-                for (key, series) in list.iter() {
+                for (key, series) in list {
                     let code = key.code.to_string();
                     let flags = key.flags.to_label();
                     let grpc_status = key.grpc_status.map(|g| g.to_string()).unwrap_or_default();

@@ -112,7 +112,7 @@ struct Serving {
 
 /// A gateway instance: the current dataplane and its listeners.
 pub struct Gateway {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     opts: ServerOptions,
     serving: Arc<Serving>,
     listeners: Mutex<BTreeMap<u32, RunningListener>>,

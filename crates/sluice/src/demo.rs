@@ -1,5 +1,6 @@
 //! `sluice demo`: the seed configuration compiled into the binary, three echo pods for its
-//! service `demo`, and the gateway on 127.0.0.1:8080. Needs no files and no cluster.
+//! service `demo`, the gateway on 127.0.0.1:8080 and the admin port (`/ui`) on 127.0.0.1:15000.
+//! Needs no files and no cluster.
 use crate::run::{self, Config};
 use sluice_compile::{AnalyzeOptions, GatewayIdentity};
 use sluice_echo::{Echo, Identity};
@@ -31,7 +32,7 @@ const PODS: [(u16, &str, &str); 3] = [
     (18003, "v3", "demo-v3-5c4b2-klmno"),
 ];
 
-pub async fn demo(port: u16) -> Result<(), String> {
+pub async fn demo(port: u16, admin: crate::admin::Options) -> Result<(), String> {
     let mut pods: Vec<Echo> = Vec::new();
     for (p, version, pod) in PODS {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], p));
@@ -56,12 +57,15 @@ pub async fn demo(port: u16) -> Result<(), String> {
          \n\
          Ctrl-C stops.\n"
     );
+    if let Some(addr) = admin.admin_address.filter(|a| a.port() != 0) {
+        println!("the routing, with request counts: http://{addr}/ui\n");
+    }
     let config = Config {
         source: std::sync::Arc::new(sluice_source::Embedded::new(SEED.to_vec())),
         analyze: AnalyzeOptions::default(),
         identity,
         must_compile_first: true,
-        ready_address: None,
+        admin,
         on_served: None,
         debounce: None,
     };

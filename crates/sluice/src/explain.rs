@@ -1,5 +1,77 @@
-//! Text form of `sluice explain` for people; the JSON form is the serialised `Explanation`.
+//! `sluice explain` and the admin's `/explain`: one request described, checked and explained
+//! the same way for both; the text form for people (the JSON form is the serialised
+//! `Explanation`).
 use sluice_compile::explain::Explanation;
+use sluice_compile::Snapshot;
+
+/// A request to explain, as the command line or a query string gives it.
+pub struct Question {
+    /// http, https, tcp or tls.
+    pub protocol: String,
+    /// The Gateway (service) port.
+    pub port: u32,
+    pub host: Option<String>,
+    pub sni: Option<String>,
+    pub path: String,
+    pub method: String,
+    /// Lower-case names.
+    headers: Vec<(String, String)>,
+}
+
+impl Question {
+    /// Checks the protocol and reads `name: value` headers.
+    pub fn new(
+        protocol: &str,
+        port: u32,
+        host: Option<String>,
+        sni: Option<String>,
+        path: String,
+        method: String,
+        headers: &[String],
+    ) -> Result<Question, String> {
+        // The port decides what the listener speaks; the protocol guards against asking the
+        // wrong question.
+        if !matches!(protocol, "http" | "https" | "tcp" | "tls") {
+            return Err(format!(
+                "protocol \"{protocol}\": expected http, https, tcp or tls"
+            ));
+        }
+        let headers = headers
+            .iter()
+            .map(|h| match h.split_once(':') {
+                Some((k, v)) => Ok((k.trim().to_ascii_lowercase(), v.trim().to_string())),
+                None => Err(format!("header \"{h}\": expected `name: value`")),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Question {
+            protocol: protocol.to_string(),
+            port,
+            host,
+            sni,
+            path,
+            method,
+            headers,
+        })
+    }
+
+    pub fn explain(&self, snapshot: &Snapshot) -> Explanation {
+        sluice_compile::explain::explain(
+            snapshot,
+            &sluice_compile::explain::Request {
+                port: self.port,
+                // TCP and TLS connections have no Host.
+                host: self
+                    .host
+                    .as_deref()
+                    .filter(|_| matches!(self.protocol.as_str(), "http" | "https")),
+                sni: self.sni.as_deref(),
+                path: &self.path,
+                method: &self.method,
+                headers: &self.headers,
+            },
+        )
+    }
+}
 
 pub fn text(e: &Explanation) -> String {
     let mut out = String::new();

@@ -1,12 +1,13 @@
 //! The `sluice` command line.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod convert;
 mod demo;
 mod explain;
 mod graph;
 mod kubernetes;
-mod ready;
+mod logging;
 mod render;
 mod route_test;
 mod run;
@@ -89,18 +90,30 @@ enum Command {
         telemetry: telemetry::Args,
         #[command(flatten)]
         limits: LimitArgs,
-        /// Answer `GET /healthz/ready` here (200 once every watcher has synced and a
-        /// configuration serves, 503 before and while draining). Default with --kubernetes:
-        /// 0.0.0.0:15021, as Istio's gateways; without: none.
-        #[arg(long)]
-        ready_address: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        admin: Box<AdminArgs>,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Try sluice with no files: the seed configuration, built-in echo backends, the gateway on
-    /// 127.0.0.1:8080.
+    /// 127.0.0.1:8080, the admin port (with `/ui`) on 127.0.0.1:15000.
     Demo {
         /// Port for the Gateway's port 80.
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+    /// Print the compiled configuration as JSON, offline: what `/config_dump` on the admin port
+    /// shows for the same files (listeners, route tables, clusters and endpoints).
+    ConfigDump {
+        /// Configuration files or directories.
+        #[arg(long = "config", short = 'c', required = true)]
+        config: Vec<PathBuf>,
+        #[command(flatten)]
+        identity: IdentityArgs,
     },
     /// Print the Gateway API objects (GatewayClass, Gateway, HTTPRoute) with the `status` sluice
     /// would write: conditions with the spec's reasons, listeners' attached routes.
@@ -197,6 +210,47 @@ struct KubeArgs {
     /// Do not write status (another controller does, or read-only RBAC).
     #[arg(long)]
     no_status: bool,
+}
+
+/// The ports besides traffic, as Istio's gateways have them. Without --kubernetes each is off
+/// unless given (the demo serves the admin port on 127.0.0.1:15000); with --kubernetes they
+/// default to Istio's addresses. `127.0.0.1:0` picks a free port (logged).
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// Answer `GET /healthz/ready` here: 200 once every watcher has synced and a
+    /// configuration serves, 503 before and from SIGTERM on (--kubernetes: 0.0.0.0:15021).
+    #[arg(long)]
+    ready_address: Option<std::net::SocketAddr>,
+    /// Answer `GET /stats/prometheus` here (--kubernetes: 0.0.0.0:15090).
+    #[arg(long)]
+    stats_address: Option<std::net::SocketAddr>,
+    /// The admin port: /ui, /config_dump, /clusters, /routes, /explain, /logging
+    /// (--kubernetes: 127.0.0.1:15000). It shows the whole configuration and changes the log
+    /// level: keep it on loopback.
+    #[arg(long)]
+    admin_address: Option<std::net::SocketAddr>,
+}
+
+impl AdminArgs {
+    fn options(&self, logging: logging::LogControl) -> admin::Options {
+        admin::Options {
+            ready_address: self.ready_address,
+            stats_address: self.stats_address,
+            admin_address: self.admin_address,
+            ..admin::Options::new(logging)
+        }
+    }
+}
+
+/// Logs of the serving commands (stderr).
+#[derive(clap::Args)]
+struct LogArgs {
+    #[arg(long, value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
+    /// A tracing filter: `info`, `debug`, `sluice_proxy=debug,info`. RUST_LOG wins when set;
+    /// the admin port's /logging changes it while running.
+    #[arg(long, default_value = "info")]
+    log_level: String,
 }
 
 /// Who this gateway instance is.
@@ -400,8 +454,9 @@ fn main() -> ExitCode {
             bind_address,
             telemetry,
             limits,
-            ready_address,
-        } => serve(|| async move {
+            admin,
+            log,
+        } => serve(&log, |logging| async move {
             let mut opts = limits.options(bind_address);
             telemetry.apply(&mut opts, &identity.gateway_labels, &identity.namespace)?;
             let mut config = run::Config {
@@ -409,7 +464,7 @@ fn main() -> ExitCode {
                 analyze: identity.analyze(),
                 identity: identity.identity(),
                 must_compile_first: true,
-                ready_address,
+                admin: admin.options(logging),
                 on_served: None,
                 debounce: None,
             };
@@ -418,7 +473,22 @@ fn main() -> ExitCode {
             }
             run::serve(config, opts).await
         }),
-        Command::Demo { port } => serve(|| demo::demo(port)),
+        Command::Demo { port, admin, log } => serve(&log, |logging| {
+            let mut options = admin.options(logging);
+            options
+                .admin_address
+                .get_or_insert(std::net::SocketAddr::from(([127, 0, 0, 1], 15000)));
+            demo::demo(port, options)
+        }),
+        Command::ConfigDump { config, identity } => {
+            let store = match admitted(&config, &identity) {
+                Ok(store) => store,
+                Err(code) => return code,
+            };
+            let (snapshot, _) = sluice_compile::compile(&store, &identity.identity());
+            out(&pretty(&sluice_compile::dump::dump(&snapshot)));
+            ExitCode::SUCCESS
+        }
         Command::Convert(args) => convert::run(&args),
         Command::Validate {
             paths,
@@ -464,9 +534,7 @@ fn main() -> ExitCode {
             );
             let value = serde_json::to_value(&objects).unwrap_or_default();
             match output {
-                StatusOutput::Json => {
-                    out(&(serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"))
-                }
+                StatusOutput::Json => out(&pretty(&value)),
                 StatusOutput::Yaml => out(&status::yaml(&value)),
             }
             ExitCode::SUCCESS
@@ -500,44 +568,22 @@ fn main() -> ExitCode {
             output,
             identity,
         } => {
-            // The port decides what the listener speaks; the flag guards against asking the
-            // wrong question.
-            if !matches!(protocol.as_str(), "http" | "https" | "tcp" | "tls") {
-                eprintln!("error: --protocol {protocol}: expected http, https, tcp or tls");
-                return ExitCode::from(2);
-            }
-            let mut parsed = Vec::new();
-            for h in &headers {
-                match h.split_once(':') {
-                    Some((k, v)) => {
-                        parsed.push((k.trim().to_ascii_lowercase(), v.trim().to_string()))
-                    }
-                    None => {
-                        eprintln!("error: -H \"{h}\": expected `name: value`");
+            let question =
+                match explain::Question::new(&protocol, port, host, sni, path, method, &headers) {
+                    Ok(q) => q,
+                    Err(e) => {
+                        eprintln!("error: {e}");
                         return ExitCode::from(2);
                     }
-                }
-            }
+                };
             let store = match admitted(&config, &identity) {
                 Ok(store) => store,
                 Err(code) => return code,
             };
             let (snapshot, _) = sluice_compile::compile(&store, &identity.identity());
-            let e = sluice_compile::explain::explain(
-                &snapshot,
-                &sluice_compile::explain::Request {
-                    port,
-                    host: host
-                        .as_deref()
-                        .filter(|_| matches!(protocol.as_str(), "http" | "https")),
-                    sni: sni.as_deref(),
-                    path: &path,
-                    method: &method,
-                    headers: &parsed,
-                },
-            );
+            let e = question.explain(&snapshot);
             match output {
-                Output::Json => out(&(serde_json::to_string_pretty(&e).unwrap_or_default() + "\n")),
+                Output::Json => out(&pretty(&e)),
                 Output::Text => out(&explain::text(&e)),
             }
             ExitCode::SUCCESS
@@ -622,30 +668,31 @@ fn now_unix() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// Indented JSON and a newline.
+fn pretty(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+}
+
 /// Writes to stdout; a closed pipe (`sluice explain … | head`) is not an error worth a panic.
 fn out(text: &str) {
     use std::io::Write;
     let _ = std::io::stdout().write_all(text.as_bytes());
 }
 
-/// Runs a serving command on a multi-threaded runtime with logs on stderr.
-fn serve<F, Fut>(f: F) -> ExitCode
+/// Runs a serving command on a multi-threaded runtime with logs on stderr; `f` gets the
+/// handle that changes the log level.
+fn serve<F, Fut>(log: &LogArgs, f: F) -> ExitCode
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(logging::LogControl) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // kube's client logs every failed request as an error; the watchers already
-                // say what failed, once per retry, with the resource.
-                .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new("info,kube_client::client::builder=off")
-                }),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let logging = match logging::init(log.log_format, &log.log_level) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // On one core (a pinned or CPU-limited pod) the single-threaded scheduler does the same
     // work without cross-thread wake-ups; with more cores, one worker per core.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -661,7 +708,7 @@ where
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(f()) {
+    match runtime.block_on(f(logging)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             run::eprint_block(&e);

@@ -6,7 +6,6 @@ use sluice_compile::snapshot::ListenerProtocol;
 use sluice_compile::{AnalyzeOptions, GatewayIdentity, Snapshot};
 use sluice_proxy::{Gateway, ServerOptions};
 use sluice_source::{Built, Pipeline, Reloader, Source};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
@@ -28,8 +27,8 @@ pub struct Config {
     /// command); a cluster's configuration arrives later and may be broken for a while, so
     /// Kubernetes mode starts empty and not ready instead.
     pub must_compile_first: bool,
-    /// Where `/healthz/ready` answers (none: no readiness endpoint).
-    pub ready_address: Option<SocketAddr>,
+    /// The readiness, metrics and admin ports, and what feeds them.
+    pub admin: crate::admin::Options,
     /// Told about every snapshot that serves (the status writer).
     pub on_served: Option<OnServed>,
     pub debounce: Option<Duration>,
@@ -42,7 +41,7 @@ pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
         analyze,
         identity,
         must_compile_first,
-        ready_address,
+        admin,
         mut on_served,
         debounce,
     } = config;
@@ -59,22 +58,24 @@ pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
     source
         .watch(changed_tx.clone())
         .map_err(|e| e.to_string())?;
-    if must_compile_first {
+    let first = if must_compile_first {
         let built = reloader.build().await.map_err(|e| reloader.explain(&e))?;
         describe(&built.snapshot);
         gateway
             .apply(built.snapshot.clone())
             .map_err(|e| e.to_string())?;
+        Some(built)
+    } else {
+        None
+    };
+    // Every port listens before the instance can say it is ready.
+    let readiness = reloader.readiness();
+    crate::admin::serve(admin, readiness.clone(), gateway.clone(), reloader.stats()).await?;
+    if let Some(built) = first {
         if let Some(f) = on_served.as_mut() {
             f(&built);
         }
         reloader.served(&built);
-    }
-    let readiness = reloader.readiness();
-    if let Some(addr) = ready_address {
-        crate::ready::serve(addr, readiness.clone())
-            .await
-            .map_err(|e| format!("cannot serve /healthz/ready on {addr}: {e}"))?;
     }
     // The certificate directories the first snapshot names.
     source.refresh(&gateway.snapshot());
@@ -105,8 +106,9 @@ pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
             _ = interrupt.recv() => break,
         }
     }
-    tracing::info!("draining");
+    // Unready first, so load balancers stop sending while open requests finish.
     readiness.set_draining();
+    tracing::info!("draining");
     reloads.abort();
     gateway.shutdown().await;
     Ok(())

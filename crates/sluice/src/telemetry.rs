@@ -1,7 +1,5 @@
 //! What a serving sluice reports: access logs (flags), and `/stats/prometheus`: Istio's
 //! metrics from the data plane, the gateway's own gauges, and how reloads went.
-// The stats listener that serves `render` is being wired with the admin server.
-#![allow(dead_code)]
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;

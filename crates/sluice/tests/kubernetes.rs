@@ -274,6 +274,23 @@ async fn configuration_from_the_api_server_serves_and_follows_changes() {
     api.set_down(true);
     let (status, _) = get(&c, format!("http://{gw}/tasks")).await;
     assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let resp = c
+            .get(format!("http://{ready_at}/healthz/ready").parse().unwrap())
+            .await
+            .unwrap();
+        if resp.headers().contains_key("x-sluice-config-stale-seconds") {
+            assert_eq!(resp.status(), 200);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never stale; log:\n{}",
+            sluice.dump()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     api.set_down(false);
     // A delete: no route for /users any more.
     api.delete(

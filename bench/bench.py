@@ -29,6 +29,8 @@ UPSTREAM_PORT = 9000
 PORTS = {"direct": UPSTREAM_PORT, "sluice": 8081, "envoy": 8082, "nginx": 8083, "haproxy": 8084}
 TLS_PORTS = {"sluice": 8443, "envoy": 8444, "nginx": 8445, "haproxy": 8446}
 PROXIES = ["sluice", "envoy", "nginx", "haproxy"]
+# sluice's readiness, stats and admin ports stay closed: only the data plane is measured.
+ADMIN_OFF = ["--ready-address", "off", "--stats-address", "off", "--admin-address", "off"]
 ENVOY_ADMIN_PORT = 9902
 PATH = "/tasks/1"
 
@@ -342,7 +344,8 @@ def start_proxy(name, sluice_dir=None):
     if name == "sluice":
         cfg = sluice_dir or sluice_config(WORK)
         return Running(name, pinned(PROXY_CPU, [str(TARGET / "sluice"), "run", "--config", str(cfg),
-                       "--bind-address", "127.0.0.1", "--port-map", f"80={PORTS['sluice']},443={TLS_PORTS['sluice']}"]),
+                       "--bind-address", "127.0.0.1", "--port-map", f"80={PORTS['sluice']},443={TLS_PORTS['sluice']}",
+                       *ADMIN_OFF]),
                        PORTS[name], env={"RUST_LOG": "warn,sluice::run=info"})
     if name == "envoy":
         return Running(name, pinned(PROXY_CPU, [tool("envoy"), "-c", str(envoy_config(WORK)), "--concurrency", "1",

@@ -44,7 +44,7 @@ def main():
     proxy = subprocess.Popen(
         ["taskset", "-c", bench.PROXY_CPU, "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
          str(bench.TARGET / "sluice"), "run", "--config", str(cfg), "--bind-address", "127.0.0.1",
-         "--port-map", f"80={bench.PORTS['sluice']},443={bench.TLS_PORTS['sluice']}"],
+         "--port-map", f"80={bench.PORTS['sluice']},443={bench.TLS_PORTS['sluice']}", *bench.ADMIN_OFF],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "error"},
     )
     try:

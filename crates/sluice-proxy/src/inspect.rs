@@ -220,7 +220,7 @@ mod tests {
         assert!(!view.endpoints[1 - busy].runtime.unwrap().ejected);
     }
 
-    /// Through the gateway, the snapshot's facts without runtime state.
+    /// Through the gateway, the serving snapshot's endpoints with their runtime state.
     #[tokio::test]
     async fn the_gateway_view_has_the_snapshots_endpoints() {
         let gateway = Gateway::new(Default::default());
@@ -228,6 +228,7 @@ mod tests {
         gateway.apply(snapshot()).unwrap();
         let view = gateway.clusters_view();
         assert_eq!(view[0].endpoints.len(), 3);
-        assert_eq!(view[0].counters, None);
+        assert_eq!(view[0].counters.map(|c| c.ejected), Some(0));
+        assert!(view[0].endpoints[0].runtime.is_some());
     }
 }

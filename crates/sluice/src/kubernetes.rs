@@ -1,6 +1,5 @@
-//! `sluice run --kubernetes`: the cluster as the source, Istio's ports (readiness :15021,
-//! metrics :15090, admin on loopback :15000), and status written by the replica holding the
-//! leader Lease.
+//! `sluice run --kubernetes`: the cluster as the source, and status written by the replica
+//! holding the leader Lease.
 use crate::{run, IdentityArgs, KubeArgs};
 use std::sync::Arc;
 
@@ -56,16 +55,5 @@ pub async fn configure(
     // The cluster's configuration arrives over time and may be broken for a while: start
     // empty and not ready rather than exit.
     config.must_compile_first = false;
-    // Istio's gateway ports.
-    let admin = &mut config.admin;
-    admin
-        .ready_address
-        .get_or_insert(std::net::SocketAddr::from(([0, 0, 0, 0], 15021)));
-    admin
-        .stats_address
-        .get_or_insert(std::net::SocketAddr::from(([0, 0, 0, 0], 15090)));
-    admin
-        .admin_address
-        .get_or_insert(std::net::SocketAddr::from(([127, 0, 0, 1], 15000)));
     Ok(())
 }

@@ -212,31 +212,43 @@ struct KubeArgs {
     no_status: bool,
 }
 
-/// The ports besides traffic, as Istio's gateways have them. Without --kubernetes each is off
-/// unless given (the demo serves the admin port on 127.0.0.1:15000); with --kubernetes they
-/// default to Istio's addresses. `127.0.0.1:0` picks a free port (logged).
+/// The ports besides traffic, on Istio's gateway ports by default. Each takes an address
+/// (`127.0.0.1:0` picks a free port, logged) or `off`.
 #[derive(clap::Args)]
 struct AdminArgs {
     /// Answer `GET /healthz/ready` here: 200 once every watcher has synced and a
-    /// configuration serves, 503 before and from SIGTERM on (--kubernetes: 0.0.0.0:15021).
-    #[arg(long)]
-    ready_address: Option<std::net::SocketAddr>,
-    /// Answer `GET /stats/prometheus` here (--kubernetes: 0.0.0.0:15090).
-    #[arg(long)]
-    stats_address: Option<std::net::SocketAddr>,
-    /// The admin port: /ui, /config_dump, /clusters, /routes, /explain, /logging
-    /// (--kubernetes: 127.0.0.1:15000). It shows the whole configuration and changes the log
-    /// level: keep it on loopback.
-    #[arg(long)]
-    admin_address: Option<std::net::SocketAddr>,
+    /// configuration serves, 503 before and from SIGTERM on.
+    #[arg(long, default_value = "0.0.0.0:15021", value_parser = parse_listen)]
+    ready_address: Listen,
+    /// Answer `GET /stats/prometheus` here (Istio's metrics and sluice's own).
+    #[arg(long, default_value = "0.0.0.0:15090", value_parser = parse_listen)]
+    stats_address: Listen,
+    /// The admin port: /ui, /config_dump, /clusters, /routes, /explain, /logging. It shows
+    /// the whole configuration and changes the log level: keep it on loopback.
+    #[arg(long, default_value = "127.0.0.1:15000", value_parser = parse_listen)]
+    admin_address: Listen,
+}
+
+/// An address to listen on, or none (`off`).
+#[derive(Clone, Copy, Debug)]
+struct Listen(Option<std::net::SocketAddr>);
+
+fn parse_listen(s: &str) -> Result<Listen, String> {
+    match s {
+        "off" | "none" => Ok(Listen(None)),
+        _ => s
+            .parse()
+            .map(|a| Listen(Some(a)))
+            .map_err(|_| format!("\"{s}\" is neither ADDRESS:PORT nor off")),
+    }
 }
 
 impl AdminArgs {
     fn options(&self, logging: logging::LogControl) -> admin::Options {
         admin::Options {
-            ready_address: self.ready_address,
-            stats_address: self.stats_address,
-            admin_address: self.admin_address,
+            ready_address: self.ready_address.0,
+            stats_address: self.stats_address.0,
+            admin_address: self.admin_address.0,
             ..admin::Options::new(logging)
         }
     }
@@ -473,13 +485,9 @@ fn main() -> ExitCode {
             }
             run::serve(config, opts).await
         }),
-        Command::Demo { port, admin, log } => serve(&log, |logging| {
-            let mut options = admin.options(logging);
-            options
-                .admin_address
-                .get_or_insert(std::net::SocketAddr::from(([127, 0, 0, 1], 15000)));
-            demo::demo(port, options)
-        }),
+        Command::Demo { port, admin, log } => {
+            serve(&log, |logging| demo::demo(port, admin.options(logging)))
+        }
         Command::ConfigDump { config, identity } => {
             let store = match admitted(&config, &identity) {
                 Ok(store) => store,

@@ -333,6 +333,7 @@ fn a_busy_admin_port_is_an_error_naming_the_flag() {
             "127.0.0.1",
         ])
         .args(["--port-map", "80=0", "--admin-address", &addr])
+        .args(["--ready-address", "off", "--stats-address", "off"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

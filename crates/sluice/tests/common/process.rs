@@ -16,8 +16,17 @@ pub struct Sluice {
 
 impl Sluice {
     pub fn start(args: &[&str]) -> Sluice {
+        let mut args = args.to_vec();
+        // Tests run side by side: no fixed admin ports unless a test asks for them.
+        if matches!(args.first(), Some(&"run" | &"demo")) {
+            for flag in ["--ready-address", "--stats-address", "--admin-address"] {
+                if !args.contains(&flag) {
+                    args.extend([flag, "off"]);
+                }
+            }
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(args)
+            .args(&args)
             .env("RUST_LOG", "info")
             // Nothing from the environment says who or where it is: the arguments do.
             .env_remove("KUBECONFIG")

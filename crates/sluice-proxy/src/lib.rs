@@ -8,6 +8,7 @@ pub mod breaker;
 mod client_verifier;
 pub mod cluster;
 pub mod dataplane;
+pub mod h1;
 pub mod hash;
 pub mod headers;
 pub mod inspect;

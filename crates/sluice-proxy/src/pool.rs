@@ -1,15 +1,17 @@
 //! HTTP/1.1 keep-alive connections to one endpoint, within the cluster's circuit breakers: a
 //! request takes an idle connection, or opens one while the cluster has fewer than
 //! `maxConnections`, or waits as one of at most `http1MaxPendingRequests` pending requests;
-//! beyond that it fails at once (`SendError::Overflow`). Knows bodies, not balancers.
-use crate::body::RequestBody;
+//! beyond that it fails at once (`SendError::Overflow`). Requests go over the connections with
+//! sluice's own HTTP/1.1 client (`h1`), on the request's task. Knows bodies, not balancers.
+use crate::body::{BoxError, RequestBody};
 use crate::breaker::{Gauge, Permit};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
+use crate::h1::{self, Conn};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -48,13 +50,6 @@ pub struct EndpointPool {
     freed: Arc<Notify>,
 }
 
-/// A connection and what limits its reuse.
-struct Conn {
-    sender: SendRequest<RequestBody>,
-    opened: Instant,
-    served: u32,
-}
-
 impl std::fmt::Debug for EndpointPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EndpointPool")
@@ -70,7 +65,7 @@ pub enum SendError {
     /// TLS refused the backend's certificate (nothing was sent); why, in words.
     Certificate(String),
     /// The connection failed after the request was (or may have been) sent.
-    Reset(hyper::Error),
+    Reset(BoxError),
     /// A shared client's failure after connecting.
     Other(String),
     /// A circuit breaker is open: too many connections and pending requests (nothing was sent).
@@ -89,19 +84,15 @@ impl std::fmt::Display for SendError {
     }
 }
 
-/// A connection lent to one request; it goes back to the pool when the response has been read
-/// to its end.
-pub struct Lease {
-    conn: Option<Conn>,
+/// Where a pooled connection goes back when its response ended cleanly: the endpoint's idle
+/// list, unless it served its quota or lived its time.
+pub struct Returning {
     pool: Arc<EndpointPool>,
     reuse: Reuse,
 }
 
-impl Lease {
-    /// The response ended cleanly: the connection can serve another request, unless it served
-    /// its quota or lived its time.
-    pub fn give_back(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
+impl h1::Home for Returning {
+    fn give_back(&self, conn: Conn) {
         let spent = self.reuse.max_requests.is_some_and(|m| conn.served >= m)
             || self
                 .reuse
@@ -119,6 +110,42 @@ impl Lease {
     }
 }
 
+/// A backend's response body: from a pooled HTTP/1.1 connection, or from a shared hyper client
+/// (HTTP/2, TLS with HTTP/2).
+pub enum ResponseBody {
+    Pooled(h1::Body<Returning>),
+    Shared(Incoming),
+}
+
+impl Body for ResponseBody {
+    type Data = bytes::Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<bytes::Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ResponseBody::Pooled(b) => Pin::new(b).poll_frame(cx),
+            ResponseBody::Shared(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Pooled(b) => b.is_end_stream(),
+            ResponseBody::Shared(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::Pooled(b) => b.size_hint(),
+            ResponseBody::Shared(b) => b.size_hint(),
+        }
+    }
+}
+
 impl EndpointPool {
     pub fn new(authority: String) -> EndpointPool {
         EndpointPool {
@@ -129,31 +156,43 @@ impl EndpointPool {
         }
     }
 
-    /// Sends `req` on an idle connection, or a new one. A request that a stale kept-alive
-    /// connection could not take is sent again on a fresh connection.
+    /// Sends `req` on an idle connection, or a new one. A buffered request that a stale
+    /// kept-alive connection could not take is sent again on a fresh connection.
     pub async fn send(
         self: &Arc<Self>,
-        mut req: Request<RequestBody>,
+        req: Request<RequestBody>,
         limits: &Limits<'_>,
-    ) -> Result<(Response<Incoming>, Lease), SendError> {
+    ) -> Result<Response<ResponseBody>, SendError> {
+        let (parts, mut body) = req.into_parts();
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         loop {
             let (mut conn, reused) = self.connection(limits).await?;
             conn.served += 1;
-            match conn.sender.try_send_request(req).await {
-                Ok(resp) => {
-                    return Ok((
-                        resp,
-                        Lease {
-                            conn: Some(conn),
-                            pool: self.clone(),
-                            reuse: limits.reuse,
-                        },
-                    ))
+            let this_try = match &body {
+                RequestBody::Buffered(b) => RequestBody::Buffered(b.clone()),
+                RequestBody::Streaming { .. } => {
+                    std::mem::replace(&mut body, RequestBody::Buffered(None))
                 }
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) if reused => req = unsent,
-                    _ => return Err(SendError::Reset(e.into_error())),
-                },
+            };
+            let replayable = matches!(body, RequestBody::Buffered(_));
+            match conn
+                .exchange(&parts.method, target, &parts.headers, this_try, reused)
+                .await
+            {
+                Ok(head) => {
+                    let home = Returning {
+                        pool: self.clone(),
+                        reuse: limits.reuse,
+                    };
+                    let pooled = h1::Body::new(conn, &head, home);
+                    let mut resp = Response::new(ResponseBody::Pooled(pooled));
+                    *resp.status_mut() = head.status;
+                    *resp.version_mut() = head.version;
+                    *resp.headers_mut() = head.headers;
+                    return Ok(resp);
+                }
+                Err(failed) if failed.unsent && replayable => continue,
+                Err(failed) => return Err(SendError::Reset(failed.error)),
             }
         }
     }
@@ -162,7 +201,7 @@ impl EndpointPool {
     async fn connection(&self, limits: &Limits<'_>) -> Result<(Conn, bool), SendError> {
         let mut pending: Option<Permit> = None;
         loop {
-            if let Some(conn) = self.take(&limits.reuse).await {
+            if let Some(conn) = self.take(&limits.reuse) {
                 return Ok((conn, true));
             }
             // Envoy opens a host's first connection even when the cluster is at its limit, so
@@ -202,7 +241,7 @@ impl EndpointPool {
     }
 
     /// An idle connection that is ready for a request.
-    async fn take(&self, reuse: &Reuse) -> Option<Conn> {
+    fn take(&self, reuse: &Reuse) -> Option<Conn> {
         loop {
             let mut conn = {
                 let mut idle = self.idle.lock().expect("pool");
@@ -214,7 +253,7 @@ impl EndpointPool {
                 idle.drain(..expired);
                 idle.pop()?.0
             };
-            if conn.sender.ready().await.is_ok() {
+            if conn.usable() {
                 return Some(conn);
             }
         }
@@ -225,8 +264,8 @@ impl EndpointPool {
             let tcp = connect_tcp(&self.authority, limits.connect_timeout, limits.keepalive)
                 .await
                 .map_err(SendError::Connect)?;
-            match limits.tls {
-                None => handshake(tcp, guard).await,
+            let stream = match limits.tls {
+                None => h1::Stream::Plain(tcp),
                 Some(tls) => {
                     let stream = tokio_rustls::TlsConnector::from(tls.config.clone())
                         .connect(tls.sni.clone(), tcp)
@@ -235,18 +274,15 @@ impl EndpointPool {
                             Some(why) => SendError::Certificate(why),
                             None => SendError::Connect(e.to_string()),
                         })?;
-                    handshake(stream, guard).await
+                    h1::Stream::Tls(Box::new(stream))
                 }
-            }
+            };
+            Ok::<_, SendError>(stream)
         });
-        let sender = connected
+        let stream = connected
             .await
             .map_err(|_| SendError::Connect("connect timeout (TLS handshake)".into()))??;
-        Ok(Conn {
-            sender,
-            opened: Instant::now(),
-            served: 0,
-        })
+        Ok(Conn::new(stream, Box::new(guard)))
     }
 }
 
@@ -263,21 +299,6 @@ impl Drop for Open {
         self.open.fetch_sub(1, Ordering::AcqRel);
         self.freed.notify_one();
     }
-}
-
-/// HTTP/1.1 over `io`, the connection driven in the background until it closes.
-async fn handshake<IO>(io: IO, open: Open) -> Result<SendRequest<RequestBody>, SendError>
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| SendError::Connect(e.to_string()))?;
-    tokio::spawn(async move {
-        let _ = conn.with_upgrades().await;
-        drop(open);
-    });
-    Ok(sender)
 }
 
 /// A TCP connection to `authority` within `timeout`, with Nagle off and the DestinationRule's

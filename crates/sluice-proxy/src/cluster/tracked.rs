@@ -1,49 +1,35 @@
 //! A backend's response body, tied to its request's cluster accounting.
 use super::InFlight;
 use crate::body::{BodyTimeout, BoxError, ProxyBody};
-use crate::pool::Lease;
+use crate::pool::ResponseBody;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// A backend's response body that keeps its endpoint's in-flight count until it ends, and
-/// hands the connection back to its pool when it was read to the end.
+/// A backend's response body that keeps its endpoint's in-flight count until it ends (a pooled
+/// body hands its connection back itself).
 pub struct Tracked {
-    inner: Incoming,
+    inner: ResponseBody,
     _in_flight: InFlight,
-    lease: Option<Lease>,
     /// The route's timeout covers the whole response, body included (as Envoy's does).
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Tracked {
     pub fn boxed(
-        inner: Incoming,
+        inner: ResponseBody,
         in_flight: InFlight,
-        lease: Option<Lease>,
         deadline: Option<tokio::time::Instant>,
     ) -> ProxyBody {
         Tracked {
             inner,
             _in_flight: in_flight,
-            lease,
             deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
         }
         .boxed()
-    }
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        // A body that ended (or never had bytes) leaves the connection ready for the next request.
-        if self.inner.is_end_stream() {
-            if let Some(lease) = self.lease.as_mut() {
-                lease.give_back();
-            }
-        }
     }
 }
 
@@ -56,13 +42,8 @@ impl Body for Tracked {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match Pin::new(&mut self.inner).poll_frame(cx) {
-            Poll::Ready(None) => {
-                if let Some(lease) = self.lease.as_mut() {
-                    lease.give_back();
-                }
-                Poll::Ready(None)
-            }
-            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(Into::into))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame)),
             Poll::Pending => {
                 let expired = self
                     .deadline

@@ -11,7 +11,7 @@ use crate::dataplane::Dataplane;
 use crate::headers;
 use crate::lb::pick_destination;
 use crate::metrics::Flags;
-use crate::pool::{Lease, SendError};
+use crate::pool::{ResponseBody, SendError};
 use http::header::{HeaderMap, HeaderValue, HOST};
 use http::uri::{PathAndQuery, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
@@ -261,14 +261,11 @@ impl Dispatch {
     pub(super) async fn run(
         self,
         limits: crate::pool::Limits<'_>,
-    ) -> Result<(Response<Incoming>, Option<Lease>), SendError> {
+    ) -> Result<Response<ResponseBody>, SendError> {
         match self {
-            Dispatch::Pool(pool, req) => pool
-                .send(req, &limits)
-                .await
-                .map(|(r, lease)| (r, Some(lease))),
+            Dispatch::Pool(pool, req) => pool.send(req, &limits).await,
             Dispatch::Client(sent) => match sent.await {
-                Ok(resp) => Ok((resp, None)),
+                Ok(resp) => Ok(resp.map(ResponseBody::Shared)),
                 Err(e) if e.is_connect() => {
                     Err(match crate::upstream_tls::certificate_failure(&e) {
                         Some(why) => SendError::Certificate(why),
@@ -289,11 +286,38 @@ fn upstream_uri(scheme: Scheme, authority: &http::uri::Authority, pq: &PathAndQu
     Uri::from_parts(parts).expect("scheme, authority and path make a URI")
 }
 
-pub(super) fn tunnel(downstream: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
-    tokio::spawn(async move {
-        if let (Ok(down), Ok(up)) = (downstream.await, upstream.await) {
-            let _ =
-                tokio::io::copy_bidirectional(&mut TokioIo::new(down), &mut TokioIo::new(up)).await;
+/// The backend's side of a switched protocol.
+pub(super) enum Switched {
+    /// A shared hyper client's connection.
+    Hyper(hyper::upgrade::OnUpgrade),
+    /// A pooled connection, taken out of its pool.
+    Pooled(crate::h1::Upgraded),
+}
+
+impl Switched {
+    /// The upgraded connection of a 101 response.
+    pub(super) fn of(mut resp: Response<ResponseBody>) -> Option<Switched> {
+        if let ResponseBody::Shared(_) = resp.body() {
+            return Some(Switched::Hyper(hyper::upgrade::on(&mut resp)));
         }
+        match resp.into_body() {
+            ResponseBody::Pooled(body) => body.upgrade().map(Switched::Pooled),
+            ResponseBody::Shared(_) => None,
+        }
+    }
+}
+
+/// Copies bytes both ways between the client's and the backend's switched connections.
+pub(super) fn tunnel(downstream: hyper::upgrade::OnUpgrade, upstream: Switched) {
+    tokio::spawn(async move {
+        let Ok(down) = downstream.await else { return };
+        let mut down = TokioIo::new(down);
+        let _ = match upstream {
+            Switched::Hyper(up) => match up.await {
+                Ok(up) => tokio::io::copy_bidirectional(&mut down, &mut TokioIo::new(up)).await,
+                Err(_) => return,
+            },
+            Switched::Pooled(mut up) => tokio::io::copy_bidirectional(&mut down, &mut up).await,
+        };
     });
 }

@@ -33,11 +33,9 @@ impl Context<'_> {
             let _permit = permit;
             let _in_flight = in_flight;
             let _ = tokio::time::timeout(limit, async {
-                if let Ok((resp, lease)) = sent.run(balancer.limits()).await {
+                // Read to the end, so a pooled connection goes back to its pool.
+                if let Ok(resp) = sent.run(balancer.limits()).await {
                     let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
-                    if let Some(mut lease) = lease {
-                        lease.give_back();
-                    }
                 }
             })
             .await;

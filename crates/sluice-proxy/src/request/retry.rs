@@ -1,7 +1,7 @@
 //! The tries of a request: an endpoint picked per try (never the previous one when another
 //! exists), Envoy's retry conditions, backoff and retry budget, per-try timeouts; each try's
 //! outcome feeds outlier detection.
-use super::forward::{tunnel, Context, Outgoing};
+use super::forward::{tunnel, Context, Outgoing, Switched};
 use super::record::Record;
 use super::reply::{grpc_status, local, Failure};
 use crate::body::{full, Prepared, ProxyBody, RequestBody};
@@ -88,7 +88,7 @@ impl Context<'_> {
                 None => Ok(sent.await),
             };
             match result {
-                Ok(Ok((mut resp, lease))) => {
+                Ok(Ok(resp)) => {
                     rec.upstream_time = sent_at.map(|t| t.elapsed());
                     balancer.record(index, Outcome::Status(resp.status().as_u16()));
                     let grpc_status = grpc_status(resp.headers());
@@ -110,15 +110,17 @@ impl Context<'_> {
                                 self.grpc,
                             );
                         };
-                        tunnel(downstream, hyper::upgrade::on(&mut resp));
-                        let (parts, _) = resp.into_parts();
-                        return Response::from_parts(parts, full(""));
+                        let mut answer = Response::new(full(""));
+                        *answer.status_mut() = resp.status();
+                        *answer.headers_mut() = resp.headers().clone();
+                        match Switched::of(resp) {
+                            Some(upstream) => tunnel(downstream, upstream),
+                            None => return Failure::Reset.reply(self.grpc),
+                        }
+                        return answer;
                     }
                     let (parts, body) = resp.into_parts();
-                    return Response::from_parts(
-                        parts,
-                        Tracked::boxed(body, in_flight, lease, deadline),
-                    );
+                    return Response::from_parts(parts, Tracked::boxed(body, in_flight, deadline));
                 }
                 Ok(Err(SendError::Overflow)) => return Failure::Overflow.reply(self.grpc),
                 Ok(Err(e @ (SendError::Connect(_) | SendError::Certificate(_)))) => {

@@ -120,6 +120,26 @@ pub fn forwarded_for(prev: Option<&HeaderValue>, client: &HeaderValue) -> Option
     }
 }
 
+/// The request's `x-request-id`, made now (and set on the request) when it has none, so the
+/// access log and the span name the id the backend gets.
+pub fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
+    if let Some(id) = headers.get(&X_REQUEST_ID) {
+        return id.clone();
+    }
+    let id = request_id();
+    headers.insert(X_REQUEST_ID.clone(), id.clone());
+    id
+}
+
+/// The authority a request names: its URI's (HTTP/2, absolute form), else its Host.
+pub fn authority<B>(req: &http::Request<B>) -> Option<&str> {
+    req.uri().authority().map(|a| a.as_str()).or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+    })
+}
+
 /// A random (version 4) UUID, as Envoy generates for `x-request-id`.
 pub fn request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub access_log: Option<AccessLog>,
     /// Istio's metrics, by cluster.
     pub metrics: Arc<Metrics>,
+    /// A span per request, when tracing is on.
+    pub tracer: Option<crate::trace::Tracer>,
     /// Connections accepted, and those shed by the limits.
     pub accepted: std::sync::atomic::AtomicU64,
     pub shed: std::sync::atomic::AtomicU64,
@@ -203,7 +205,7 @@ async fn route(
     };
     let decision = select_route(table, &view);
     if let Some(route) = decision.route() {
-        rec.route_name(route.name.as_deref());
+        rec.route(route, decision.matched(), port.service_port);
     }
     match decision {
         RouteDecision::NoRoute { .. } => local(StatusCode::NOT_FOUND, Flags::NR, "", grpc),

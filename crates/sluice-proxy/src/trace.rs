@@ -73,8 +73,9 @@ impl Spans {
         self.rx.try_recv().ok()
     }
 
-    pub fn stats(&self) -> &Stats {
-        &self.stats
+    /// The counters the exporter adds to (shared with the tracer's).
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
     }
 }
 

@@ -105,6 +105,8 @@ enum Command {
         admin: AdminArgs,
         #[command(flatten)]
         log: LogArgs,
+        #[command(flatten)]
+        trace: telemetry::TraceArgs,
     },
     /// Print the compiled configuration as JSON, offline: what `/config_dump` on the admin port
     /// shows for the same files (listeners, route tables, clusters and endpoints).
@@ -458,7 +460,8 @@ fn main() -> ExitCode {
             log,
         } => serve(&log, |logging| async move {
             let mut opts = limits.options(bind_address);
-            telemetry.apply(&mut opts, &identity.gateway_labels, &identity.namespace)?;
+            let spans =
+                telemetry.apply(&mut opts, &identity.gateway_labels, &identity.namespace)?;
             let mut config = run::Config {
                 source: std::sync::Arc::new(sluice_source::Files::new(config)),
                 analyze: identity.analyze(),
@@ -467,18 +470,24 @@ fn main() -> ExitCode {
                 admin: admin.options(logging),
                 on_served: None,
                 debounce: None,
+                spans,
             };
             if kube.kubernetes {
                 kubernetes::configure(&kube, &identity, &mut config).await?;
             }
             run::serve(config, opts).await
         }),
-        Command::Demo { port, admin, log } => serve(&log, |logging| {
+        Command::Demo {
+            port,
+            admin,
+            log,
+            trace,
+        } => serve(&log, |logging| {
             let mut options = admin.options(logging);
             options
                 .admin_address
                 .get_or_insert(std::net::SocketAddr::from(([127, 0, 0, 1], 15000)));
-            demo::demo(port, options)
+            demo::demo(port, options, trace)
         }),
         Command::ConfigDump { config, identity } => {
             let store = match admitted(&config, &identity) {

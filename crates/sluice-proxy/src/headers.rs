@@ -122,13 +122,10 @@ pub fn forwarded_for(prev: Option<&HeaderValue>, client: &HeaderValue) -> Option
 
 /// The request's `x-request-id`, made now (and set on the request) when it has none, so the
 /// access log and the span name the id the backend gets.
-pub fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
-    if let Some(id) = headers.get(&X_REQUEST_ID) {
-        return id.clone();
-    }
-    let id = request_id();
-    headers.insert(X_REQUEST_ID.clone(), id.clone());
-    id
+pub fn ensure_request_id(headers: &mut HeaderMap) -> &HeaderValue {
+    headers
+        .entry(X_REQUEST_ID.clone())
+        .or_insert_with(request_id)
 }
 
 /// The authority a request names: its URI's (HTTP/2, absolute form), else its Host.

@@ -133,7 +133,7 @@ impl Tracer {
                 peer,
                 user_agent: req.headers().get(USER_AGENT).cloned(),
                 // The id the backend and the access log get, made now when absent.
-                request_id: headers::ensure_request_id(req.headers_mut()),
+                request_id: headers::ensure_request_id(req.headers_mut()).clone(),
                 trace_state,
             }
         });

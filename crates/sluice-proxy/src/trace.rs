@@ -773,7 +773,7 @@ mod tests {
         for bad in [
             "".to_string(),
             "2".to_string(),
-            format!("{TRACE}"),
+            TRACE.to_string(),
             format!("{TRACE}-{SPAN}-2"),
             format!("{TRACE}-{}-1", &SPAN[2..]),
             format!("{}-{SPAN}-1", &TRACE[2..]),

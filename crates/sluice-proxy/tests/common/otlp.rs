@@ -15,12 +15,14 @@ use prost::Message;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// What the receiver got: each export request's path and content type, and every span with
-/// its resource's attributes.
+/// A span with its resource's attributes.
+pub type Received = (Vec<KeyValue>, Span);
+
+/// What the receiver got: each export request's path and content type, and every span.
 #[derive(Clone, Default)]
 pub struct Collector {
     pub requests: Arc<Mutex<Vec<(String, String)>>>,
-    pub spans: Arc<Mutex<Vec<(Vec<KeyValue>, Span)>>>,
+    pub spans: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Collector {
@@ -72,7 +74,7 @@ impl Collector {
     }
 
     /// The span of `trace_id` (hex), once it has arrived (bounded wait).
-    pub fn span_of(&self, trace_id: &str) -> (Vec<KeyValue>, Span) {
+    pub fn span_of(&self, trace_id: &str) -> Received {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(found) = self

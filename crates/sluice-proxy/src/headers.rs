@@ -292,10 +292,10 @@ pub fn valid_authority(authority: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+    pub(crate) fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         pairs
             .iter()
             .map(|(k, v)| {

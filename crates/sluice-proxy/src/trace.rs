@@ -702,6 +702,7 @@ fn joined(headers: &HeaderMap, name: &HeaderName) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::headers::tests::map;
 
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     const SPAN: &str = "00f067aa0ba902b7";
@@ -785,18 +786,6 @@ mod tests {
         ] {
             assert_eq!(parse(&bad), None, "{bad}");
         }
-    }
-
-    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                    HeaderValue::from_str(v).unwrap(),
-                )
-            })
-            .collect()
     }
 
     #[test]

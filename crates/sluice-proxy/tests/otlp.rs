@@ -17,6 +17,14 @@ use std::time::{Duration, Instant};
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
 
+/// GET `path` of `shop.example` with the client's `traceparent`.
+async fn with_traceparent(client: &TestClient, path: &str, traceparent: &str) -> Reply {
+    let headers = [("traceparent", traceparent)];
+    client
+        .send("GET", "shop.example", path, &headers, Bytes::new())
+        .await
+}
+
 /// `traceparent`'s trace id, span id and flags.
 fn traceparent(v: &str) -> (String, String, String) {
     let parts: Vec<&str> = v.split('-').collect();
@@ -269,15 +277,7 @@ async fn a_5xx_span_is_an_error() {
     let s = setup(1.0).await;
     let client = TestClient::http1(s.gw.local_addr(80).unwrap());
     let tp = format!("00-{TRACE}-{CLIENT_SPAN}-01");
-    let reply = client
-        .send(
-            "GET",
-            "shop.example",
-            "/down",
-            &[("traceparent", &tp)],
-            Bytes::new(),
-        )
-        .await;
+    let reply = with_traceparent(&client, "/down", &tp).await;
     assert_eq!(reply.status, 503);
     let (_, span) = s.collector.span_of(TRACE);
     assert_eq!(span.status.unwrap().code, StatusCode::Error as i32);
@@ -305,15 +305,7 @@ async fn the_sampling_ratio_applies_only_without_a_client_decision() {
 
     let unsampled_trace = TRACE.replace("4bf9", "6bf9");
     let unsampled = format!("00-{unsampled_trace}-{CLIENT_SPAN}-00");
-    let reply = client
-        .send(
-            "GET",
-            "shop.example",
-            "/shop",
-            &[("traceparent", &unsampled)],
-            Bytes::new(),
-        )
-        .await;
+    let reply = with_traceparent(&client, "/shop", &unsampled).await;
     let (trace, span, flags) =
         traceparent(reply.json()["headers"]["traceparent"].as_str().unwrap());
     assert_eq!(
@@ -323,15 +315,7 @@ async fn the_sampling_ratio_applies_only_without_a_client_decision() {
     assert_ne!(span, CLIENT_SPAN);
 
     let sampled = format!("00-{TRACE}-{CLIENT_SPAN}-01");
-    client
-        .send(
-            "GET",
-            "shop.example",
-            "/shop",
-            &[("traceparent", &sampled)],
-            Bytes::new(),
-        )
-        .await;
+    with_traceparent(&client, "/shop", &sampled).await;
     // Spans leave in order: once the sampled one is in, the others would have been too.
     s.collector.span_of(TRACE);
     assert_eq!(s.collector.traces(), [TRACE]);

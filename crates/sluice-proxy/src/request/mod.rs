@@ -1,7 +1,7 @@
 //! One request, start to end, by phase: edge checks (`edge`), routing with `select_route`,
 //! local replies (`reply`), CORS (`cors`), faults (`fault`), the forward (`forward`) with its
 //! tries (`retry`) and mirrors (`mirror`). The request's `record` is filled on the way and
-//! read once when the response ends, by the metrics and the access log.
+//! read once when the response ends, by the metrics, the access log and the span.
 mod cors;
 mod edge;
 mod fault;

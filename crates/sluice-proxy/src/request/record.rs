@@ -1,7 +1,7 @@
 //! The record of one request: filled as the request goes (cluster, upstream host, flags,
 //! bytes) and read once when it ends — its response body finished, failed or dropped — by
-//! the metrics and, when enabled, the access log. Without an access log it holds no strings:
-//! a request costs a clock read at each end and a few atomic adds.
+//! the metrics and, when enabled, the access log and the request's span (`trace`). Without
+//! either it holds no strings: a request costs a clock read at each end and a few atomic adds.
 use super::reply::{grpc_status, is_grpc};
 use super::{Downstream, Shared};
 use crate::access_log::{AccessLog, Entry};

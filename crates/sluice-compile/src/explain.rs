@@ -298,6 +298,7 @@ pub fn explain(snapshot: &Snapshot, req: &Request) -> Explanation {
             route,
             status,
             location,
+            ..
         } => {
             e.virtual_host = Some(virtual_host.name.clone());
             e.location = Some(location);

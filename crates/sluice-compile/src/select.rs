@@ -40,12 +40,14 @@ pub enum RouteDecision<'t> {
     Redirect {
         virtual_host: &'t VirtualHost,
         route: Option<&'t Route>,
+        matched: Option<&'t RouteMatch>,
         status: u16,
         location: String,
     },
     DirectResponse {
         virtual_host: &'t VirtualHost,
         route: &'t Route,
+        matched: Option<&'t RouteMatch>,
         status: u16,
         body: &'t [u8],
     },
@@ -63,6 +65,16 @@ impl<'t> RouteDecision<'t> {
                 Some(route)
             }
             RouteDecision::Redirect { route, .. } => *route,
+            RouteDecision::NoRoute { .. } => None,
+        }
+    }
+
+    /// The match that selected the route (none when it has no matches, or no route decided).
+    pub fn matched(&self) -> Option<&'t RouteMatch> {
+        match self {
+            RouteDecision::Forward { matched, .. }
+            | RouteDecision::Redirect { matched, .. }
+            | RouteDecision::DirectResponse { matched, .. } => *matched,
             RouteDecision::NoRoute { .. } => None,
         }
     }
@@ -210,6 +222,7 @@ pub fn select_route<'t, H: HeaderLookup + ?Sized>(
         return RouteDecision::Redirect {
             virtual_host: vh,
             route: None,
+            matched: None,
             status: 301,
             location: format!("https://{}{}", req.authority, req.path_and_query),
         };
@@ -230,12 +243,14 @@ pub fn select_route<'t, H: HeaderLookup + ?Sized>(
             Action::DirectResponse { status, body } => RouteDecision::DirectResponse {
                 virtual_host: vh,
                 route,
+                matched,
                 status: *status,
                 body,
             },
             Action::Redirect(r) => RouteDecision::Redirect {
                 virtual_host: vh,
                 route: Some(route),
+                matched,
                 status: r.status,
                 location: redirect_location(r, req, &host, &path, query, matched),
             },

@@ -120,6 +120,23 @@ pub fn forwarded_for(prev: Option<&HeaderValue>, client: &HeaderValue) -> Option
     }
 }
 
+/// The request's `x-request-id`, made now (and set on the request) when it has none, so the
+/// access log and the span name the id the backend gets.
+pub fn ensure_request_id(headers: &mut HeaderMap) -> &HeaderValue {
+    headers
+        .entry(X_REQUEST_ID.clone())
+        .or_insert_with(request_id)
+}
+
+/// The authority a request names: its URI's (HTTP/2, absolute form), else its Host.
+pub fn authority<B>(req: &http::Request<B>) -> Option<&str> {
+    req.uri().authority().map(|a| a.as_str()).or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+    })
+}
+
 /// A random (version 4) UUID, as Envoy generates for `x-request-id`.
 pub fn request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -275,10 +292,10 @@ pub fn valid_authority(authority: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+    pub(crate) fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         pairs
             .iter()
             .map(|(k, v)| {

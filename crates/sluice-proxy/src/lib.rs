@@ -21,6 +21,7 @@ pub mod pool;
 mod request;
 pub mod server;
 pub mod tls;
+pub mod trace;
 pub mod upstream;
 pub mod upstream_tls;
 

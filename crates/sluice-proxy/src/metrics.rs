@@ -687,7 +687,13 @@ impl Collector for Runtime {
             .max_connections
             .saturating_sub(self.connections.available_permits()) as u64;
         let dropped = shared.access_log.as_ref().map_or(0, |l| l.dropped());
-        let scalars: [(&str, &str, MetricType, u64); 4] = [
+        let spans = |f: fn(&crate::trace::Stats) -> &AtomicU64| {
+            shared
+                .tracer
+                .as_ref()
+                .map_or(0, |t| f(t.stats()).load(Ordering::Relaxed))
+        };
+        let scalars: [(&str, &str, MetricType, u64); 7] = [
             (
                 "sluice_downstream_connections_active",
                 "Client connections open now.",
@@ -711,6 +717,24 @@ impl Collector for Runtime {
                 "Access-log lines dropped because the writer fell behind.",
                 MetricType::Counter,
                 dropped,
+            ),
+            (
+                "sluice_trace_spans_exported",
+                "Spans the OTLP collector accepted.",
+                MetricType::Counter,
+                spans(|s| &s.exported),
+            ),
+            (
+                "sluice_trace_spans_failed",
+                "Spans in OTLP export requests that failed.",
+                MetricType::Counter,
+                spans(|s| &s.failed),
+            ),
+            (
+                "sluice_trace_spans_dropped",
+                "Spans dropped because the exporter fell behind.",
+                MetricType::Counter,
+                spans(|s| &s.dropped),
             ),
         ];
         for (name, help, kind, value) in scalars {

@@ -62,6 +62,9 @@ pub struct ServerOptions {
     pub access_log: Option<crate::access_log::AccessLog>,
     /// Who this gateway is, for the `source_*` labels of Istio's metrics.
     pub workload: crate::metrics::Workload,
+    /// A span per request, handed to an exporter (`sluice-trace`); without one, trace headers
+    /// pass through unchanged.
+    pub tracer: Option<crate::trace::Tracer>,
     pub upstream: UpstreamOptions,
 }
 
@@ -87,6 +90,7 @@ impl Default for ServerOptions {
             mirror_host_suffix: false,
             access_log: None,
             workload: Default::default(),
+            tracer: None,
             upstream: UpstreamOptions::default(),
         }
     }
@@ -148,6 +152,7 @@ impl Gateway {
             mirror_host_suffix: opts.mirror_host_suffix,
             access_log: opts.access_log.clone(),
             metrics: Arc::new(crate::metrics::Metrics::new(opts.workload.clone())),
+            tracer: opts.tracer.clone(),
             accepted: Default::default(),
             shed: Default::default(),
             limits: crate::request::Limits {

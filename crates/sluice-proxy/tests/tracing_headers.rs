@@ -1,5 +1,6 @@
-//! Trace context crosses the gateway unchanged (W3C `traceparent`/`tracestate`, B3 multi and
-//! single header), on HTTP/1.1 and HTTP/2, next to the `x-request-id` the gateway keeps or makes.
+//! With tracing off (no `--otlp-endpoint`, the default), trace context crosses the gateway
+//! unchanged (W3C `traceparent`/`tracestate`, B3 multi and single header), on HTTP/1.1 and
+//! HTTP/2, next to the `x-request-id` the gateway keeps or makes. With tracing on: `otlp.rs`.
 mod common;
 use common::*;
 

@@ -32,7 +32,11 @@ const PODS: [(u16, &str, &str); 3] = [
     (18003, "v3", "demo-v3-5c4b2-klmno"),
 ];
 
-pub async fn demo(port: u16, admin: crate::admin::Options) -> Result<(), String> {
+pub async fn demo(
+    port: u16,
+    admin: crate::admin::Options,
+    trace: crate::telemetry::TraceArgs,
+) -> Result<(), String> {
     let mut pods: Vec<Echo> = Vec::new();
     for (p, version, pod) in PODS {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], p));
@@ -60,6 +64,10 @@ pub async fn demo(port: u16, admin: crate::admin::Options) -> Result<(), String>
     if let Some(addr) = admin.admin_address.filter(|a| a.port() != 0) {
         println!("the routing, with request counts: http://{addr}/ui\n");
     }
+    let mut opts = ServerOptions {
+        bind_address: [127, 0, 0, 1].into(),
+        ..Default::default()
+    };
     let config = Config {
         source: std::sync::Arc::new(sluice_source::Embedded::new(SEED.to_vec())),
         analyze: AnalyzeOptions::default(),
@@ -68,10 +76,7 @@ pub async fn demo(port: u16, admin: crate::admin::Options) -> Result<(), String>
         admin,
         on_served: None,
         debounce: None,
-    };
-    let opts = ServerOptions {
-        bind_address: [127, 0, 0, 1].into(),
-        ..Default::default()
+        spans: trace.start(&mut opts)?,
     };
     let served = run::serve(config, opts).await;
     drop(pods);

@@ -105,6 +105,8 @@ enum Command {
         admin: AdminArgs,
         #[command(flatten)]
         log: LogArgs,
+        #[command(flatten)]
+        trace: telemetry::TraceArgs,
     },
     /// Print the compiled configuration as JSON, offline: what `/config_dump` on the admin port
     /// shows for the same files (listeners, route tables, clusters and endpoints).
@@ -470,7 +472,8 @@ fn main() -> ExitCode {
             log,
         } => serve(&log, |logging| async move {
             let mut opts = limits.options(bind_address);
-            telemetry.apply(&mut opts, &identity.gateway_labels, &identity.namespace)?;
+            let spans =
+                telemetry.apply(&mut opts, &identity.gateway_labels, &identity.namespace)?;
             let mut config = run::Config {
                 source: std::sync::Arc::new(sluice_source::Files::new(config)),
                 analyze: identity.analyze(),
@@ -479,15 +482,21 @@ fn main() -> ExitCode {
                 admin: admin.options(logging),
                 on_served: None,
                 debounce: None,
+                spans,
             };
             if kube.kubernetes {
                 kubernetes::configure(&kube, &identity, &mut config).await?;
             }
             run::serve(config, opts).await
         }),
-        Command::Demo { port, admin, log } => {
-            serve(&log, |logging| demo::demo(port, admin.options(logging)))
-        }
+        Command::Demo {
+            port,
+            admin,
+            log,
+            trace,
+        } => serve(&log, |logging| {
+            demo::demo(port, admin.options(logging), trace)
+        }),
         Command::ConfigDump { config, identity } => {
             let store = match admitted(&config, &identity) {
                 Ok(store) => store,

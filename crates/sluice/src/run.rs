@@ -32,7 +32,12 @@ pub struct Config {
     /// Told about every snapshot that serves (the status writer).
     pub on_served: Option<OnServed>,
     pub debounce: Option<Duration>,
+    /// The span exporter: what it still holds is sent after the drain.
+    pub spans: Option<sluice_trace::Exporter>,
 }
+
+/// How long the spans of the last requests may take to leave after the drain.
+const SPANS_FLUSH: Duration = Duration::from_secs(5);
 
 /// Serves until SIGTERM or SIGINT, reloading on every change of the source and on SIGHUP.
 pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
@@ -44,6 +49,7 @@ pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
         admin,
         mut on_served,
         debounce,
+        spans,
     } = config;
     let mut reloader = Reloader::new(
         source.clone(),
@@ -111,6 +117,9 @@ pub async fn serve(config: Config, opts: ServerOptions) -> Result<(), String> {
     tracing::info!("draining");
     reloads.abort();
     gateway.shutdown().await;
+    if let Some(spans) = spans {
+        spans.shutdown(SPANS_FLUSH).await;
+    }
     Ok(())
 }
 

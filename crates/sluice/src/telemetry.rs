@@ -1,5 +1,6 @@
-//! What a serving sluice reports: access logs (flags), and `/stats/prometheus`: Istio's
-//! metrics from the data plane, the gateway's own gauges, and how reloads went.
+//! What a serving sluice reports: access logs (flags), spans (OTLP, `sluice-trace`), and
+//! `/stats/prometheus`: Istio's metrics from the data plane, the gateway's own gauges, and how
+//! reloads went.
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -33,16 +34,59 @@ pub struct Args {
     /// label of --gateway-labels, else `sluice`.
     #[arg(long, env = "SLUICE_WORKLOAD_NAME")]
     workload_name: Option<String>,
+    #[command(flatten)]
+    trace: TraceArgs,
+}
+
+/// Span export flags of `sluice run` and `sluice demo`.
+#[derive(clap::Args)]
+pub struct TraceArgs {
+    /// Send a span per request to this OpenTelemetry collector (OTLP/HTTP with protobuf;
+    /// `/v1/traces` is appended), e.g. http://127.0.0.1:4318. Off unless given: trace headers
+    /// then pass through unchanged.
+    #[arg(long)]
+    otlp_endpoint: Option<String>,
+    /// The spans' `service.name`.
+    #[arg(long, default_value = "sluice", requires = "otlp_endpoint")]
+    otlp_service_name: String,
+    /// Share of the requests without a sampling decision that are traced (0.0 to 1.0); the
+    /// decision of a client's `traceparent` or B3 headers always stands.
+    #[arg(long, default_value_t = 1.0, requires = "otlp_endpoint")]
+    otlp_sampling: f64,
+}
+
+impl TraceArgs {
+    /// With `--otlp-endpoint`: starts the exporter and gives the gateway its tracer (with
+    /// Istio's tags for `opts.workload`). The exporter is to be shut down after the drain.
+    pub fn start(
+        &self,
+        opts: &mut ServerOptions,
+    ) -> Result<Option<sluice_trace::Exporter>, String> {
+        let Some(endpoint) = &self.otlp_endpoint else {
+            return Ok(None);
+        };
+        let (tracer, exporter) = sluice_trace::start(sluice_trace::Options {
+            service_name: self.otlp_service_name.clone(),
+            sampling: self.otlp_sampling,
+            attributes: sluice_proxy::trace::istio_attributes(&opts.workload),
+            ..sluice_trace::Options::new(endpoint.clone())
+        })
+        .map_err(|e| e.to_string())?;
+        tracing::info!(%endpoint, sampling = self.otlp_sampling, "sending spans (OTLP/HTTP)");
+        opts.tracer = Some(tracer);
+        Ok(Some(exporter))
+    }
 }
 
 impl Args {
-    /// The access log and the metrics' workload in `opts`.
+    /// The access log, the metrics' workload and the tracer in `opts`; the span exporter, when
+    /// there is one.
     pub fn apply(
         &self,
         opts: &mut ServerOptions,
         labels: &BTreeMap<String, String>,
         namespace: &str,
-    ) -> Result<(), String> {
+    ) -> Result<Option<sluice_trace::Exporter>, String> {
         if let Some(format) = self.access_log {
             let format = match format {
                 LogFormat::Text => Format::Text,
@@ -53,7 +97,7 @@ impl Args {
             opts.access_log = Some(log);
         }
         opts.workload = Workload::from_labels(self.workload_name.as_deref(), namespace, labels);
-        Ok(())
+        self.trace.start(opts)
     }
 }
 

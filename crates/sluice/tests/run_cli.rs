@@ -1,4 +1,6 @@
 //! `sluice run` and `sluice demo` as users start them: a real process, real files, signals.
+#[path = "../../sluice-proxy/tests/common/otlp.rs"]
+mod otlp;
 #[path = "common/process.rs"]
 mod process;
 #[path = "../../sluice-proxy/tests/common/raw.rs"]
@@ -677,4 +679,116 @@ async fn access_log_names_tcp_connections() {
         "{line}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--otlp-endpoint`: the backend is told the gateway's span, the span reaches the collector
+/// with the flags' service name and the workload's Istio tags, and SIGTERM sends what is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_the_otlp_collector_and_sigterm_sends_the_last_ones() {
+    let (collector, otlp_addr) = otlp::Collector::start().await;
+    let pod = pod("v1", "pod-a").await;
+    let dir = scratch_dir("otlp");
+    write(&dir.join("gateway.yaml"), gateway_yaml());
+    write(&dir.join("routes.yaml"), &route_yaml(pod.addr.port()));
+    let endpoint = format!("http://{otlp_addr}");
+    let mut sluice = Sluice::run(
+        &dir,
+        "80=0",
+        &[
+            "--otlp-endpoint",
+            &endpoint,
+            "--otlp-service-name",
+            "edge",
+            "--gateway-labels",
+            "istio=ingressgateway,app=edge-gw",
+            "--namespace",
+            "gateways",
+        ],
+    );
+    let addr = sluice.listening();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let req = hyper::Request::get(format!("http://{addr}/"))
+        .header("host", "app.example")
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .body(Empty::new())
+        .unwrap();
+    let body = client().request(req).await.unwrap().into_body().collect();
+    let seen: serde_json::Value = serde_json::from_slice(&body.await.unwrap().to_bytes()).unwrap();
+    let tp = seen["headers"]["traceparent"].as_str().unwrap().to_string();
+    assert!(
+        tp.starts_with(&format!("00-{trace}-")) && tp.ends_with("-01"),
+        "{tp}"
+    );
+    // Spans leave every 5 s, or at SIGTERM once the drain is over.
+    let asked = Instant::now();
+    sluice.signal("-TERM");
+    let deadline = asked + Duration::from_secs(15);
+    while sluice.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "sluice did not exit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "exited by the drain, not a flush tick"
+    );
+    let spans = collector.spans.lock().unwrap().clone();
+    let (resource, span) = spans
+        .iter()
+        .find(|(_, s)| otlp::hex(&s.trace_id) == trace)
+        .unwrap_or_else(|| panic!("no span at exit; log:\n{}", sluice.dump()));
+    assert_eq!(tp, format!("00-{trace}-{}-01", otlp::hex(&span.span_id)));
+    assert_eq!(span.name, "app.default.svc.cluster.local:8000/*");
+    assert_eq!(
+        otlp::attr(resource, "service.name").as_deref(),
+        Some("edge")
+    );
+    for (key, value) in [
+        ("istio.canonical_service", "edge-gw"),
+        ("istio.namespace", "gateways"),
+        ("server.address", "app.example"),
+    ] {
+        assert_eq!(
+            otlp::attr(&span.attributes, key).as_deref(),
+            Some(value),
+            "{key}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn otlp_flags_are_checked_before_serving() {
+    for (args, expected) in [
+        (
+            ["--otlp-endpoint", "https://collector:4318"].as_slice(),
+            "https is not supported",
+        ),
+        (
+            [
+                "--otlp-endpoint",
+                "http://127.0.0.1:4318",
+                "--otlp-sampling",
+                "1.5",
+            ]
+            .as_slice(),
+            "--otlp-sampling 1.5",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args([
+                "run",
+                "--config",
+                "/nonexistent",
+                "--bind-address",
+                "127.0.0.1",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(expected),
+            "{stderr}"
+        );
+    }
 }

@@ -110,6 +110,7 @@ impl Context<'_> {
             h.request.apply(&mut out.headers);
         }
         policy.headers.request.apply(&mut out.headers);
+        rec.propagate(&mut out.headers);
 
         let limits = &self.shared.limits;
         let body = match Prepared::read(body, self.shared.replay_buffer, limits.body_timeout).await

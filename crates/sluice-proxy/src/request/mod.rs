@@ -1,7 +1,7 @@
 //! One request, start to end, by phase: edge checks (`edge`), routing with `select_route`,
 //! local replies (`reply`), CORS (`cors`), faults (`fault`), the forward (`forward`) with its
 //! tries (`retry`) and mirrors (`mirror`). The request's `record` is filled on the way and
-//! read once when the response ends, by the metrics and the access log.
+//! read once when the response ends, by the metrics, the access log and the span.
 mod cors;
 mod edge;
 mod fault;
@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub access_log: Option<AccessLog>,
     /// Istio's metrics, by cluster.
     pub metrics: Arc<Metrics>,
+    /// A span per request, when tracing is on.
+    pub tracer: Option<crate::trace::Tracer>,
     /// Connections accepted, and those shed by the limits.
     pub accepted: std::sync::atomic::AtomicU64,
     pub shed: std::sync::atomic::AtomicU64,
@@ -203,7 +205,7 @@ async fn route(
     };
     let decision = select_route(table, &view);
     if let Some(route) = decision.route() {
-        rec.route_name(route.name.as_deref());
+        rec.route(route, decision.matched(), port.service_port);
     }
     match decision {
         RouteDecision::NoRoute { .. } => local(StatusCode::NOT_FOUND, Flags::NR, "", grpc),

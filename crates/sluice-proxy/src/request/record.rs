@@ -1,7 +1,7 @@
 //! The record of one request: filled as the request goes (cluster, upstream host, flags,
 //! bytes) and read once when it ends — its response body finished, failed or dropped — by
-//! the metrics and, when enabled, the access log. Without an access log it holds no strings:
-//! a request costs a clock read at each end and a few atomic adds.
+//! the metrics and, when enabled, the access log and the request's span (`trace`). Without
+//! either it holds no strings: a request costs a clock read at each end and a few atomic adds.
 use super::reply::{grpc_status, is_grpc};
 use super::{Downstream, Shared};
 use crate::access_log::{AccessLog, Entry};
@@ -9,11 +9,13 @@ use crate::body::{BoxError, Prepared, ProxyBody};
 use crate::cluster::ClusterRuntime;
 use crate::headers;
 use crate::metrics::{ClusterStats, Flags, HttpKey, HttpSample};
+use crate::trace::{End, Span};
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, HOST, USER_AGENT};
+use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, USER_AGENT};
 use http::uri::Authority;
 use http::{Request, Response, Version};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
+use sluice_compile::snapshot::{Route, RouteMatch};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -38,6 +40,8 @@ pub(crate) struct Record {
     pub(super) upstream_time: Option<Duration>,
     /// What only the access log needs, taken when it is enabled.
     log: Option<Box<Head>>,
+    /// The request's span, when tracing is on.
+    trace: Option<Box<Span>>,
     done: bool,
 }
 
@@ -64,12 +68,13 @@ impl Record {
     pub(super) fn start(shared: &Shared, conn: &Downstream, req: &mut Request<Incoming>) -> Record {
         let log = shared.access_log.as_ref().map(|log| {
             // The id the backend will get, made now when absent, so the line carries it too.
-            if !req.headers().contains_key(&headers::X_REQUEST_ID) {
-                req.headers_mut()
-                    .insert(headers::X_REQUEST_ID.clone(), headers::request_id());
-            }
+            headers::ensure_request_id(req.headers_mut());
             Box::new(Head::of(log, conn, req))
         });
+        let trace = shared
+            .tracer
+            .as_ref()
+            .map(|t| t.start(req, conn.peer, conn.scheme));
         Record {
             started: Instant::now(),
             stats: shared.metrics.unknown().clone(),
@@ -84,6 +89,7 @@ impl Record {
             upstream: None,
             upstream_time: None,
             log,
+            trace,
             done: false,
         }
     }
@@ -98,10 +104,21 @@ impl Record {
         self.stats = cluster.stats.clone();
     }
 
-    pub(super) fn route_name(&mut self, name: Option<&str>) {
+    /// The route that decided, with the match that chose it (`port`: the Gateway's port).
+    pub(super) fn route(&mut self, route: &Route, matched: Option<&RouteMatch>, port: u32) {
         if let Some(head) = self.log.as_mut() {
             // Istio names an unnamed route `default`.
-            head.route_name = Some(name.unwrap_or("default").to_string());
+            head.route_name = Some(route.name.as_deref().unwrap_or("default").to_string());
+        }
+        if let Some(span) = self.trace.as_mut() {
+            span.route(route, matched, port);
+        }
+    }
+
+    /// The trace context the backend gets, when tracing is on.
+    pub(super) fn propagate(&self, headers: &mut HeaderMap) {
+        if let Some(span) = &self.trace {
+            span.inject(headers);
         }
     }
 
@@ -165,6 +182,15 @@ impl Record {
         if let Some(head) = self.log.take() {
             self.write_log(&head, duration);
         }
+        if let Some(span) = self.trace.take() {
+            span.finish(End {
+                code: self.code,
+                flags: self.flags,
+                cluster: self.stats.name(),
+                upstream: self.upstream.as_ref().map(|a| a.as_str()),
+                duration,
+            });
+        }
     }
 
     fn write_log(&self, head: &Head, duration: Duration) {
@@ -224,13 +250,7 @@ impl Head {
                 Version::HTTP_2 => "HTTP/2",
                 _ => "HTTP/1.1",
             },
-            authority: req
-                .uri()
-                .authority()
-                .map(|a| a.as_str())
-                .or_else(|| h.get(HOST).and_then(|v| v.to_str().ok()))
-                .unwrap_or("-")
-                .to_string(),
+            authority: headers::authority(req).unwrap_or("-").to_string(),
             // As the backend gets it, with the client appended (Envoy logs it so too).
             forwarded_for: headers::forwarded_for(
                 h.get(&headers::X_FORWARDED_FOR),

@@ -705,7 +705,7 @@ def markdown(results, meta, args):
 def settings(args):
     """Repetitions and points of a quick or a full run."""
     args.reps, args.seconds = (1, 2) if args.quick else (3, 10)
-    args.conns, args.bodies, args.rates = [16, 64, 256], [0, 1024, 102400], [1000, 5000]
+    args.conns, args.bodies, args.rates = [16, 64, 256, 1000], [0, 1024, 102400], [1000, 5000]
     return args
 
 

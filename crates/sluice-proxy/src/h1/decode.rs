@@ -277,6 +277,26 @@ mod tests {
         assert_eq!(&buf[..], b"EXTRA");
     }
 
+    proptest::proptest! {
+        /// Any bytes, any read sizes: a frame or an error, never a panic, and a fixed length is
+        /// never exceeded (what the `h1_response` fuzz target checks at length).
+        #[test]
+        fn any_bytes_decode_or_fail_cleanly(
+            input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            chunked_prefix in proptest::prelude::any::<bool>(),
+            step in 1usize..64,
+            length in 0u64..600,
+        ) {
+            let mut bytes = if chunked_prefix { b"3\r\nabc\r\n".to_vec() } else { Vec::new() };
+            bytes.extend_from_slice(&input);
+            let _ = run(Framing::Chunked, &bytes, step);
+            let _ = run(Framing::Close, &bytes, step);
+            if let Ok((data, _)) = run(Framing::Length(length), &bytes, step) {
+                proptest::prop_assert!(data.len() as u64 <= length);
+            }
+        }
+    }
+
     #[test]
     fn broken_chunked_encoding_is_an_error() {
         for bad in [

@@ -212,8 +212,9 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     )
 }
 
-/// Days since 1970-01-01 → (year, month, day), by Howard Hinnant's civil-from-days.
-fn civil(days: i64) -> (i64, u32, u32) {
+/// Days since 1970-01-01 → (year, month, day), by Howard Hinnant's civil-from-days (no
+/// calendar crate needed; `sluice status` dates objects with it too).
+pub fn civil(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -480,14 +480,7 @@ async fn a_streamed_body_that_stops_is_cut() {
 
 /// A gateway whose only route goes to a backend at `addr`.
 fn gateway_to(addr: SocketAddr) -> sluice_proxy::Gateway {
-    let yaml = format!(
-        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: app, namespace: default}}\n\
-         spec:\n  hosts: [app.default.svc.cluster.local]\n  resolution: STATIC\n  \
-         ports: [{{number: 8000, name: http, protocol: HTTP}}]\n  \
-         endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]\n---\n",
-        addr.port()
-    ) + &app_routes("    - route: [{destination: {host: app}}]");
-    gateway(snapshot(&yaml, &[]), opts())
+    gateway_to_backend(addr, "", opts())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,14 +81,7 @@ fn complete_request(b: &[u8]) -> Option<usize> {
 }
 
 fn to(addr: SocketAddr) -> sluice_proxy::Gateway {
-    let yaml = format!(
-        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: app, namespace: default}}\n\
-         spec:\n  hosts: [app.default.svc.cluster.local]\n  resolution: STATIC\n  \
-         ports: [{{number: 8000, name: http, protocol: HTTP}}]\n  \
-         endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]\n---\n",
-        addr.port()
-    ) + &app_routes("    - route: [{destination: {host: app}}]\n      retries: {attempts: 0}");
-    gateway(snapshot(&yaml, &[]), test_options())
+    gateway_to_backend(addr, "\n      retries: {attempts: 0}", test_options())
 }
 
 async fn through(answer: &'static [u8], method: &str) -> (Reply, Scripted) {

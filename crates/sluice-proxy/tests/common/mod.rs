@@ -238,6 +238,18 @@ pub fn service_entry_speaking(name: &str, pods: &[(&Echo, u32)], protocol: &str)
     )
 }
 
+/// A gateway whose only route (`route` appended to it, YAML) goes to one backend at `addr`.
+pub fn gateway_to_backend(addr: SocketAddr, route: &str, opts: ServerOptions) -> Gateway {
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: app, namespace: default}}\n\
+         spec:\n  hosts: [app.default.svc.cluster.local]\n  resolution: STATIC\n  \
+         ports: [{{number: 8000, name: http, protocol: HTTP}}]\n  \
+         endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]\n---\n",
+        addr.port()
+    ) + &app_routes(&format!("    - route: [{{destination: {{host: app}}}}]{route}"));
+    gateway(snapshot(&yaml, &[]), opts)
+}
+
 /// A Gateway for every host on port 80, and a VirtualService `app` for every host whose `http`
 /// list is `http` (YAML, indented by four spaces).
 pub fn app_routes(http: &str) -> String {

@@ -620,9 +620,43 @@ def targets(results):
         ("RSS idle ≤ 15 MiB", f"{idle:.1f} MiB" if idle else "–", verdict(idle <= 15 if idle else None)),
         ("10,000 VirtualServices compiled (start to listening) < 1 s", f"{scale:.2f} s" if scale else "–", verdict(scale < 1 if scale else None)),
         ("zero failed requests across 50 reloads", fmt(failed), verdict(failed == 0 if failed is not None else None)),
-    ]
+    ] + nginx_targets(s, results.get("nginx", {}), results.get("haproxy", {}), d)
     return (["## Targets (sluice, this run)", "", "| target | measured | |", "|---|---:|---|"]
             + [f"| {t} | {m} | {v} |" for t, m, v in rows] + [""])
+
+
+def nginx_targets(s, n, h, d):
+    """The nginx/HAProxy targets (CPU and memory per connection at 64 and 1,000 connections)."""
+    def cpu(r, c):
+        return r.get(f"h1_c{c}_b0", {}).get("cpu_s_per_100k")
+
+    def at_most(a, b, limit):
+        if not a or not b:
+            return "–", "–"
+        return f"{a / b:.2f}× ({a * 10:.1f} vs {b * 10:.1f} µs)", ("met" if a / b <= limit else "**missed**")
+
+    rows = []
+    for c, limit in [(64, 1.0), (1000, 1.2)]:
+        m, v = at_most(cpu(s, c), cpu(n, c), limit)
+        rows.append((f"CPU per request at c={c:,} (0 B) ≤ {limit}× nginx's", m, v))
+    rs, rn = s.get("h1_c64_b0", {}).get("rps"), n.get("h1_c64_b0", {}).get("rps")
+    rows.append(("max rps at c=64 ≥ nginx's", f"{rs / rn:.2f}×" if rs and rn else "–",
+                 verdict_of(rs >= rn) if rs and rn else "–"))
+    ms, mn = s.get("rss_1000_conns_kib"), n.get("rss_1000_conns_kib")
+    rows.append(("RSS with 1,000 open connections ≤ nginx's", f"{ms / 1024:.1f} vs {mn / 1024:.1f} MiB" if ms and mn else "–",
+                 verdict_of(ms <= mn) if ms and mn else "–"))
+    idle = s.get("rss_idle_kib")
+    if ms and idle:
+        rows.append(("bytes per open connection (RSS growth / 1,000)", f"{(ms - idle) * 1024 / 1000 / 1024:.1f} KiB", "–"))
+    rows.append(("RSS idle ≤ 10 MiB", f"{idle / 1024:.1f} MiB" if idle else "–", verdict_of(idle <= 10 * 1024) if idle else "–"))
+    ps, ph = s.get("fixed_1000rps", {}).get("p99_ms"), h.get("fixed_1000rps", {}).get("p99_ms")
+    rows.append(("p99 at 1,000 rps ≤ HAProxy's", f"{ps:.3f} vs {ph:.3f} ms" if ps and ph else "–",
+                 verdict_of(ps <= ph) if ps and ph else "–"))
+    return rows
+
+
+def verdict_of(ok):
+    return "met" if ok else "**missed**"
 
 
 def markdown(results, meta, args):

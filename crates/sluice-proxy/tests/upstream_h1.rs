@@ -247,3 +247,47 @@ async fn raw_short() -> SocketAddr {
     )
     .await
 }
+
+/// A server that answers before the request body ended leaves its connection mid-request: the
+/// next request must go on another connection (this backend answers one request per
+/// connection, so a reused connection would never answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_answer_to_a_streamed_body_retires_the_connection() {
+    let backend = raw::raw_backend(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+        Duration::from_secs(10),
+    )
+    .await;
+    let gw = to(backend);
+    let addr = gw.local_addr(80).unwrap();
+    // More than the retry buffer, so the body streams; the rest only after the answer.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(4);
+    for _ in 0..2 {
+        tx.send(Ok(Frame::data(Bytes::from(vec![b'a'; 40_000]))))
+            .await
+            .unwrap();
+    }
+    let frames = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|frame| (frame, rx))
+    }));
+    let req = hyper::Request::post(format!("http://{addr}/upload"))
+        .header("host", "app.example")
+        .body(StreamBody::new(frames))
+        .unwrap();
+    let c = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let resp = tokio::time::timeout(Duration::from_secs(5), c.request(req))
+        .await
+        .expect("answered before the body ended")
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    drop(tx);
+    let _ = resp.into_body().collect().await;
+    let next = tokio::time::timeout(
+        Duration::from_secs(5),
+        TestClient::http1(addr).get("app.example", "/next"),
+    )
+    .await
+    .expect("the next request went on a fresh connection");
+    assert_eq!(&next.body[..], b"ok");
+}

@@ -98,8 +98,11 @@ pub fn parse_response(
         .get_all(CONNECTION)
         .iter()
         .any(|v| has_token(v.as_bytes(), b"keep-alive"));
-    let keep_alive =
-        framing != Framing::Close && !close && (version == Version::HTTP_11 || keep_alive_10);
+    // After a 101 the connection speaks another protocol: it never serves another request.
+    let keep_alive = framing != Framing::Close
+        && status != StatusCode::SWITCHING_PROTOCOLS
+        && !close
+        && (version == Version::HTTP_11 || keep_alive_10);
     Ok(Some((
         ResponseHead {
             status,
@@ -297,6 +300,17 @@ mod tests {
             .unwrap()
             .0;
         assert!(!old.keep_alive);
+        let switched = parse(
+            "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
+            Method::GET,
+        )
+        .unwrap()
+        .unwrap()
+        .0;
+        assert_eq!(
+            (switched.framing, switched.keep_alive),
+            (Framing::Empty, false)
+        );
         assert_eq!(
             framing_of("HTTP/1.1 200 OK\r\ncontent-length: 3, 3\r\n\r\n"),
             Ok(Framing::Length(3))

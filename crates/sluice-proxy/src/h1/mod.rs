@@ -232,8 +232,13 @@ impl Conn {
                     Poll::Pending => break,
                 }
             }
-            // Meanwhile, or after, the response head.
-            self.poll_head(cx, method)
+            // Meanwhile, or after, the response head. A server that answered before the body
+            // ended left the connection mid-request: it must not carry another one.
+            let mut head = ready!(self.poll_head(cx, method))?;
+            if state != Sending::Done {
+                head.keep_alive = false;
+            }
+            Poll::Ready(Ok(head))
         })
         .await
     }

@@ -2,7 +2,7 @@
 //! read from the ClientHello without terminating it), then bytes copied both ways.
 use crate::access_log::{AccessLog, Entry};
 use crate::dataplane::Dataplane;
-use crate::metrics::{ClusterStats, Flags, Metrics};
+use crate::metrics::{ClusterStats, Flags, Metrics, TcpBytes};
 use crate::outlier::Outcome;
 use sluice_compile::snapshot::L4Route;
 use std::net::SocketAddr;
@@ -29,8 +29,9 @@ struct Connection {
     start_time: std::time::SystemTime,
     /// The route's cluster's series once one is picked.
     stats: Arc<ClusterStats>,
-    /// `istio_tcp_connections_opened_total` counted (at the upstream connect).
-    opened: bool,
+    /// Set at the upstream connect, when `istio_tcp_connections_opened_total` is counted:
+    /// the series the bytes are counted on as they pass.
+    bytes: Option<TcpBytes>,
     host: Option<String>,
     /// Bytes from the client, and to it.
     received: u64,
@@ -44,7 +45,7 @@ impl Connection {
             started: std::time::Instant::now(),
             start_time: std::time::SystemTime::now(),
             stats: peer.metrics.unknown().clone(),
-            opened: false,
+            bytes: None,
             host: None,
             received: 0,
             sent: 0,
@@ -52,9 +53,15 @@ impl Connection {
         }
     }
 
+    fn count(&self, received: u64, sent: u64) {
+        if let Some(bytes) = &self.bytes {
+            bytes.add(received, sent);
+        }
+    }
+
     /// Counts the connection's end, and logs it as Istio logs TCP connections (`"- - -"`).
     fn close(&self, peer: &Peer<'_>, sni: Option<&str>) {
-        if !self.opened {
+        if self.bytes.is_none() {
             self.stats.tcp_opened(self.flags);
         }
         self.stats.tcp_closed(self.flags);
@@ -184,7 +191,7 @@ where
             runtime.record(index, Outcome::Status(200));
             conn.flags = Flags::NONE;
             conn.stats.tcp_opened(Flags::NONE);
-            conn.opened = true;
+            conn.bytes = Some(conn.stats.tcp_bytes());
             s
         }
         Err(e) => {
@@ -226,7 +233,7 @@ where
 {
     upstream.write_all(first).await.map_err(|e| e.to_string())?;
     conn.received = first.len() as u64;
-    conn.stats.tcp_bytes(conn.received, 0);
+    conn.count(conn.received, 0);
     splice(&mut client, &mut upstream, idle, conn).await
 }
 
@@ -254,7 +261,7 @@ where
                 n => {
                     b_write.write_all(&a_buf[..n]).await.map_err(io)?;
                     conn.received += n as u64;
-                    conn.stats.tcp_bytes(n as u64, 0);
+                    conn.count(n as u64, 0);
                 }
             },
             n = b_read.read(&mut b_buf), if !b_done => match n.map_err(io)? {
@@ -262,7 +269,7 @@ where
                 n => {
                     a_write.write_all(&b_buf[..n]).await.map_err(io)?;
                     conn.sent += n as u64;
-                    conn.stats.tcp_bytes(0, n as u64);
+                    conn.count(0, n as u64);
                 }
             },
             _ = tokio::time::sleep(idle) => return Err(format!("idle for {idle:?}")),

@@ -241,17 +241,30 @@ impl<K: Copy + PartialEq, V: Default> SeriesMap<K, V> {
         if let Some((_, v)) = self.list.load().iter().find(|(k, _)| *k == key) {
             return f(v);
         }
+        f(&self.insert(key))
+    }
+
+    /// The series of `key`, to keep (a TCP connection counts its bytes on it as they pass).
+    fn get(&self, key: K) -> Arc<V> {
+        if let Some((_, v)) = self.list.load().iter().find(|(k, _)| *k == key) {
+            return v.clone();
+        }
+        self.insert(key)
+    }
+
+    /// The rare path: a label set seen for the first time (or raced for).
+    fn insert(&self, key: K) -> Arc<V> {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.list.load_full();
         if let Some((_, v)) = current.iter().find(|(k, _)| *k == key) {
-            return f(v);
+            return v.clone();
         }
         let v = Arc::new(V::default());
         let mut next = Vec::with_capacity(current.len() + 1);
         next.extend(current.iter().cloned());
         next.push((key, v.clone()));
         self.list.store(Arc::new(next));
-        f(&v)
+        v
     }
 
     fn snapshot(&self) -> Arc<Vec<(K, Arc<V>)>> {
@@ -381,12 +394,9 @@ impl ClusterStats {
             .with(flags, |s| _ = s.closed.fetch_add(1, Ordering::Relaxed));
     }
 
-    /// Bytes of a TCP connection as they pass: `received` from the client, `sent` to it.
-    pub fn tcp_bytes(&self, received: u64, sent: u64) {
-        self.tcp.with(Flags::NONE, |s| {
-            s.received.fetch_add(received, Ordering::Relaxed);
-            s.sent.fetch_add(sent, Ordering::Relaxed);
-        });
+    /// Where an open TCP connection counts its bytes as they pass, found once.
+    pub fn tcp_bytes(&self) -> TcpBytes {
+        TcpBytes(self.tcp.get(Flags::NONE))
     }
 
     /// Requests so far, whatever their outcome.
@@ -397,6 +407,17 @@ impl ClusterStats {
             .map(|(_, s)| s.requests.load(Ordering::Relaxed))
             .sum::<u64>()
             + self.ok.requests.load(Ordering::Relaxed)
+    }
+}
+
+/// The byte counters of one open TCP connection's series.
+pub struct TcpBytes(Arc<TcpSeries>);
+
+impl TcpBytes {
+    /// `received` from the client, `sent` to it.
+    pub fn add(&self, received: u64, sent: u64) {
+        self.0.received.fetch_add(received, Ordering::Relaxed);
+        self.0.sent.fetch_add(sent, Ordering::Relaxed);
     }
 }
 

@@ -26,7 +26,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use record::Record;
 pub(crate) use record::Recorded;
-use reply::{is_grpc, local, plain};
+use reply::{local, plain};
 use sluice_compile::{select_route, RequestView, RouteDecision};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -142,7 +142,7 @@ async fn route(
     mut req: Request<Incoming>,
     rec: &mut Record,
 ) -> Response<ProxyBody> {
-    let grpc = is_grpc(req.headers());
+    let grpc = rec.grpc();
     if shared.overloaded.load(Ordering::Relaxed) {
         let mut resp = local(
             StatusCode::SERVICE_UNAVAILABLE,

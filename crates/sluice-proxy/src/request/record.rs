@@ -94,6 +94,11 @@ impl Record {
         }
     }
 
+    /// A gRPC request (`content-type: application/grpc…`), read once at its start.
+    pub(super) fn grpc(&self) -> bool {
+        self.grpc
+    }
+
     /// Whether the access log is on.
     pub(super) fn logging(&self) -> bool {
         self.log.is_some()

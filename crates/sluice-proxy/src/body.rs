@@ -36,13 +36,55 @@ pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
         .boxed()
 }
 
+/// A client's request body: none, read from an HTTP/1.1 connection by sluice's own server,
+/// or an HTTP/2 stream's (hyper's).
+pub enum Inbound {
+    Empty,
+    H1(crate::h1::server::ClientBody),
+    H2(Incoming),
+}
+
+impl Body for Inbound {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Inbound::Empty => Poll::Ready(None),
+            Inbound::H1(body) => Pin::new(body).poll_frame(cx),
+            Inbound::H2(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|f| f.map(|f| f.map_err(Into::into))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Inbound::Empty => true,
+            Inbound::H1(body) => body.is_end_stream(),
+            Inbound::H2(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Inbound::Empty => SizeHint::with_exact(0),
+            Inbound::H1(body) => body.size_hint(),
+            Inbound::H2(body) => body.size_hint(),
+        }
+    }
+}
+
 /// What the proxy sends upstream: a body buffered for replay (retries, mirrors), or the
 /// client's body streamed through after whatever was read while deciding.
 pub enum RequestBody {
     Buffered(Option<Bytes>),
     Streaming {
         prefix: Option<Bytes>,
-        rest: Incoming,
+        rest: Inbound,
         idle: Idle,
     },
 }
@@ -95,7 +137,7 @@ impl Prepared {
     /// Reads up to `limit` bytes of `body`; a body that ends within it becomes replayable.
     /// A pause longer than `idle` fails the read.
     pub async fn read(
-        mut body: Incoming,
+        mut body: Inbound,
         limit: usize,
         idle: Duration,
     ) -> Result<Prepared, ReadError> {
@@ -154,7 +196,7 @@ impl Body for RequestBody {
                     Poll::Pending => Poll::Pending,
                     Poll::Ready(frame) => {
                         idle.armed = false;
-                        Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+                        Poll::Ready(frame)
                     }
                 }
             }

@@ -321,7 +321,7 @@ async fn read_sni<S: AsyncRead + Unpin>(
 }
 
 /// A stream that first gives back bytes already read from it (a peeked ClientHello).
-pub(crate) struct Rewind<S> {
+pub struct Rewind<S> {
     prefix: Vec<u8>,
     at: usize,
     inner: S,

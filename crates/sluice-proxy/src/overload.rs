@@ -1,16 +1,14 @@
 //! Edge protection around the accept loop: connection limits that shed instead of queueing,
-//! a first-bytes deadline for connections that send nothing, and a memory watermark.
+//! and a memory watermark. (A connection that sends nothing is closed by the headers timeout,
+//! which runs from accept: see `server::http`.)
 use crate::dataplane::PortKind;
 use crate::request::Shared;
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -118,90 +116,6 @@ pub(crate) fn shed(stream: TcpStream, shared: &Shared, slots: &Arc<Semaphore>, b
         })
         .await;
     });
-}
-
-/// Until its first `PREFACE` bytes arrive, reading fails once a deadline passes. hyper's own
-/// header timeout starts only after the protocol was sniffed from those bytes.
-pub(crate) struct FirstBytes<IO> {
-    io: IO,
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    missing: usize,
-}
-
-/// The HTTP/2 connection preface is what the protocol sniffing waits for.
-const PREFACE: usize = 24;
-
-impl<IO> FirstBytes<IO> {
-    pub fn new(io: IO, timeout: Duration) -> FirstBytes<IO> {
-        FirstBytes {
-            io,
-            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
-            missing: PREFACE,
-        }
-    }
-}
-
-impl<IO: AsyncRead + Unpin> AsyncRead for FirstBytes<IO> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let this = &mut *self;
-        match Pin::new(&mut this.io).poll_read(cx, buf) {
-            Poll::Ready(r) => {
-                let read = buf.filled().len() - before;
-                this.missing = this.missing.saturating_sub(read);
-                if this.missing == 0 {
-                    this.deadline = None;
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending => {
-                let expired = this
-                    .deadline
-                    .as_mut()
-                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
-                if expired {
-                    let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "no request in time");
-                    Poll::Ready(Err(e))
-                } else {
-                    Poll::Pending
-                }
-            }
-        }
-    }
-}
-
-impl<IO: AsyncWrite + Unpin> AsyncWrite for FirstBytes<IO> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
 }
 
 /// Samples resident memory while the gateway lives; above `limit` new work is shed.

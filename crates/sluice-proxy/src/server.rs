@@ -1,22 +1,26 @@
-//! The running gateway: one accept loop per bound port, connections served by hyper (HTTP/1.1
-//! and HTTP/2 prior knowledge on the same port), and `apply` to swap in a new snapshot.
+//! The running gateway: one accept loop per bound port, connections served by sluice's own
+//! HTTP/1.1 server (`h1::server`) or hyper's HTTP/2 (prior knowledge, told apart by the
+//! connection preface on the same port), and `apply` to swap in a new snapshot.
+use crate::body::Inbound;
 use crate::dataplane::{Dataplane, PortKind};
+use crate::h1::server::ClientStream;
 use crate::request::{handle, Downstream, Shared};
 use crate::tls::ClientCert;
 use crate::upstream::{UpstreamOptions, Upstreams};
 use crate::Error;
 use arc_swap::ArcSwap;
+use bytes::BytesMut;
+use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use sluice_compile::snapshot::ServerMode;
 use sluice_compile::Snapshot;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
 /// Edge limits, with Envoy-like defaults.
@@ -104,7 +108,8 @@ struct RunningListener {
 /// What every accept loop and connection of a gateway uses.
 struct Serving {
     shared: Arc<Shared>,
-    builder: auto::Builder<TokioExecutor>,
+    http1: crate::h1::server::Limits,
+    http2: http2::Builder<TokioExecutor>,
     connections: Arc<Semaphore>,
     /// Open connections by client address, when limited per address.
     per_ip: Option<crate::overload::PerIp>,
@@ -130,16 +135,13 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(opts: ServerOptions) -> Gateway {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(opts.request_headers_timeout)
-            .max_buf_size(opts.max_request_headers_bytes.max(8192))
-            .max_headers(opts.max_request_headers)
-            .keep_alive(true);
-        builder
-            .http2()
+        let http1 = crate::h1::server::Limits {
+            head_bytes: opts.max_request_headers_bytes,
+            headers: opts.max_request_headers,
+            head_timeout: opts.request_headers_timeout,
+        };
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
             .timer(TokioTimer::new())
             .max_header_list_size(opts.max_request_headers_bytes as u32)
             .max_concurrent_streams(opts.http2_max_concurrent_streams)
@@ -169,7 +171,8 @@ impl Gateway {
         Gateway {
             serving: Arc::new(Serving {
                 shared: shared.clone(),
-                builder,
+                http1,
+                http2,
                 connections: Arc::new(Semaphore::new(opts.max_connections)),
                 per_ip: opts.max_connections_per_ip.map(crate::overload::PerIp::new),
                 shedding: Arc::new(Semaphore::new(1024)),
@@ -311,7 +314,12 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
     serving: Arc<Serving>,
 ) {
-    let graceful = GracefulShutdown::new();
+    let (draining, signal) = watch::channel(false);
+    let (open, mut all_closed) = mpsc::channel::<()>(1);
+    let drain = Drain {
+        signal,
+        _open: open,
+    };
     let mut connections = JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -344,7 +352,7 @@ async fn accept_loop(
             crate::overload::shed(stream, &serving.shared, &serving.shedding, bind_port);
             continue;
         };
-        let conn = serve(stream, peer, bind_port, serving.clone(), graceful.watcher());
+        let conn = serve(stream, peer, bind_port, serving.clone(), drain.clone());
         connections.spawn(async move {
             conn.await;
             drop(admitted);
@@ -353,14 +361,16 @@ async fn accept_loop(
     // Connections already queued for this socket would be reset when it closes; with
     // SO_REUSEPORT another instance may be taking over, so serve what has arrived.
     while let Some(Ok((stream, peer))) = queued(&listener).await {
-        let conn = serve(stream, peer, bind_port, serving.clone(), graceful.watcher());
+        let conn = serve(stream, peer, bind_port, serving.clone(), drain.clone());
         connections.spawn(conn);
     }
     drop(listener);
-    // hyper's graceful shutdown closes a connection that has not sent its request yet; one
-    // accepted a moment ago gets that moment to send it.
+    // Draining closes a connection that has not sent its request yet; one accepted a moment
+    // ago gets that moment to send it.
     tokio::time::sleep(LAST_ACCEPTED_GRACE.min(serving.drain_timeout)).await;
-    if tokio::time::timeout(serving.drain_timeout, graceful.shutdown())
+    let _ = draining.send(true);
+    drop(drain);
+    if tokio::time::timeout(serving.drain_timeout, all_closed.recv())
         .await
         .is_err()
     {
@@ -370,6 +380,15 @@ async fn accept_loop(
         );
     }
     connections.shutdown().await;
+}
+
+/// What an HTTP connection watches to finish its requests and close when its listener drains;
+/// the listener waits until every copy is dropped. (TCP connections drop theirs at once: they
+/// have no requests to finish.)
+#[derive(Clone)]
+struct Drain {
+    signal: watch::Receiver<bool>,
+    _open: mpsc::Sender<()>,
 }
 
 /// How long the last connections accepted before a drain have to send their first request.
@@ -389,7 +408,7 @@ fn serve(
     peer: SocketAddr,
     bind_port: u32,
     serving: Arc<Serving>,
-    watcher: hyper_util::server::graceful::Watcher,
+    drain: Drain,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let _ = stream.set_nodelay(true);
     // The address the client connected to, read only for the access log.
@@ -400,7 +419,6 @@ fn serve(
         .and_then(|_| stream.local_addr().ok());
     async move {
         let shared = serving.shared.clone();
-        let builder = &serving.builder;
         let dataplane = shared.current.load_full();
         let kind = dataplane.ports.get(&bind_port).map(|p| &p.kind);
         // A TCP connection has no requests to finish: draining waits for it as for any.
@@ -408,6 +426,7 @@ fn serve(
         // largest branch, and most connections are plain HTTP.
         let result = match kind {
             Some(PortKind::Tcp(routes)) => {
+                drop(drain);
                 let peer = shared.l4_peer(peer, local);
                 Box::pin(crate::l4::tcp(stream, &dataplane, routes, peer, None)).await
             }
@@ -415,12 +434,13 @@ fn serve(
                 let peek = *passthrough;
                 drop(dataplane);
                 let conn = (peer, local);
-                Box::pin(tls(stream, conn, bind_port, peek, &serving, watcher)).await
+                Box::pin(tls(stream, conn, bind_port, peek, &serving, drain)).await
             }
             Some(PortKind::Plain(_)) | None => {
                 drop(dataplane);
                 let downstream = Downstream::new(peer, bind_port, "http", None, None, local);
-                http(stream, downstream, shared, builder, watcher).await;
+                let stream = ClientStream::Plain(stream);
+                http(stream, downstream, &serving, drain).await;
                 Ok(())
             }
         };
@@ -430,26 +450,68 @@ fn serve(
     }
 }
 
-/// Serves HTTP/1.1 and HTTP/2 on an accepted (and, for TLS, handshaken) connection.
-async fn http<IO>(
-    io: IO,
-    downstream: Downstream,
-    shared: Arc<Shared>,
-    builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
-) where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let peer = downstream.peer;
-    let shared_timeout = shared.limits.headers_timeout;
+/// The HTTP/2 connection preface, which tells an HTTP/2 client from an HTTP/1.1 one.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serves HTTP/1.1 or HTTP/2 on an accepted (and, for TLS, handshaken) connection, told apart
+/// by the first bytes. The headers timeout runs from here: a client that sends nothing, or
+/// half a preface, is closed after it.
+async fn http(stream: ClientStream, downstream: Downstream, serving: &Serving, drain: Drain) {
+    let shared = &serving.shared;
+    let deadline = tokio::time::Instant::now() + shared.limits.headers_timeout;
+    let mut stream = stream;
+    let mut read = BytesMut::new();
+    let is_http2 = loop {
+        let n = read.len().min(PREFACE.len());
+        if read[..n] != PREFACE[..n] {
+            break false;
+        }
+        if n == PREFACE.len() {
+            break true;
+        }
+        read.reserve(4096);
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut read)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return,
+        }
+    };
     let downstream = Arc::new(downstream);
-    let service =
-        hyper::service::service_fn(move |req| handle(shared.clone(), downstream.clone(), req));
-    // hyper's header timeout starts once it parses; sniffing the protocol comes first and
-    // would wait forever for a client that sends nothing.
-    let io = crate::overload::FirstBytes::new(io, shared_timeout);
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    if let Err(e) = watcher.watch(conn).await {
+    if !is_http2 {
+        let handler = |req| handle(shared.clone(), downstream.clone(), req);
+        let signal = drain.signal.clone();
+        crate::h1::server::serve(stream, read, &serving.http1, deadline, signal, handler).await;
+        return;
+    }
+    // Boxed: a connection's task is as large as its largest branch, and most are HTTP/1.1.
+    Box::pin(http2(stream, read, downstream, serving, drain)).await;
+}
+
+/// Serves HTTP/2 with hyper until the client is done or the listener drains (then GOAWAY, and
+/// the streams open finish).
+async fn http2(
+    stream: ClientStream,
+    read: BytesMut,
+    downstream: Arc<Downstream>,
+    serving: &Serving,
+    drain: Drain,
+) {
+    let peer = downstream.peer;
+    let shared = serving.shared.clone();
+    let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let answer = handle(shared.clone(), downstream.clone(), req.map(Inbound::H2));
+        async move { Ok::<_, std::convert::Infallible>(answer.await) }
+    });
+    let io = TokioIo::new(crate::l4::Rewind::new(read.to_vec(), stream));
+    let mut conn = std::pin::pin!(serving.http2.serve_connection(io, service));
+    let mut signal = drain.signal.clone();
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = crate::h1::server::drained(&mut signal) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(error = %e, %peer, "connection ended with an error");
     }
 }
@@ -462,7 +524,7 @@ async fn tls(
     bind_port: u32,
     peek: bool,
     serving: &Serving,
-    watcher: hyper_util::server::graceful::Watcher,
+    drain: Drain,
 ) -> Result<(), String> {
     let timeout = serving.handshake_timeout;
     let shared = &serving.shared;
@@ -503,11 +565,10 @@ async fn tls(
     drop(dataplane);
     let downstream = Downstream::new(peer, bind_port, "https", sni, client_cert, local);
     http(
-        stream,
+        ClientStream::Tls(Box::new(stream)),
         downstream,
-        shared.clone(),
-        &serving.builder,
-        watcher,
+        serving,
+        drain,
     )
     .await;
     Ok(())

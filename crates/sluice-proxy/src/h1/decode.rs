@@ -200,6 +200,15 @@ fn trailers(buf: &mut BytesMut) -> Result<Option<HeaderMap>, BodyError> {
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(BodyError::Trailers),
     };
+    // httparse takes a bare LF as a line end; in a body's framing sluice does not (hyper does
+    // not either): two parsers reading one message differently is how requests are smuggled.
+    let bare_lf = buf[..len]
+        .iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\n' && (i == 0 || buf[i - 1] != b'\r'));
+    if bare_lf {
+        return Err(BodyError::Trailers);
+    }
     let mut map = HeaderMap::with_capacity(fields.len());
     for f in fields {
         let name = HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| BodyError::Trailers)?;
@@ -306,6 +315,8 @@ mod tests {
             b"11111111111111111\r\n",
             b"5 x\r\nhello\r\n",
             b"0\r\nbad header\r\n\r\n",
+            b"0\r\nx: y\n\n",
+            b"0\r\nx: y\r\n\n",
             b"5\r\nhel",
         ] {
             assert!(

@@ -125,31 +125,37 @@ fn framing(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<F
     {
         return Ok(Framing::Empty);
     }
+    Ok(body_framing(headers)?.unwrap_or(Framing::Close))
+}
+
+/// The framing a message's headers declare (RFC 9112 §6.3), for requests and responses alike:
+/// `None` without Transfer-Encoding or Content-Length; `Close` for a final coding other than
+/// chunked (a response's body then ends with the connection; a request with it is refused).
+/// Transfer-Encoding with Content-Length, chunked twice and differing lengths are errors.
+pub(super) fn body_framing(headers: &HeaderMap) -> Result<Option<Framing>, HeadError> {
     let te: Vec<&HeaderValue> = headers.get_all(TRANSFER_ENCODING).iter().collect();
     if !te.is_empty() {
         if headers.contains_key(CONTENT_LENGTH) {
             return Err(HeadError::Framing("transfer-encoding and content-length"));
         }
-        let last = te
-            .iter()
-            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-            .map(<[u8]>::trim_ascii)
-            .rfind(|t| !t.is_empty());
-        return match last {
+        let codings = || {
+            te.iter()
+                .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+                .map(<[u8]>::trim_ascii)
+        };
+        return match codings().rfind(|t| !t.is_empty()) {
             Some(t) if t.eq_ignore_ascii_case(b"chunked") => {
-                let chunked = te
-                    .iter()
-                    .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-                    .filter(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
-                    .count();
-                if chunked > 1 {
+                if codings()
+                    .filter(|t| t.eq_ignore_ascii_case(b"chunked"))
+                    .count()
+                    > 1
+                {
                     Err(HeadError::Framing("chunked applied twice"))
                 } else {
-                    Ok(Framing::Chunked)
+                    Ok(Some(Framing::Chunked))
                 }
             }
-            // A coding we cannot delimit: the body ends with the connection.
-            Some(_) => Ok(Framing::Close),
+            Some(_) => Ok(Some(Framing::Close)),
             None => Err(HeadError::Framing("empty transfer-encoding")),
         };
     }
@@ -164,11 +170,10 @@ fn framing(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<F
             length = Some(n);
         }
     }
-    Ok(match length {
-        Some(0) => Framing::Empty,
-        Some(n) => Framing::Length(n),
-        None => Framing::Close,
-    })
+    Ok(length.map(|n| match n {
+        0 => Framing::Empty,
+        n => Framing::Length(n),
+    }))
 }
 
 fn parse_decimal(s: &[u8]) -> Option<u64> {
@@ -178,7 +183,7 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
     std::str::from_utf8(s).ok()?.parse().ok()
 }
 
-fn has_token(value: &[u8], token: &[u8]) -> bool {
+pub(super) fn has_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|b| *b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))

@@ -6,6 +6,7 @@
 //! a task wake-up each way and a second copy of the codec's state.
 pub mod decode;
 pub mod head;
+pub mod server;
 
 use crate::body::{BoxError, RequestBody};
 use bytes::{Buf, Bytes, BytesMut};
@@ -22,16 +23,15 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 const INLINE_BODY: usize = 16 * 1024;
 /// Read in steps of this much (the buffer grows only while a read fills it).
 const READ_STEP: usize = 8 * 1024;
-/// A read buffer above this is not kept while the connection idles.
-const KEEP_IDLE: usize = 16 * 1024;
 
-/// A connection's transport: plaintext or TLS (the cluster decides).
-pub enum Stream {
+/// A connection's transport: plaintext or TLS. Upstream (the default) the cluster decides;
+/// downstream the port does, with the server side's TLS stream.
+pub enum Stream<T = tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     Plain(tokio::net::TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
+    Tls(Box<T>),
 }
 
-impl AsyncRead for Stream {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -44,7 +44,7 @@ impl AsyncRead for Stream {
     }
 }
 
-impl AsyncWrite for Stream {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -53,6 +53,24 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
         }
     }
 
@@ -77,7 +95,7 @@ pub struct Conn {
     io: Stream,
     /// Bytes read and not yet decoded; empty (no allocation) while idle.
     read: BytesMut,
-    /// The request head being written; kept between requests (a few hundred bytes).
+    /// The request head being written; released with the read buffer while idle.
     write: BytesMut,
     pub opened: Instant,
     pub served: u32,
@@ -303,17 +321,14 @@ impl Conn {
         tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read)
     }
 
-    /// Ready for the pool: nothing left over, no large buffer kept while idle.
+    /// Ready for the pool: nothing left over, and no buffer kept while idle (a pool of a
+    /// thousand idle connections would otherwise hold a thousand read buffers).
     fn idle(mut self) -> Option<Conn> {
         if !self.read.is_empty() {
             return None;
         }
-        if self.read.capacity() > KEEP_IDLE {
-            self.read = BytesMut::new();
-        }
-        if self.write.capacity() > KEEP_IDLE {
-            self.write = BytesMut::new();
-        }
+        self.read = BytesMut::new();
+        self.write = BytesMut::new();
         Some(self)
     }
 

@@ -2,20 +2,20 @@
 //! it), and the path normalised in place so the route decides on the path the backend gets.
 use super::reply::{local, plain};
 use super::Limits;
+use crate::body::Inbound;
 use crate::body::ProxyBody;
 use crate::headers;
 use crate::metrics::Flags;
 use http::header::HOST;
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
 
 /// Refuses what a gateway must not route, as Envoy and RFC 9110/9112 do (the refusal is
 /// returned), and normalises the path in place so that the route decides on the path the
 /// backend gets.
 pub(super) fn check(
     limits: &Limits,
-    req: &mut Request<Incoming>,
+    req: &mut Request<Inbound>,
     grpc: bool,
 ) -> Option<Response<ProxyBody>> {
     if req.method() == Method::CONNECT {

@@ -5,9 +5,11 @@ use super::mirror::shadow_host;
 use super::record::{self, Record};
 use super::reply::{local, Failure};
 use super::{cors, fault, Downstream, Shared};
+use crate::body::Inbound;
 use crate::body::{Prepared, ProxyBody, ReadError, RequestBody};
 use crate::cluster::{ClusterRuntime, EndpointState};
 use crate::dataplane::Dataplane;
+use crate::h1::server::OnUpgrade;
 use crate::headers;
 use crate::lb::pick_destination;
 use crate::metrics::Flags;
@@ -15,7 +17,6 @@ use crate::pool::{ResponseBody, SendError};
 use http::header::{HeaderMap, HeaderValue, HOST};
 use http::uri::{PathAndQuery, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use sluice_compile::snapshot::{Forward, Route, RouteMatch};
 use std::sync::Arc;
@@ -40,7 +41,7 @@ impl Context<'_> {
         &self,
         forward: &Forward,
         matched: Option<&RouteMatch>,
-        mut req: Request<Incoming>,
+        mut req: Request<Inbound>,
         rec: &mut Record,
     ) -> Response<ProxyBody> {
         let policy = &self.route.policy;
@@ -73,7 +74,9 @@ impl Context<'_> {
         let http2 = balancer.cluster.http2;
         let upgrade =
             req.version() <= Version::HTTP_11 && headers::is_upgrade(req.headers()) && !http2;
-        let downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let downstream_upgrade = upgrade
+            .then(|| req.extensions_mut().remove::<OnUpgrade>())
+            .flatten();
         let (hash, set_cookie) = self.hash_key(balancer, &req);
 
         let declared = record::declared_length(req.headers());
@@ -182,7 +185,7 @@ impl Context<'_> {
     fn hash_key(
         &self,
         cluster: &ClusterRuntime,
-        req: &Request<Incoming>,
+        req: &Request<Inbound>,
     ) -> (Option<u64>, Option<HeaderValue>) {
         let Some(h) = &cluster.cluster.policy.hash else {
             return (None, None);
@@ -309,10 +312,11 @@ impl Switched {
 }
 
 /// Copies bytes both ways between the client's and the backend's switched connections.
-pub(super) fn tunnel(downstream: hyper::upgrade::OnUpgrade, upstream: Switched) {
+pub(super) fn tunnel(downstream: OnUpgrade, upstream: Switched) {
     tokio::spawn(async move {
-        let Ok(down) = downstream.await else { return };
-        let mut down = TokioIo::new(down);
+        let Some(mut down) = downstream.get().await else {
+            return;
+        };
         let _ = match upstream {
             Switched::Hyper(up) => match up.await {
                 Ok(up) => tokio::io::copy_bidirectional(&mut down, &mut TokioIo::new(up)).await,

@@ -12,6 +12,7 @@ mod reply;
 mod retry;
 
 use crate::access_log::AccessLog;
+use crate::body::Inbound;
 use crate::body::{full, ProxyBody};
 use crate::dataplane::{Dataplane, PortKind};
 use crate::headers::{self, View};
@@ -23,12 +24,10 @@ use bytes::Bytes;
 use forward::Context;
 use http::header::{HeaderValue, CONTENT_TYPE, HOST, LOCATION};
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use record::Record;
 pub(crate) use record::Recorded;
 use reply::{local, plain};
 use sluice_compile::{select_route, RequestView, RouteDecision};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -125,21 +124,21 @@ impl Downstream {
 pub(crate) async fn handle(
     shared: Arc<Shared>,
     conn: Arc<Downstream>,
-    mut req: Request<Incoming>,
-) -> Result<Response<Recorded>, Infallible> {
+    mut req: Request<Inbound>,
+) -> Response<Recorded> {
     let dataplane = shared.current.load_full();
     // Completed when the response body ends, or when the request is dropped (client gone,
     // drain).
     let mut record = Record::start(&shared, &conn, &mut req);
     let resp = route(&shared, &dataplane, &conn, req, &mut record).await;
-    Ok(record.respond(resp))
+    record.respond(resp)
 }
 
 async fn route(
     shared: &Shared,
     dp: &Dataplane,
     conn: &Downstream,
-    mut req: Request<Incoming>,
+    mut req: Request<Inbound>,
     rec: &mut Record,
 ) -> Response<ProxyBody> {
     let grpc = rec.grpc();

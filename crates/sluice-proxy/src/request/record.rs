@@ -5,6 +5,7 @@
 use super::reply::{grpc_status, is_grpc};
 use super::{Downstream, Shared};
 use crate::access_log::{AccessLog, Entry};
+use crate::body::Inbound;
 use crate::body::{BoxError, Prepared, ProxyBody};
 use crate::cluster::ClusterRuntime;
 use crate::headers;
@@ -14,7 +15,7 @@ use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, USER_AGENT};
 use http::uri::Authority;
 use http::{Request, Response, Version};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use sluice_compile::snapshot::{Route, RouteMatch};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -65,7 +66,7 @@ struct Head {
 }
 
 impl Record {
-    pub(super) fn start(shared: &Shared, conn: &Downstream, req: &mut Request<Incoming>) -> Record {
+    pub(super) fn start(shared: &Shared, conn: &Downstream, req: &mut Request<Inbound>) -> Record {
         let log = shared.access_log.as_ref().map(|log| {
             // The id the backend will get, made now when absent, so the line carries it too.
             headers::ensure_request_id(req.headers_mut());
@@ -239,7 +240,7 @@ impl Drop for Record {
 }
 
 impl Head {
-    fn of(log: &AccessLog, conn: &Downstream, req: &Request<Incoming>) -> Head {
+    fn of(log: &AccessLog, conn: &Downstream, req: &Request<Inbound>) -> Head {
         let h = req.headers();
         Head {
             log: log.clone(),

@@ -24,7 +24,7 @@ impl Context<'_> {
         balancer: &Arc<ClusterRuntime>,
         mut out: Outgoing,
         body: Prepared,
-        downstream_upgrade: Option<hyper::upgrade::OnUpgrade>,
+        downstream_upgrade: Option<crate::h1::server::OnUpgrade>,
         deadline: Option<tokio::time::Instant>,
         hash: Option<u64>,
         rec: &mut Record,

@@ -5,6 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode, Version};
 use std::fmt::Write as _;
+use std::mem::MaybeUninit;
 
 /// Response heads larger than this are refused (hyper's default read limit is ~400 KiB; Envoy's
 /// header limit is 60 KiB, which is what sluice allows clients).
@@ -45,27 +46,17 @@ pub struct ResponseHead {
     pub keep_alive: bool,
 }
 
-/// The length of the response head at the start of `buf`, once it is complete.
-pub fn response_len(buf: &[u8]) -> Result<Option<usize>, HeadError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    match httparse::Response::new(&mut slots).parse(buf) {
-        Ok(httparse::Status::Complete(n)) if n > MAX_HEAD => Err(HeadError::TooLarge),
-        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => Err(HeadError::TooLarge),
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(e) => Err(HeadError::Malformed(e.to_string())),
-    }
-}
-
 /// Parses a response head at the start of `buf`: `Ok(None)` when more bytes are needed, else
 /// the head and its length in `buf`. Header values share `buf`'s memory (no copy).
 pub fn parse_response(
     buf: &Bytes,
     method: &Method,
 ) -> Result<Option<(ResponseHead, usize)>, HeadError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut slots);
-    let len = match resp.parse(buf) {
+    let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, buf, &mut slots);
+    let len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
         Ok(httparse::Status::Partial) => return Ok(None),

@@ -273,18 +273,9 @@ impl Conn {
     ) -> Poll<Result<ResponseHead, Failed>> {
         loop {
             if !self.read.is_empty() {
-                let parsed = match head::response_len(&self.read) {
-                    Ok(Some(len)) => {
-                        // The head's own bytes: its header values point into them.
-                        let bytes = self.read.split_to(len).freeze();
-                        head::parse_response(&bytes, method)
-                    }
-                    Ok(None) => Ok(None),
-                    Err(e) => Err(e),
-                };
-                match parsed {
-                    Ok(Some((h, _))) if h.status.is_informational() && h.status != 101 => continue,
-                    Ok(Some((h, _))) => return Poll::Ready(Ok(h)),
+                match self.parse_head(method) {
+                    Ok(Some(h)) if h.status.is_informational() && h.status != 101 => continue,
+                    Ok(Some(h)) => return Poll::Ready(Ok(h)),
                     Ok(None) => {}
                     Err(e) => {
                         return Poll::Ready(Err(Failed {
@@ -311,6 +302,24 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Parses the response head at the start of the read buffer, in place: the head's header
+    /// values point into the bytes read; what follows the head (the body's first bytes) stays
+    /// in the buffer.
+    fn parse_head(&mut self, method: &Method) -> Result<Option<ResponseHead>, head::HeadError> {
+        let bytes = std::mem::take(&mut self.read).freeze();
+        let parsed = head::parse_response(&bytes, method);
+        match &parsed {
+            Ok(Some((_, len))) if *len < bytes.len() => self.read = BytesMut::from(&bytes[*len..]),
+            Ok(Some(_)) => {}
+            _ => {
+                self.read = bytes
+                    .try_into_mut()
+                    .unwrap_or_else(|b| BytesMut::from(&b[..]))
+            }
+        }
+        parsed.map(|p| p.map(|(head, _)| head))
     }
 
     /// Reads more into the buffer; `Ok(0)` at the end of the stream.

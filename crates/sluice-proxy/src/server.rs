@@ -469,7 +469,7 @@ async fn http(stream: ClientStream, downstream: Downstream, serving: &Serving, d
         if n == PREFACE.len() {
             break true;
         }
-        read.reserve(4096);
+        read.reserve(crate::h1::server::HEAD_STEP);
         match tokio::time::timeout_at(deadline, stream.read_buf(&mut read)).await {
             Ok(Ok(n)) if n > 0 => {}
             _ => return,

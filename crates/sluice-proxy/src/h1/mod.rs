@@ -21,8 +21,10 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// Request bodies up to this size go out in the same write as the head.
 const INLINE_BODY: usize = 16 * 1024;
-/// Read in steps of this much (the buffer grows only while a read fills it).
-const READ_STEP: usize = 8 * 1024;
+/// A response is read in steps of this much at first: a head and a small body fit. Each read
+/// that fills its step doubles the next, up to `MAX_STEP`, so large bodies take few reads.
+const FIRST_STEP: usize = 2 * 1024;
+const MAX_STEP: usize = 64 * 1024;
 
 /// A connection's transport: plaintext or TLS. Upstream (the default) the cluster decides;
 /// downstream the port does, with the server side's TLS stream.
@@ -97,6 +99,8 @@ pub struct Conn {
     read: BytesMut,
     /// The request head being written; released with the read buffer while idle.
     write: BytesMut,
+    /// How much the next read reserves (see `FIRST_STEP`).
+    step: usize,
     pub opened: Instant,
     pub served: u32,
     _slot: Box<dyn Send + Sync>,
@@ -117,6 +121,7 @@ impl Conn {
             io,
             read: BytesMut::new(),
             write: BytesMut::new(),
+            step: FIRST_STEP,
             opened: Instant::now(),
             served: 0,
             _slot: slot,
@@ -324,10 +329,19 @@ impl Conn {
 
     /// Reads more into the buffer; `Ok(0)` at the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        if self.read.capacity() - self.read.len() < READ_STEP / 2 {
-            self.read.reserve(READ_STEP);
+        if self.read.capacity() - self.read.len() < self.step / 2 {
+            self.read.reserve(self.step);
         }
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read)
+        let spare = self.read.capacity() - self.read.len();
+        let read = ready!(tokio_util::io::poll_read_buf(
+            Pin::new(&mut self.io),
+            cx,
+            &mut self.read
+        ));
+        if matches!(read, Ok(n) if n == spare) {
+            self.step = (self.step * 2).min(MAX_STEP);
+        }
+        Poll::Ready(read)
     }
 
     /// Ready for the pool: nothing left over, and no buffer kept while idle (a pool of a
@@ -338,6 +352,7 @@ impl Conn {
         }
         self.read = BytesMut::new();
         self.write = BytesMut::new();
+        self.step = FIRST_STEP;
         Some(self)
     }
 

@@ -45,8 +45,9 @@ pub struct Limits {
 
 /// Header fields parsed at most; a configured limit above it is this.
 const SLOTS: usize = 256;
-/// Reading a head reserves this much at a time.
-const HEAD_STEP: usize = 4 * 1024;
+/// Reading a head reserves this much at first (nginx's client header buffer is 1 KiB too);
+/// a longer head doubles the buffer on each read.
+pub const HEAD_STEP: usize = 1024;
 /// Body bytes are read in steps of this much.
 const READ_STEP: usize = 8 * 1024;
 /// Response data below this size is copied into the pending write (head and small bodies go
@@ -310,7 +311,10 @@ async fn next_head(
         let idle = reader.buf.is_empty();
         let read = tokio::select! {
             biased;
-            read = std::future::poll_fn(|cx| reader.poll_fill(cx, HEAD_STEP)) => read,
+            read = std::future::poll_fn(|cx| {
+                let step = HEAD_STEP.max(reader.buf.len());
+                reader.poll_fill(cx, step)
+            }) => read,
             () = drained(drain), if idle => return Ok(None),
             () = tokio::time::sleep_until(deadline) => return Ok(None),
         };

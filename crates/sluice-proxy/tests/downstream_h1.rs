@@ -237,3 +237,34 @@ async fn a_response_of_unknown_length_is_chunked_for_1_1_and_closes_for_1_0() {
     assert!(!all.contains("transfer-encoding"), "{all}");
     assert!(all.ends_with("\r\n\r\nstreamed"), "{all}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_kept_alive_connection_closes_a_headers_timeout_after_its_last_response() {
+    let echo = Echo::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Identity::new("app", "v1", "app-1"),
+    )
+    .await
+    .unwrap();
+    let opts = sluice_proxy::ServerOptions {
+        request_headers_timeout: Duration::from_millis(500),
+        ..test_options()
+    };
+    let gw = gateway_to_backend(echo.addr, "", opts);
+    let mut s = TcpStream::connect(gw.local_addr(80).unwrap()).await.unwrap();
+    let start = tokio::time::Instant::now();
+    let mut pending = Vec::new();
+    s.write_all(GET).await.unwrap();
+    assert!(response(&mut s, &mut pending).await.is_some());
+    tokio::time::sleep_until(start + Duration::from_millis(300)).await;
+    s.write_all(GET).await.unwrap();
+    assert!(response(&mut s, &mut pending).await.is_some());
+    // Past the first request's deadline, not yet past the second's: still open.
+    tokio::time::sleep_until(start + Duration::from_millis(650)).await;
+    let mut b = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_millis(10), s.read(&mut b)).await;
+    assert!(early.is_err(), "closed too early: {early:?}");
+    // Then closed, without an answer.
+    let closed = tokio::time::timeout(Duration::from_secs(1), s.read(&mut b)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+}

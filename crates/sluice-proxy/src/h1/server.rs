@@ -294,13 +294,22 @@ pub fn parse_request_head(
     }
 }
 
+/// What a connection waits on between requests, made once per connection: the timer (moved
+/// only when it fires before the current deadline, so a request does not touch the timer
+/// wheel) and the listener's drain signal (registered once, not per request).
+struct Waiting<T, D> {
+    timer: T,
+    deadline: Instant,
+    drained: D,
+    draining: bool,
+}
+
 /// Waits for the next request head: `Ok(None)` when the client closes or goes quiet past the
 /// deadline, or the listener drains while no request has started.
-async fn next_head(
+async fn next_head<D: Future<Output = ()>>(
     reader: &mut Reader,
     limits: &Limits,
-    deadline: Instant,
-    drain: &mut watch::Receiver<bool>,
+    waiting: &mut Waiting<Pin<&mut tokio::time::Sleep>, Pin<&mut D>>,
 ) -> Result<Option<Head>, Refusal> {
     loop {
         if !reader.buf.is_empty() {
@@ -309,14 +318,27 @@ async fn next_head(
             }
         }
         let idle = reader.buf.is_empty();
+        if idle && waiting.draining {
+            return Ok(None);
+        }
         let read = tokio::select! {
             biased;
             read = std::future::poll_fn(|cx| {
                 let step = HEAD_STEP.max(reader.buf.len());
                 reader.poll_fill(cx, step)
             }) => read,
-            () = drained(drain), if idle => return Ok(None),
-            () = tokio::time::sleep_until(deadline) => return Ok(None),
+            () = waiting.drained.as_mut(), if idle && !waiting.draining => {
+                waiting.draining = true;
+                return Ok(None);
+            }
+            () = waiting.timer.as_mut() => {
+                if Instant::now() >= waiting.deadline {
+                    return Ok(None);
+                }
+                let deadline = waiting.deadline;
+                waiting.timer.as_mut().reset(deadline);
+                continue;
+            }
         };
         if !matches!(read, Ok(n) if n > 0) {
             return Ok(None);
@@ -348,10 +370,18 @@ pub async fn serve<F, Fut, B>(
     let mut reader = Some(Reader { io, buf: read });
     // Made for the first request with a body, then reused.
     let mut away: Option<Home> = None;
-    let mut deadline = deadline;
+    let signal = drain.clone();
+    let drained = std::pin::pin!(drained(&mut drain));
+    let timer = std::pin::pin!(tokio::time::sleep_until(deadline));
+    let mut waiting = Waiting {
+        timer,
+        deadline,
+        drained,
+        draining: false,
+    };
     loop {
         let Some(r) = reader.as_mut() else { return };
-        let head = match next_head(r, limits, deadline, &mut drain).await {
+        let head = match next_head(r, limits, &mut waiting).await {
             Ok(Some(head)) => head,
             Ok(None) => return,
             Err(refused) => return refuse(&mut writer, refused).await,
@@ -391,7 +421,7 @@ pub async fn serve<F, Fut, B>(
         let response = Box::pin(handler(request)).await;
         let (parts, body) = response.into_parts();
         let switching = parts.status == StatusCode::SWITCHING_PROTOCOLS && handover.is_some();
-        let mut close = !switching && (!keep_alive || *drain.borrow());
+        let mut close = !switching && (!keep_alive || *signal.borrow());
         let framing = if switching {
             Out::Nothing
         } else {
@@ -419,7 +449,7 @@ pub async fn serve<F, Fut, B>(
             let _ = writer.shutdown().await;
             return;
         }
-        deadline = Instant::now() + limits.head_timeout;
+        waiting.deadline = Instant::now() + limits.head_timeout;
     }
 }
 

@@ -31,9 +31,10 @@ pub struct ServerOptions {
     pub max_request_headers_bytes: usize,
     /// Number of request headers; more → 431.
     pub max_request_headers: usize,
-    /// Time a client has to send a request's headers. The clock starts at accept (a connection
-    /// that sends nothing is closed after it, as nginx does); on HTTP/1.1 the wait for the next
-    /// request on a kept-alive connection counts too, so it also closes idle connections.
+    /// Time a client has to send a request's headers. The clock starts at accept (after the
+    /// handshake on TLS ports, which has its own timeout), so a connection that sends nothing is
+    /// closed after it, as nginx does; on HTTP/1.1 it restarts at the end of each response, so
+    /// it also closes idle kept-alive connections.
     pub request_headers_timeout: Duration,
     /// A request body that sends nothing for this long gets 408 (Envoy's stream idle timeout).
     pub request_body_timeout: Duration,
@@ -382,9 +383,9 @@ async fn accept_loop(
     connections.shutdown().await;
 }
 
-/// What an HTTP connection watches to finish its requests and close when its listener drains;
-/// the listener waits until every copy is dropped. (TCP connections drop theirs at once: they
-/// have no requests to finish.)
+/// What a connection watches to finish its requests and close when its listener drains; the
+/// listener waits (up to the drain timeout) until every copy is dropped. A TCP connection has
+/// no requests to finish: it holds its copy until it ends, as Envoy lets it drain.
 #[derive(Clone)]
 struct Drain {
     signal: watch::Receiver<bool>,
@@ -426,7 +427,7 @@ fn serve(
         // largest branch, and most connections are plain HTTP.
         let result = match kind {
             Some(PortKind::Tcp(routes)) => {
-                drop(drain);
+                let _draining = drain;
                 let peer = shared.l4_peer(peer, local);
                 Box::pin(crate::l4::tcp(stream, &dataplane, routes, peer, None)).await
             }

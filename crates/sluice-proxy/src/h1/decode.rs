@@ -105,6 +105,9 @@ impl Decoder {
                         }
                         return Ok(Decoded::More);
                     };
+                    if end > MAX_CHUNK_LINE {
+                        return Err(BodyError::Chunked("chunk-size line too long"));
+                    }
                     let size = chunk_size(&buf[..end])?;
                     buf.advance(end + 2);
                     self.0 = State::Chunked(match size {
@@ -180,12 +183,20 @@ fn chunk_size(line: &[u8]) -> Result<u64, BodyError> {
     if digits > 16 {
         return Err(BodyError::Chunked("chunk size too large"));
     }
-    let rest = line[digits..].trim_ascii_start();
-    if !(rest.is_empty() || rest.starts_with(b";")) {
-        return Err(BodyError::Chunked("invalid chunk size"));
-    }
+    let rest = &line[digits..];
+    // Only CRLF ends the line: a bare CR or LF inside it is refused, not skipped, since a
+    // proxy in front that ends lines there would frame the body differently.
     if rest.iter().any(|b| *b == b'\r' || *b == b'\n' || *b == 0) {
         return Err(BodyError::Chunked("invalid chunk extension"));
+    }
+    // Whitespace before an extension is SP or HTAB (RFC 9112 §7.1.1's BWS), nothing else.
+    let blank = rest
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
+    let rest = &rest[blank..];
+    if !(rest.is_empty() || rest.starts_with(b";")) {
+        return Err(BodyError::Chunked("invalid chunk size"));
     }
     let text = std::str::from_utf8(&line[..digits]).map_err(|_| BodyError::Chunked("size"))?;
     u64::from_str_radix(text, 16).map_err(|_| BodyError::Chunked("chunk size too large"))
@@ -316,6 +327,9 @@ mod tests {
             b"5 x\r\nhello\r\n",
             b"0\r\nbad header\r\n\r\n",
             b"0\r\nx: y\n\n",
+            b"5\r;x\r\nhello\r\n0\r\n\r\n",
+            b"5\n\r\nhello\r\n0\r\n\r\n",
+            b"5\x0c\r\nhello\r\n0\r\n\r\n",
             b"0\r\nx: y\r\n\n",
             b"5\r\nhel",
         ] {

@@ -221,6 +221,10 @@ pub fn write_request(
     out.put_slice(target.as_bytes());
     out.put_slice(b" HTTP/1.1\r\n");
     for (name, value) in headers {
+        // A length the gateway could not read never goes beside its own chunked framing.
+        if framing == RequestFraming::Chunked && name == CONTENT_LENGTH {
+            continue;
+        }
         out.put_slice(name.as_str().as_bytes());
         out.put_slice(b": ");
         out.put_slice(value.as_bytes());

@@ -24,7 +24,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, SystemTime};
-use tokio::io::{AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
@@ -250,6 +250,15 @@ fn parse_frozen(bytes: &Bytes, limits: &Limits) -> Result<Option<(Head, usize)>,
         Some(framing) => framing,
         None => Framing::Empty,
     };
+    if let Framing::Length(n) = framing {
+        // A list (`5, 5`) or a repeated header is one length to us; the backend gets it once,
+        // never in a form it could read differently.
+        let mut values = headers.get_all(CONTENT_LENGTH).iter();
+        let single = values.next().is_some_and(|v| !v.as_bytes().contains(&b','));
+        if !single || values.next().is_some() {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+        }
+    }
     let connection = |token: &[u8]| {
         headers
             .get_all(CONNECTION)
@@ -386,13 +395,11 @@ pub async fn serve<F, Fut, B>(
             Ok(None) => return,
             Err(refused) => return refuse(&mut writer, refused).await,
         };
-        if head.expect_continue
-            && writer
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await
-                .is_err()
-        {
-            return;
+        if head.expect_continue {
+            let mut interim = BytesMut::from(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]);
+            if flush(&mut writer, &mut interim).await.is_err() {
+                return;
+            }
         }
         let Head {
             request,
@@ -418,15 +425,42 @@ pub async fn serve<F, Fut, B>(
             request.extensions_mut().insert(on);
             tx
         });
-        let response = Box::pin(handler(request)).await;
-        let (parts, body) = response.into_parts();
+        let mut handling = Box::pin(handler(request));
+        let response = match reader.as_mut() {
+            Some(r) => match unless_gone(handling.as_mut(), r).await {
+                Some(response) => response,
+                None => return,
+            },
+            None => handling.await,
+        };
+        let (mut parts, body) = response.into_parts();
         let switching = parts.status == StatusCode::SWITCHING_PROTOCOLS && handover.is_some();
-        let mut close = !switching && (!keep_alive || *signal.borrow());
-        let framing = if switching {
-            Out::Nothing
+        // The request body's read side comes back before the head is written, so that the head
+        // can say `connection: close` when the body cannot be skipped.
+        if reader.is_none() {
+            reader = reclaim(away.as_ref());
+        }
+        let mut close = !switching
+            && (!keep_alive
+                || *signal.borrow()
+                || reader.is_none()
+                || parts
+                    .headers
+                    .get_all(CONNECTION)
+                    .iter()
+                    .any(|v| has_token(v.as_bytes(), b"close")));
+        let mut framing = if switching {
+            Out::Nothing(None)
         } else {
             response_framing(&parts, &body, method_head, old_client)
         };
+        if parts.status.is_informational() && !switching {
+            // An interim status as the final answer would leave the client waiting for one.
+            parts.status = StatusCode::INTERNAL_SERVER_ERROR;
+            parts.headers.clear();
+            framing = Out::Length(0);
+            close = true;
+        }
         close |= framing == Out::UntilClose;
         let mut out = BytesMut::new();
         write_head(&mut out, &parts, framing, close, old_client && keep_alive);
@@ -436,21 +470,53 @@ pub async fn serve<F, Fut, B>(
         {
             return;
         }
-        if reader.is_none() {
-            reader = reclaim(away.as_ref());
-        }
         if switching {
             if let (Some(tx), Some(r)) = (handover, reader) {
                 let _ = tx.send(Rewind::new(r.buf.to_vec(), r.io.unsplit(writer)));
             }
             return;
         }
-        if close || reader.is_none() {
+        let Some(r) = reader.as_mut().filter(|_| !close) else {
             let _ = writer.shutdown().await;
             return;
+        };
+        if r.buf.is_empty() {
+            // A body's reads grew the buffer: nothing is kept while the connection idles.
+            r.buf = BytesMut::new();
         }
         waiting.deadline = Instant::now() + limits.head_timeout;
     }
+}
+
+/// Runs the handler while watching the client's side: a client that closes (or resets) its
+/// connection before the answer drops the request, and with it the upstream exchange, as hyper
+/// did (the record says DC). Bytes that arrive meanwhile (a pipelined request) are kept.
+async fn unless_gone<F: Future>(
+    mut handling: Pin<&mut F>,
+    reader: &mut Reader,
+) -> Option<F::Output> {
+    let mut watching = true;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = handling.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if watching {
+            // A small probe on the stack: no buffer is reserved for a request in flight.
+            let mut probe = [0u8; 256];
+            let mut probe = ReadBuf::new(&mut probe);
+            match Pin::new(&mut reader.io).poll_read(cx, &mut probe) {
+                Poll::Ready(Ok(())) if probe.filled().is_empty() => return Poll::Ready(None),
+                Poll::Ready(Ok(())) => {
+                    reader.buf.extend_from_slice(probe.filled());
+                    watching = false;
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(None),
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// The read side back from a request body. A body the handler did not read to its end is
@@ -485,8 +551,9 @@ fn reclaim(home: Option<&Home>) -> Option<Reader> {
 /// How a response body goes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Out {
-    /// No body bytes: HEAD, 1xx, 204, 304 (a body given is read and dropped).
-    Nothing,
+    /// No body bytes: HEAD, 1xx, 204, 304 (a body given is read and dropped). A HEAD answer
+    /// announces the length its body has, when the response does not say it itself.
+    Nothing(Option<u64>),
     Length(u64),
     Chunked,
     /// An HTTP/1.0 client and a body of unknown length: it ends with the connection.
@@ -500,19 +567,24 @@ fn response_framing<B: Body>(
     old_client: bool,
 ) -> Out {
     let status = parts.status;
-    if method_head
-        || status.is_informational()
+    let hint = body.size_hint();
+    if method_head {
+        let declared = parts.headers.contains_key(CONTENT_LENGTH);
+        return Out::Nothing(hint.exact().filter(|_| !declared));
+    }
+    if status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
     {
-        return Out::Nothing;
+        return Out::Nothing(None);
     }
-    let hint = body.size_hint();
     if let Some(n) = hint.exact() {
         return Out::Length(n);
     }
-    if let Ok(Some(Framing::Length(n))) = body_framing(&parts.headers) {
-        return Out::Length(n);
+    match body_framing(&parts.headers) {
+        Ok(Some(Framing::Length(n))) => return Out::Length(n),
+        Ok(Some(Framing::Empty)) => return Out::Length(0),
+        _ => {}
     }
     if old_client {
         Out::UntilClose
@@ -545,8 +617,9 @@ fn write_head(
     out.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.put_slice(b"\r\n");
     // A HEAD or 304 answer keeps the length the full response would have.
-    let keep_length =
-        framing == Out::Nothing && status != StatusCode::NO_CONTENT && !status.is_informational();
+    let keep_length = matches!(framing, Out::Nothing(_))
+        && status != StatusCode::NO_CONTENT
+        && !status.is_informational();
     for (name, value) in &parts.headers {
         if name == TRANSFER_ENCODING || (name == CONTENT_LENGTH && !keep_length) {
             continue;
@@ -561,11 +634,11 @@ fn write_head(
     }
     match framing {
         // Writing to a BytesMut cannot fail.
-        Out::Length(n) => {
+        Out::Length(n) | Out::Nothing(Some(n)) => {
             let _ = write!(out, "content-length: {n}\r\n");
         }
         Out::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
-        Out::Nothing | Out::UntilClose => {}
+        Out::Nothing(None) | Out::UntilClose => {}
     }
     if close {
         out.put_slice(b"connection: close\r\n");
@@ -615,7 +688,7 @@ async fn write_body<B: Body<Data = Bytes>>(
                 Err(_) => continue,
             },
         };
-        if data.is_empty() || framing == Out::Nothing {
+        if data.is_empty() || matches!(framing, Out::Nothing(_)) {
             continue;
         }
         let len = data.len() as u64;
@@ -807,7 +880,7 @@ mod tests {
         let h = head_of(
             304,
             &[("content-length", "7"), ("date", "d")],
-            Out::Nothing,
+            Out::Nothing(None),
             false,
         );
         assert_eq!(

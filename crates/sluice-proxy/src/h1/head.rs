@@ -72,7 +72,8 @@ pub fn parse_response(
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let mut headers = HeaderMap::with_capacity(resp.headers.len());
+    // Room for the headers routes add to responses without a rehash.
+    let mut headers = HeaderMap::with_capacity(resp.headers.len() + 4);
     for h in resp.headers {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| HeadError::Malformed(format!("header name {:?}", h.name)))?;
@@ -81,14 +82,11 @@ pub fn parse_response(
         headers.append(name, value);
     }
     let framing = framing(status, method, &headers)?;
-    let close = headers
-        .get_all(CONNECTION)
-        .iter()
-        .any(|v| has_token(v.as_bytes(), b"close"));
-    let keep_alive_10 = headers
-        .get_all(CONNECTION)
-        .iter()
-        .any(|v| has_token(v.as_bytes(), b"keep-alive"));
+    let (mut close, mut keep_alive_10) = (false, false);
+    for v in headers.get_all(CONNECTION) {
+        close |= has_token(v.as_bytes(), b"close");
+        keep_alive_10 |= has_token(v.as_bytes(), b"keep-alive");
+    }
     // After a 101 the connection speaks another protocol: it never serves another request.
     let keep_alive = framing != Framing::Close
         && status != StatusCode::SWITCHING_PROTOCOLS

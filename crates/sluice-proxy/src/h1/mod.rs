@@ -445,32 +445,20 @@ impl<H: Home + Unpin> hyper::body::Body for Body<H> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        loop {
-            let Some(conn) = this.conn.as_mut() else {
-                return Poll::Ready(None);
-            };
-            let decoded = match this.decoder.decode(&mut conn.read) {
-                Ok(Decoded::More) => match ready!(conn.poll_fill(cx)) {
-                    Ok(0) => this.decoder.eof(),
-                    Ok(_) => continue,
-                    Err(e) => return Poll::Ready(Some(Err(e.into()))),
-                },
-                other => other,
-            };
-            return match decoded {
-                Ok(Decoded::Data(b)) => Poll::Ready(Some(Ok(Frame::data(b)))),
-                Ok(Decoded::Trailers(t)) => Poll::Ready(Some(Ok(Frame::trailers(t)))),
-                Ok(Decoded::End) => {
-                    this.finish();
-                    Poll::Ready(None)
-                }
-                Ok(Decoded::More) => continue,
-                Err(e) => {
-                    // The connection is in an unknown state: it closes with this body.
-                    this.conn = None;
-                    Poll::Ready(Some(Err(e.into())))
-                }
-            };
+        let Some(conn) = this.conn.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match ready!(poll_decoded(cx, &mut this.decoder, conn)) {
+            Ok(Some(frame)) => Poll::Ready(Some(Ok(frame))),
+            Ok(None) => {
+                this.finish();
+                Poll::Ready(None)
+            }
+            Err(e) => {
+                // The connection is in an unknown state: it closes with this body.
+                this.conn = None;
+                Poll::Ready(Some(Err(e)))
+            }
         }
     }
 
@@ -483,6 +471,49 @@ impl<H: Home + Unpin> hyper::body::Body for Body<H> {
             Some(n) => SizeHint::with_exact(n),
             None => SizeHint::default(),
         }
+    }
+}
+
+/// A connection a body is read from: its buffer, and more read into it.
+pub(crate) trait Source {
+    fn buf(&mut self) -> &mut BytesMut;
+    /// Reads more into the buffer; `Ok(0)` at the end of the stream.
+    fn poll_more(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>>;
+}
+
+impl Source for Conn {
+    fn buf(&mut self) -> &mut BytesMut {
+        &mut self.read
+    }
+
+    fn poll_more(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        self.poll_fill(cx)
+    }
+}
+
+/// The next frame of a body, decoded from `source`'s buffer and read as the decoder needs:
+/// `Ok(None)` when the body ended. After an error the connection's state is unknown.
+pub(crate) fn poll_decoded<S: Source>(
+    cx: &mut Context<'_>,
+    decoder: &mut Decoder,
+    source: &mut S,
+) -> Poll<Result<Option<Frame<Bytes>>, BoxError>> {
+    loop {
+        let decoded = match decoder.decode(source.buf()) {
+            Ok(Decoded::More) => match ready!(source.poll_more(cx)) {
+                Ok(0) => decoder.eof(),
+                Ok(_) => continue,
+                Err(e) => return Poll::Ready(Err(e.into())),
+            },
+            other => other,
+        };
+        return Poll::Ready(match decoded {
+            Ok(Decoded::Data(b)) => Ok(Some(Frame::data(b))),
+            Ok(Decoded::Trailers(t)) => Ok(Some(Frame::trailers(t))),
+            Ok(Decoded::End) => Ok(None),
+            Ok(Decoded::More) => continue,
+            Err(e) => Err(e.into()),
+        });
     }
 }
 

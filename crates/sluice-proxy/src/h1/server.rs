@@ -63,6 +63,16 @@ struct Reader {
     buf: BytesMut,
 }
 
+impl super::Source for Reader {
+    fn buf(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
+    fn poll_more(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        self.poll_fill(cx, READ_STEP)
+    }
+}
+
 impl Reader {
     /// Reads more into the buffer; `Ok(0)` at the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>, step: usize) -> Poll<std::io::Result<usize>> {
@@ -108,35 +118,20 @@ impl Body for ClientBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        loop {
-            let Some(reader) = this.reader.as_mut() else {
-                return Poll::Ready(None);
-            };
-            let decoded = match this.decoder.decode(&mut reader.buf) {
-                Ok(Decoded::More) => match ready!(reader.poll_fill(cx, READ_STEP)) {
-                    Ok(0) => this.decoder.eof(),
-                    Ok(_) => continue,
-                    Err(e) => {
-                        this.reader = None;
-                        return Poll::Ready(Some(Err(e.into())));
-                    }
-                },
-                other => other,
-            };
-            return match decoded {
-                Ok(Decoded::Data(b)) => Poll::Ready(Some(Ok(Frame::data(b)))),
-                Ok(Decoded::Trailers(t)) => Poll::Ready(Some(Ok(Frame::trailers(t)))),
-                Ok(Decoded::End) => {
-                    this.give_back();
-                    Poll::Ready(None)
-                }
-                Ok(Decoded::More) => continue,
-                Err(e) => {
-                    // The connection is in an unknown state: it closes after this request.
-                    this.reader = None;
-                    Poll::Ready(Some(Err(e.into())))
-                }
-            };
+        let Some(reader) = this.reader.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match ready!(super::poll_decoded(cx, &mut this.decoder, reader)) {
+            Ok(Some(frame)) => Poll::Ready(Some(Ok(frame))),
+            Ok(None) => {
+                this.give_back();
+                Poll::Ready(None)
+            }
+            Err(e) => {
+                // The connection is in an unknown state: it closes after this request.
+                this.reader = None;
+                Poll::Ready(Some(Err(e)))
+            }
         }
     }
 
@@ -627,10 +622,7 @@ fn write_head(
         if name == CONNECTION && (close || keep_alive_10) {
             continue;
         }
-        out.put_slice(name.as_str().as_bytes());
-        out.put_slice(b": ");
-        out.put_slice(value.as_bytes());
-        out.put_slice(b"\r\n");
+        super::head::put_field(out, name, value);
     }
     match framing {
         // Writing to a BytesMut cannot fail.
